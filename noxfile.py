@@ -1,0 +1,48 @@
+"""Sessions are thin: each installs the toolchain package and calls its CLI or pytest.
+
+    nox -s doctor [-- --install]     what is found, and provisioning
+    nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
+    nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser smoke test
+    nox -s unit                      the fast unit tests only
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["build"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session: nox.Session, extras: str = "") -> None:
+    session.install("-e", f".{extras}")
+
+
+@nox.session
+def doctor(session: nox.Session) -> None:
+    """Show the tools found (version, provider); `-- --install` provisions what is missing."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "doctor", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the bundled DataFusion engine (or --manifest-path PATH) into artifacts/."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "build", *session.posargs)
+
+
+@nox.session
+def test(session: nox.Session) -> None:
+    """All tests: provisions the tools, builds the engine, runs it in headless Chromium."""
+    _install(session, "[test]")
+    session.run("python", "-m", "toolchain", "doctor", "--install")
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """The unit tests only (seconds; no Rust build, no browser)."""
+    _install(session, "[test]")
+    session.run("pytest", "tests/unit", *session.posargs)

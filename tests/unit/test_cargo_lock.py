@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pytest
+
+from toolchain import cargo_lock
+from toolchain.errors import ToolchainError
+
+LOCK = """
+version = 4
+
+[[package]]
+name = "wasm-bindgen"
+version = "0.2.130"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "getrandom"
+version = "0.2.17"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "getrandom"
+version = "0.3.4"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "engine"
+version = "0.1.0"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "Cargo.lock") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_single_version_is_found(tmp_path):
+    assert cargo_lock.single_locked_version(write(tmp_path, LOCK), "wasm-bindgen") == "0.2.130"
+
+
+def test_all_versions_of_a_crate_are_listed(tmp_path):
+    assert cargo_lock.locked_versions(write(tmp_path, LOCK), "getrandom") == ["0.2.17", "0.3.4"]
+
+
+def test_several_versions_are_refused_with_a_remedy(tmp_path):
+    with pytest.raises(ToolchainError) as error:
+        cargo_lock.single_locked_version(write(tmp_path, LOCK), "getrandom")
+    assert "0.2.17, 0.3.4" in str(error.value) and "cargo update -p getrandom" in str(error.value)
+
+
+def test_absent_crate_is_an_error(tmp_path):
+    with pytest.raises(ToolchainError, match="does not contain the crate 'js-sys'"):
+        cargo_lock.single_locked_version(write(tmp_path, LOCK), "js-sys")
+
+
+def test_missing_lock_says_how_to_make_one(tmp_path):
+    with pytest.raises(ToolchainError, match="generate-lockfile"):
+        cargo_lock.read_lock(tmp_path / "Cargo.lock")
+
+
+def test_corrupt_lock_is_reported(tmp_path):
+    with pytest.raises(ToolchainError, match="not valid TOML"):
+        cargo_lock.read_lock(write(tmp_path, "[[package]\nname = "))
+
+
+def test_lock_is_found_in_a_workspace_root(tmp_path):
+    write(tmp_path, LOCK)
+    member = tmp_path / "crates" / "engine"
+    member.mkdir(parents=True)
+    assert cargo_lock.find_lock_file(member / "Cargo.toml") == tmp_path / "Cargo.lock"
+
+
+MANIFEST = """
+[package]
+name = "my-engine"
+version = "1.2.3"
+description = "d"
+license = "MIT"
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+"""
+
+
+def test_manifest_fields(tmp_path):
+    crate = cargo_lock.read_manifest(write(tmp_path, MANIFEST, "Cargo.toml"))
+    assert (crate.package_name, crate.version, crate.lib_name, crate.license) == ("my-engine", "1.2.3", "my_engine", "MIT")
+
+
+def test_manifest_without_cdylib_is_refused(tmp_path):
+    path = write(tmp_path, MANIFEST.replace('"cdylib", ', ""), "Cargo.toml")
+    with pytest.raises(ToolchainError, match="cdylib"):
+        cargo_lock.read_manifest(path)
+
+
+def test_workspace_root_manifest_is_refused(tmp_path):
+    path = write(tmp_path, '[workspace]\nmembers = ["a"]\n', "Cargo.toml")
+    with pytest.raises(ToolchainError, match="no \\[package\\]"):
+        cargo_lock.read_manifest(path)
+
+
+def test_the_bundled_engine_pins_one_wasm_bindgen():
+    lock = Path(__file__).parents[2] / "crates" / "datafusion-wasm" / "Cargo.lock"
+    version = cargo_lock.single_locked_version(lock, "wasm-bindgen")
+    assert version.count(".") == 2

@@ -1,0 +1,114 @@
+"""Reading Cargo.lock and Cargo.toml: which versions a crate is locked to."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain.errors import ToolchainError
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    name: str
+    version: str
+    source: str | None
+
+
+def read_lock(lock_path: Path) -> list[LockedPackage]:
+    if not lock_path.is_file():
+        raise ToolchainError(
+            f"no Cargo.lock at {lock_path}",
+            "run `cargo generate-lockfile` in the crate and commit Cargo.lock: builds use --locked "
+            "so that every tool version is pinned",
+        )
+    try:
+        data = tomllib.loads(lock_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ToolchainError(f"{lock_path} is not valid TOML: {exc}", "restore it from version control or regenerate it") from exc
+    packages = data.get("package")
+    if not isinstance(packages, list):
+        raise ToolchainError(f"{lock_path} has no [[package]] entries", "regenerate it with `cargo generate-lockfile`")
+    return [LockedPackage(p["name"], p["version"], p.get("source")) for p in packages]
+
+
+def locked_versions(lock_path: Path, name: str) -> list[str]:
+    return sorted({p.version for p in read_lock(lock_path) if p.name == name})
+
+
+def single_locked_version(lock_path: Path, name: str) -> str:
+    """The one version of `name` in the lock file; an error if it is absent or there are several."""
+    versions = locked_versions(lock_path, name)
+    if not versions:
+        raise ToolchainError(
+            f"{lock_path} does not contain the crate '{name}'",
+            f"add '{name}' to the crate's [dependencies] (a browser engine needs it) and re-lock",
+        )
+    if len(versions) > 1:
+        raise ToolchainError(
+            f"{lock_path} contains several versions of '{name}' ({', '.join(versions)}); "
+            "the generated glue must match exactly one",
+            f"unify them with `cargo update -p {name} --precise <version>`",
+        )
+    return versions[0]
+
+
+@dataclass(frozen=True)
+class CrateManifest:
+    """What the pipeline needs from a crate's Cargo.toml."""
+
+    manifest_path: Path
+    package_name: str
+    version: str
+    lib_name: str
+    description: str
+    license: str | None
+
+    @property
+    def crate_dir(self) -> Path:
+        return self.manifest_path.parent
+
+
+def read_manifest(manifest_path: Path) -> CrateManifest:
+    manifest_path = manifest_path.resolve()
+    if not manifest_path.is_file():
+        raise ToolchainError(f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml")
+    data = tomllib.loads(manifest_path.read_text())
+    package = data.get("package")
+    if not package:
+        raise ToolchainError(
+            f"{manifest_path} has no [package] section (a workspace root?)",
+            "pass --manifest-path of the member crate that builds the cdylib",
+        )
+    lib = data.get("lib", {})
+    crate_types = lib.get("crate-type", [])
+    if "cdylib" not in crate_types:
+        raise ToolchainError(
+            f"{manifest_path}: [lib] crate-type does not include \"cdylib\", so cargo makes no .wasm",
+            'add `[lib] crate-type = ["cdylib", "rlib"]` to the crate',
+        )
+    version = package.get("version", "0.0.0")
+    if isinstance(version, dict):  # version.workspace = true
+        raise ToolchainError(
+            f"{manifest_path}: version is inherited from the workspace, which this reader does not follow",
+            "set an explicit version in the crate's [package]",
+        )
+    license_ = package.get("license")
+    return CrateManifest(
+        manifest_path=manifest_path,
+        package_name=package["name"],
+        version=version,
+        lib_name=lib.get("name", package["name"].replace("-", "_")),
+        description=package.get("description", ""),
+        license=license_ if isinstance(license_, str) else None,
+    )
+
+
+def find_lock_file(manifest_path: Path) -> Path:
+    """The Cargo.lock that governs a crate: beside it, or in the nearest workspace root above."""
+    for directory in [manifest_path.parent, *manifest_path.parent.parents]:
+        candidate = directory / "Cargo.lock"
+        if candidate.is_file():
+            return candidate
+    return manifest_path.parent / "Cargo.lock"

@@ -1,0 +1,94 @@
+"""Command line: `python -m toolchain <command>`; nox sessions are thin wrappers over these."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from toolchain import build as build_module
+from toolchain import console, doctor, sizes, wasm_opt
+from toolchain.errors import ToolchainError
+
+
+def _add_manifest(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
+                        help="Cargo.toml of the crate to build (default: the bundled DataFusion engine)")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    findings = doctor.diagnose(args.manifest_path, install=args.install,
+                               python_packages=tuple(args.python_package))
+    if args.json:
+        print(json.dumps([f.__dict__ for f in findings], indent=2))
+    else:
+        print(doctor.format_findings(findings))
+    missing = [f.component for f in findings if f.required and not f.ok]
+    if missing:
+        console.info(f"missing: {', '.join(missing)}" + ("" if args.install else "  (rerun with --install to provision)"))
+        return 1
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    options = build_module.BuildOptions(
+        manifest_path=args.manifest_path,
+        profile=args.profile,
+        run_wasm_opt=not args.no_wasm_opt,
+        wasm_opt_level=args.wasm_opt_level,
+        wasm_opt_provider=args.wasm_opt_provider,
+        artifacts_dir=args.artifacts_dir,
+        cargo_features=[f for f in args.features.split(",") if f] if args.features else [],
+        no_default_features=args.no_default_features,
+        install_missing=not args.no_install,
+    )
+    result = build_module.build(options)
+    console.info(f"artifacts in {result.package_dir}")
+    return 0
+
+
+def cmd_size(args: argparse.Namespace) -> int:
+    print(sizes.format_table(build_module.load_report(args.package_dir)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m toolchain", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("doctor", help="show the tools found, their versions and where they came from")
+    _add_manifest(p)
+    p.add_argument("--install", action="store_true", help="provision what is missing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--python-package", action="append", default=[], help="also check this Python package")
+    p.set_defaults(func=cmd_doctor)
+
+    p = commands.add_parser("build", help="cargo build -> wasm-bindgen -> wasm-opt -> artifacts/<crate>/")
+    _add_manifest(p)
+    p.add_argument("--profile", default="release", help="cargo profile (default: release)")
+    p.add_argument("--features", help="comma-separated cargo features")
+    p.add_argument("--no-default-features", action="store_true")
+    p.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt stage")
+    p.add_argument("--wasm-opt-level", default="-Os", help="wasm-opt optimisation flag (default: -Os)")
+    p.add_argument("--wasm-opt-provider", default=wasm_opt.DEFAULT_PROVIDER, choices=sorted(wasm_opt.PROVIDERS))
+    p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
+    p.set_defaults(func=cmd_build)
+
+    p = commands.add_parser("size", help="print the size report of a built package")
+    p.add_argument("package_dir", type=Path, nargs="?", default=build_module.DEFAULT_ARTIFACTS / "datafusion-wasm")
+    p.set_defaults(func=cmd_size)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ToolchainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
