@@ -46,3 +46,10 @@ def unit(session: nox.Session) -> None:
     """The unit tests only (seconds; no Rust build, no browser)."""
     _install(session, "[test]")
     session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Measurements behind choices: every wasm-opt provider on the built engine (time, sizes)."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "bench-wasm-opt", *session.posargs)

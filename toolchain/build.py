@@ -42,6 +42,7 @@ class BuildResult:
     stages_dir: Path
     report: dict
     build_info: dict
+    reused_stages: list[str] = field(default_factory=list)  # stages skipped because nothing changed
 
 
 # ---------------------------------------------------------------- stage: cargo build
@@ -132,7 +133,9 @@ def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callab
 # ---------------------------------------------------------------- stage: wasm-bindgen
 
 
-def bindgen_stage(bindgen: wasm_bindgen.WasmBindgen, cargo_wasm: Path, stage_dir: Path, out_name: str) -> dict[str, Path]:
+def bindgen_stage(
+    bindgen: wasm_bindgen.WasmBindgen, cargo_wasm: Path, stage_dir: Path, out_name: str
+) -> tuple[dict[str, Path], bool]:
     """JS glue + .d.ts; the module it writes keeps its names section (the checks read it)."""
     outputs = {
         "wasm": stage_dir / f"{out_name}_bg.wasm",
@@ -146,13 +149,15 @@ def bindgen_stage(bindgen: wasm_bindgen.WasmBindgen, cargo_wasm: Path, stage_dir
                         lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name))
     if reused:
         console.info("wasm-bindgen: input unchanged, reusing the previous output")
-    return outputs
+    return outputs, reused
 
 
 # ---------------------------------------------------------------- stage: wasm-opt
 
 
-def wasm_opt_stage(optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, level: str, flags: list[str]) -> Path:
+def wasm_opt_stage(
+    optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, level: str, flags: list[str]
+) -> tuple[Path, bool]:
     output_wasm.parent.mkdir(parents=True, exist_ok=True)
     key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
                           level=level, flags=flags)
@@ -160,7 +165,7 @@ def wasm_opt_stage(optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: P
                         lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, level, flags))
     if reused:
         console.info("wasm-opt: input unchanged, reusing the previous output")
-    return output_wasm
+    return output_wasm, reused
 
 
 # ---------------------------------------------------------------- stage: package
@@ -245,20 +250,23 @@ def build(options: BuildOptions) -> BuildResult:
             console.info(f"wasm-opt: binaryen {optimizer.version} [{optimizer.provider}] {' '.join(opt_flags)}")
 
     measured: list[tuple[str, sizes.Sizes]] = []
+    reused: list[str] = []
 
     with console.stage(f"cargo build {crate.package_name} ({options.profile}, {rust.WASM_TARGET})"):
         cargo_wasm = cargo_build(toolchain, crate, options.profile, options.cargo_features, options.no_default_features)
         measured.append(("cargo", sizes.measure_file(cargo_wasm, size_memo)))
 
     with console.stage("wasm-bindgen (web target, TypeScript declarations)"):
-        glue = bindgen_stage(bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name)
+        glue, skipped = bindgen_stage(bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name)
+        reused += ["wasm-bindgen"] if skipped else []
         measured.append(("wasm-bindgen", sizes.measure_file(glue["wasm"], size_memo)))
 
     final_wasm = glue["wasm"]
     if optimizer is not None:
         with console.stage(f"wasm-opt {options.wasm_opt_level}"):
-            final_wasm = wasm_opt_stage(optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
-                                        options.wasm_opt_level, opt_flags)
+            final_wasm, skipped = wasm_opt_stage(optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
+                                                 options.wasm_opt_level, opt_flags)
+            reused += ["wasm-opt"] if skipped else []
             measured.append(("wasm-opt", sizes.measure_file(final_wasm, size_memo)))
 
     report = sizes.build_report(measured)
@@ -295,7 +303,7 @@ def build(options: BuildOptions) -> BuildResult:
         })
 
     print(sizes.format_table(report), flush=True)
-    return BuildResult(package_dir, stages_dir, report, build_info)
+    return BuildResult(package_dir, stages_dir, report, build_info, reused)
 
 
 def load_report(package_dir: Path) -> dict:

@@ -53,6 +53,20 @@ def cmd_size(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_wasm_opt(args: argparse.Namespace) -> int:
+    from toolchain import bench, rust
+
+    input_wasm = args.input or (args.artifacts_dir / ".stages" / "datafusion-wasm" / "wasm-bindgen" / "datafusion_wasm_bg.wasm")
+    flags = wasm_opt.feature_flags(rust.enabled_target_features(rust.find_toolchain()))
+    results = bench.compare_wasm_opt_providers(input_wasm, args.level, flags, args.provider or ["debian", "npm"],
+                                               install=args.install)
+    output = args.artifacts_dir / "bench" / "wasm-opt-providers.json"
+    bench.write_results(output, input_wasm, results)
+    print(bench.format_results(results))
+    console.info(f"results written to {output}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m toolchain", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -75,6 +89,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
     p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
     p.set_defaults(func=cmd_build)
+
+    p = commands.add_parser("bench-wasm-opt", help="time each wasm-opt provider on the engine and compare sizes")
+    p.add_argument("--input", type=Path, help="module to optimise (default: the engine's wasm-bindgen output)")
+    p.add_argument("--level", default="-Os")
+    p.add_argument("--provider", action="append", choices=sorted(wasm_opt.PROVIDERS))
+    p.add_argument("--install", action="store_true", help="install providers that are missing")
+    p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    p.set_defaults(func=cmd_bench_wasm_opt)
 
     p = commands.add_parser("size", help="print the size report of a built package")
     p.add_argument("package_dir", type=Path, nargs="?", default=build_module.DEFAULT_ARTIFACTS / "datafusion-wasm")

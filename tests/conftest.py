@@ -1,0 +1,70 @@
+"""Shared fixtures, in the manner of pytest-pyodide: one build and one localhost server per
+session, one headless Chromium per module, console output shown when a test fails."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from toolchain import browser, npm
+from toolchain import build as build_module
+from toolchain.serve import StaticServer
+from toolchain.webdriver import Page, start_chromium
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE_MANIFEST = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"
+ARTIFACTS = REPO / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def built_engine() -> build_module.BuildResult:
+    """The bundled engine, built (incrementally) by the real toolchain into artifacts/."""
+    return build_module.build(build_module.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=ARTIFACTS))
+
+
+@pytest.fixture(scope="session")
+def js_node_modules() -> Path:
+    return npm.install_locked(REPO / "tests" / "browser" / "js")
+
+
+@pytest.fixture(scope="session")
+def server(built_engine, js_node_modules):
+    mounts = {
+        "/artifacts/": ARTIFACTS,
+        "/harness/": REPO / "tests" / "browser" / "harness",
+        "/npm/": js_node_modules,
+    }
+    with StaticServer(mounts) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def chromium() -> browser.Browser:
+    return browser.find(install=False)
+
+
+@pytest.fixture(scope="module")
+def page(server, chromium, request):
+    driver = start_chromium(chromium)
+    loaded = Page(driver, [])
+    try:
+        driver.get(f"{server.url}/harness/index.html")
+        loaded.init = loaded.run("return await window.harness.ready;")
+        yield loaded
+    finally:
+        driver.quit()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    page_fixture = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(page_fixture, Page):
+        report.sections.append(("browser console", page_fixture.dump()))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -1,0 +1,110 @@
+"""The real pipeline on the bundled engine and on a user's crate: real cargo, wasm-bindgen, wasm-opt."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from toolchain import build as build_module
+from toolchain import cache
+from toolchain.errors import ToolchainError
+
+pytestmark = pytest.mark.integration
+
+WASM_MAGIC = b"\0asm\x01\0\0\0"
+
+
+def test_engine_package_has_every_artifact(built_engine):
+    package = built_engine.package_dir
+    names = {p.name for p in package.iterdir()}
+    assert {
+        "datafusion_wasm_bg.wasm", "datafusion_wasm.js", "datafusion_wasm.d.ts", "datafusion_wasm_bg.wasm.d.ts",
+        "package.json", "size-report.json", "build-info.json",
+    } <= names
+    assert (package / "datafusion_wasm_bg.wasm").read_bytes()[:8] == WASM_MAGIC
+
+
+def test_typescript_declarations_cover_the_engine_api(built_engine):
+    dts = (built_engine.package_dir / "datafusion_wasm.d.ts").read_text()
+    for method in ("register_table(", "execute_sql(", "execute_and_register(", "read_table_ipc(",
+                   "deregister_table(", "reset(", "table_names("):
+        assert method in dts, method
+    assert "export class WasmQueryEngine" in dts
+
+
+def test_size_report_matches_the_files(built_engine):
+    report = json.loads((built_engine.package_dir / "size-report.json").read_text())
+    assert [s["name"] for s in report["stages"]] == ["cargo", "wasm-bindgen", "wasm-opt"]
+    assert report["final"] == {k: report["stages"][-1][k] for k in ("raw", "gzip", "brotli")}
+    final_wasm = built_engine.package_dir / "datafusion_wasm_bg.wasm"
+    assert report["final"]["raw"] == final_wasm.stat().st_size
+    for stage in report["stages"]:
+        assert 0 < stage["brotli"] < stage["gzip"] < stage["raw"]
+    by_name = {s["name"]: s for s in report["stages"]}
+    assert by_name["wasm-opt"]["raw"] < by_name["wasm-bindgen"]["raw"]
+
+
+def test_build_info_records_pinned_tool_versions(built_engine):
+    info = json.loads((built_engine.package_dir / "build-info.json").read_text())
+    assert info["wasm_bindgen"]["version"] == info["locked_versions"]["wasm-bindgen"]
+    assert info["rustc"]["version"].startswith("rustc ")
+    assert "--enable-bulk-memory" in info["wasm_opt"]["flags"]
+    assert info["locked_versions"]["datafusion"].startswith("55.")
+
+
+def test_unstripped_module_is_kept_for_the_checks(built_engine):
+    unstripped = built_engine.stages_dir / "wasm-bindgen" / "datafusion_wasm_bg.wasm"
+    assert b"\x04name" in unstripped.read_bytes()  # the custom "name" section
+
+
+def test_rebuild_with_nothing_changed_reuses_every_stage(built_engine):
+    again = build_module.build(build_module.BuildOptions(manifest_path=REPO / "crates/datafusion-wasm/Cargo.toml",
+                                                         artifacts_dir=built_engine.package_dir.parent))
+    assert again.reused_stages == ["wasm-bindgen", "wasm-opt"]
+    assert again.report == built_engine.report
+
+
+@pytest.fixture(scope="module")
+def user_crate(tmp_path_factory):
+    crate = tmp_path_factory.mktemp("user") / "hello-engine"
+    shutil.copytree(REPO / "tests" / "fixtures" / "hello-engine", crate)
+    # One target directory for every copy of the crate: std is built from source once, not per test.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CARGO_TARGET_DIR", str(tmp_path_factory.mktemp("user-target")))
+        yield crate
+
+
+def test_a_users_crate_builds_with_another_profile_and_no_wasm_opt(user_crate, tmp_path):
+    result = build_module.build(build_module.BuildOptions(
+        manifest_path=user_crate / "Cargo.toml", artifacts_dir=tmp_path, profile="small", run_wasm_opt=False,
+    ))
+    assert result.package_dir == tmp_path / "hello-engine"
+    assert [s["name"] for s in result.report["stages"]] == ["cargo", "wasm-bindgen"]
+    assert "word_count" in (result.package_dir / "hello_engine.d.ts").read_text()
+    assert json.loads((result.package_dir / "package.json").read_text())["version"] == "0.3.0"
+    assert result.build_info["profile"] == "small"
+
+
+def test_a_rust_compile_error_fails_the_build_clearly_and_publishes_nothing(user_crate, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(user_crate, broken)
+    (broken / "src" / "lib.rs").write_text("pub fn oops() -> u32 { \"not a number\" }\n")
+    with pytest.raises(ToolchainError, match="cargo build for wasm32-unknown-unknown failed"):
+        build_module.build(build_module.BuildOptions(manifest_path=broken / "Cargo.toml",
+                                                     artifacts_dir=tmp_path / "artifacts", run_wasm_opt=False))
+    assert not (tmp_path / "artifacts" / "hello-engine").exists()
+
+
+def test_an_outdated_lock_file_is_refused(user_crate, tmp_path):
+    crate = tmp_path / "outdated"
+    shutil.copytree(user_crate, crate)
+    manifest = crate / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace('wasm-bindgen = "=0.2.130"', 'wasm-bindgen = "=0.2.130"\nitoa = "1"'))
+    with pytest.raises(ToolchainError, match="cargo update"):
+        build_module.build(build_module.BuildOptions(manifest_path=manifest, artifacts_dir=tmp_path / "a",
+                                                     run_wasm_opt=False))
+    assert cache.read_json(tmp_path / "a" / "hello-engine" / "size-report.json") is None
