@@ -11,12 +11,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from toolchain import cache, console, sizes, wasm_opt
-from toolchain.errors import ToolchainError
+from toolchain import cache, console, sizes, verify, wasm_opt
+from toolchain.errors import StageFailed, ToolchainError
 
 
-def compare_wasm_opt_providers(input_wasm: Path, level: str, flags: list[str], providers: list[str],
-                               install: bool = False) -> list[dict]:
+def compare_wasm_opt_providers(input_wasm: Path, glue_js: Path, level: str, flags: list[str],
+                               providers: list[str], install: bool = False) -> list[dict]:
     if not input_wasm.is_file():
         raise ToolchainError(f"no module at {input_wasm}", "run `nox -s build` first: the comparison uses its wasm-bindgen stage")
     results = []
@@ -33,15 +33,22 @@ def compare_wasm_opt_providers(input_wasm: Path, level: str, flags: list[str], p
                 wasm_opt.optimize(optimizer, input_wasm, output, level, flags)
                 elapsed = time.monotonic() - started
             measured = sizes.measure_bytes(output.read_bytes())
+            try:
+                verify.instantiate_in_node(glue_js, output)
+                instantiates = True
+            except StageFailed as exc:
+                console.warn(f"provider {name}: {exc.what}")
+                instantiates = False
         results.append({"provider": name, "binaryen": optimizer.version, "level": level,
-                        "seconds": round(elapsed, 1), **asdict(measured)})
+                        "seconds": round(elapsed, 1), "instantiates": instantiates, **asdict(measured)})
     return results
 
 
 def format_results(results: list[dict]) -> str:
-    lines = [f"{'provider':<8}  {'binaryen':>8}  {'seconds':>8}  {'raw':>10}  {'gzip':>10}  {'brotli':>10}"]
+    lines = [f"{'provider':<8}  {'binaryen':>8}  {'seconds':>8}  {'works':>5}  {'raw':>10}  {'gzip':>10}  {'brotli':>10}"]
     for r in results:
-        lines.append(f"{r['provider']:<8}  {r['binaryen']:>8}  {r['seconds']:>8}  {sizes.human(r['raw']):>10}  "
+        works = "yes" if r["instantiates"] else "NO"
+        lines.append(f"{r['provider']:<8}  {r['binaryen']:>8}  {r['seconds']:>8}  {works:>5}  {sizes.human(r['raw']):>10}  "
                      f"{sizes.human(r['gzip']):>10}  {sizes.human(r['brotli']):>10}")
     return "\n".join(lines)
 

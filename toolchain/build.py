@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from toolchain import __version__, cache, cargo_lock, console, rust, sizes, wasm_bindgen, wasm_opt
+from toolchain import __version__, cache, cargo_lock, console, rust, sizes, verify, wasm_bindgen, wasm_opt
 from toolchain.errors import StageFailed, ToolchainError
 
 DEFAULT_MANIFEST = Path("crates/datafusion-wasm/Cargo.toml")
@@ -34,6 +34,10 @@ class BuildOptions:
     cargo_features: list[str] = field(default_factory=list)
     no_default_features: bool = False
     install_missing: bool = True
+    verify_instantiation: bool = True
+    # None: $CARGO_TARGET_DIR if set, else a per-crate directory in the tool cache, shared by
+    # every checkout on the machine so that a fresh clone does not recompile DataFusion.
+    target_dir: Path | None = None
 
 
 @dataclass
@@ -86,15 +90,23 @@ def wasm_from_cargo_messages(stdout: str, lib_name: str) -> Path | None:
     return found
 
 
+def default_target_dir(crate: cargo_lock.CrateManifest) -> Path:
+    if os.environ.get("CARGO_TARGET_DIR"):
+        return Path(os.environ["CARGO_TARGET_DIR"])
+    return cache.cache_root() / "cargo-target" / crate.package_name
+
+
 def cargo_build(
-    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str,
+    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str, target_dir: Path,
     features: list[str] | None = None, no_default_features: bool = False,
 ) -> Path:
-    """Compiles the crate for wasm32; returns the cdylib .wasm cargo produced."""
+    """Compiles the crate for wasm32 into target_dir; returns the cdylib .wasm cargo produced."""
     argv = cargo_build_command(toolchain, crate, profile, features or [], no_default_features)
     console.command(argv)
+    console.info(f"target dir: {target_dir}")
     # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
-    result = subprocess.run(argv, env={**os.environ, **toolchain.env}, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, **toolchain.env, "CARGO_TARGET_DIR": str(target_dir)}
+    result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise StageFailed(
             f"cargo build for {rust.WASM_TARGET} failed (exit {result.returncode}); the compiler's errors are above",
@@ -114,10 +126,44 @@ def cargo_build(
 # ---------------------------------------------------------------- stage caching
 
 
-def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callable[[], None]) -> bool:
-    """Runs produce() unless the record says these outputs were made from the same key.
+STAGE_STORE_ENTRIES = 12  # outputs kept in the shared store (least recently used go first)
 
-    Returns True when the stage was reused.
+
+def stage_store() -> Path:
+    """Content-addressed stage outputs shared by every checkout on the machine (fresh clones, CI)."""
+    return cache.cache_root() / "stages"
+
+
+def _restore_from_store(entry: Path, outputs: list[Path]) -> bool:
+    if not (entry / ".complete").exists() or not all((entry / p.name).exists() for p in outputs):
+        return False
+    for output in outputs:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry / output.name, output)
+    os.utime(entry)  # recently used
+    return True
+
+
+def _save_to_store(entry: Path, outputs: list[Path]) -> None:
+    def populate(directory: Path) -> None:
+        for output in outputs:
+            shutil.copyfile(output, directory / output.name)
+        (directory / ".complete").touch()
+
+    cache.install_dir_atomically(entry, populate)
+    entries = sorted((e for e in entry.parent.iterdir() if e.is_dir() and not e.name.startswith(".")),
+                     key=lambda e: e.stat().st_mtime, reverse=True)
+    for stale in entries[STAGE_STORE_ENTRIES:]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callable[[], None],
+               store: Path | None = None) -> bool:
+    """Runs produce() unless these outputs were already made from the same key.
+
+    The key covers the inputs' hashes, the tool and its arguments. Outputs are reused from the
+    previous run in this checkout (the record), else from the shared store, else produced (and
+    then saved to the store). Returns True when nothing had to run.
     """
     record = cache.read_json(record_path)
     if record and record.get("key") == key and all(p.exists() for p in outputs):
@@ -125,9 +171,15 @@ def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callab
         if all(digests.get(p.name) == cache.file_sha256(p) for p in outputs):
             return True
     record_path.unlink(missing_ok=True)  # a failed run must not leave a record claiming success
-    produce()
+    restored = store is not None and _restore_from_store(store / key, outputs)
+    if restored:
+        console.info(f"restored from the shared stage cache ({store / key})")
+    else:
+        produce()
     cache.write_json_atomic(record_path, {"key": key, "outputs": {p.name: cache.file_sha256(p) for p in outputs}})
-    return False
+    if store is not None and not restored:
+        _save_to_store(store / key, outputs)
+    return restored
 
 
 # ---------------------------------------------------------------- stage: wasm-bindgen
@@ -146,7 +198,7 @@ def bindgen_stage(
     key = cache.cache_key(input=cache.file_sha256(cargo_wasm), tool=str(bindgen.executable),
                           version=bindgen.version, out_name=out_name, target="web")
     reused = run_cached(stage_dir.with_suffix(".record.json"), key, list(outputs.values()),
-                        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name))
+                        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name), stage_store())
     if reused:
         console.info("wasm-bindgen: input unchanged, reusing the previous output")
     return outputs, reused
@@ -162,7 +214,7 @@ def wasm_opt_stage(
     key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
                           level=level, flags=flags)
     reused = run_cached(output_wasm.with_suffix(".record.json"), key, [output_wasm],
-                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, level, flags))
+                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, level, flags), stage_store())
     if reused:
         console.info("wasm-opt: input unchanged, reusing the previous output")
     return output_wasm, reused
@@ -227,67 +279,104 @@ def git_commit(directory: Path) -> str | None:
 # ---------------------------------------------------------------- the pipeline
 
 
-def build(options: BuildOptions) -> BuildResult:
-    crate = cargo_lock.read_manifest(options.manifest_path)
-    lock_path = cargo_lock.find_lock_file(crate.manifest_path)
-    bindgen_version = cargo_lock.single_locked_version(lock_path, "wasm-bindgen")
-    out_name = crate.lib_name
-    stages_dir = options.artifacts_dir / ".stages" / crate.package_name
-    package_dir = options.artifacts_dir / crate.package_name
-    size_memo = stages_dir / "size-memo.json"
+@dataclass(frozen=True)
+class Tools:
+    rust: rust.RustToolchain
+    bindgen: wasm_bindgen.WasmBindgen
+    optimizer: wasm_opt.WasmOpt | None
+    target_features: list[str]
+    opt_flags: list[str]
 
+
+def provision(options: BuildOptions, bindgen_version: str) -> Tools:
     with console.stage("provision tools"):
         toolchain = rust.find_toolchain(install=options.install_missing)
         console.info(f"rust: {toolchain.version} [{toolchain.provider}]")
         bindgen = wasm_bindgen.ensure(bindgen_version, install_missing=options.install_missing)
         console.info(f"wasm-bindgen: {bindgen.version} ({bindgen.executable})")
-        optimizer = None
-        opt_flags: list[str] = []
         target_features = rust.enabled_target_features(toolchain)
+        optimizer, opt_flags = None, []
         if options.run_wasm_opt:
             optimizer = wasm_opt.ensure(options.wasm_opt_provider, install_missing=options.install_missing)
             opt_flags = wasm_opt.feature_flags(target_features)
             console.info(f"wasm-opt: binaryen {optimizer.version} [{optimizer.provider}] {' '.join(opt_flags)}")
+    return Tools(toolchain, bindgen, optimizer, target_features, opt_flags)
 
-    measured: list[tuple[str, sizes.Sizes]] = []
+
+def compile_stages(
+    options: BuildOptions, crate: cargo_lock.CrateManifest, tools: Tools, stages_dir: Path,
+    measurer: sizes.SizeMeasurer,
+) -> tuple[dict[str, Path], Path, list[str]]:
+    """cargo -> wasm-bindgen -> wasm-opt; returns the glue files, the final module, the reused stages."""
+    out_name = crate.lib_name
     reused: list[str] = []
-
     with console.stage(f"cargo build {crate.package_name} ({options.profile}, {rust.WASM_TARGET})"):
-        cargo_wasm = cargo_build(toolchain, crate, options.profile, options.cargo_features, options.no_default_features)
-        measured.append(("cargo", sizes.measure_file(cargo_wasm, size_memo)))
+        target_dir = options.target_dir or default_target_dir(crate)
+        cargo_wasm = cargo_build(tools.rust, crate, options.profile, target_dir, options.cargo_features,
+                                 options.no_default_features)
+        measurer.submit("cargo", cargo_wasm)
 
     with console.stage("wasm-bindgen (web target, TypeScript declarations)"):
-        glue, skipped = bindgen_stage(bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name)
+        glue, skipped = bindgen_stage(tools.bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name)
         reused += ["wasm-bindgen"] if skipped else []
-        measured.append(("wasm-bindgen", sizes.measure_file(glue["wasm"], size_memo)))
+        measurer.submit("wasm-bindgen", glue["wasm"])
 
     final_wasm = glue["wasm"]
-    if optimizer is not None:
+    if tools.optimizer is not None:
         with console.stage(f"wasm-opt {options.wasm_opt_level}"):
-            final_wasm, skipped = wasm_opt_stage(optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
-                                                 options.wasm_opt_level, opt_flags)
+            final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
+                                                 options.wasm_opt_level, tools.opt_flags)
             reused += ["wasm-opt"] if skipped else []
-            measured.append(("wasm-opt", sizes.measure_file(final_wasm, size_memo)))
+            measurer.submit("wasm-opt", final_wasm)
 
-    report = sizes.build_report(measured)
+    if options.verify_instantiation:
+        with console.stage("verify: instantiate the module through its glue (node)"):
+            if verify.node_available():
+                console.info(verify.instantiate_in_node(glue["js"], final_wasm))
+            else:
+                console.warn("node is not installed: skipping the instantiation check")
+    return glue, final_wasm, reused
+
+
+def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: Tools, lock_path: Path) -> dict:
+    """What was built with what: pinned versions and providers, for people and for release notes."""
     locked = {p.name: p.version for p in cargo_lock.read_lock(lock_path)}
-    build_info = {
+    return {
         "toolchain": __version__,
         "crate": {"name": crate.package_name, "version": crate.version, "manifest": str(crate.manifest_path)},
         "git_commit": git_commit(crate.crate_dir),
         "profile": options.profile,
         "target": rust.WASM_TARGET,
         "cargo_features": options.cargo_features,
-        "rustc": {"version": toolchain.version, "provider": toolchain.provider, "path": str(toolchain.rustc),
-                  "build_std": toolchain.build_std, "target_features": target_features},
-        "wasm_bindgen": {"version": bindgen.version, "provider": bindgen.provider},
+        "rustc": {"version": tools.rust.version, "provider": tools.rust.provider, "path": str(tools.rust.rustc),
+                  "build_std": tools.rust.build_std, "target_features": tools.target_features},
+        "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
         "wasm_opt": (
-            {"version": optimizer.version, "provider": optimizer.provider, "level": options.wasm_opt_level,
-             "flags": opt_flags}
-            if optimizer else None
+            {"version": tools.optimizer.version, "provider": tools.optimizer.provider,
+             "level": options.wasm_opt_level, "flags": tools.opt_flags}
+            if tools.optimizer else None
         ),
         "locked_versions": {name: locked[name] for name in ("datafusion", "arrow", "wasm-bindgen") if name in locked},
     }
+
+
+def build(options: BuildOptions) -> BuildResult:
+    crate = cargo_lock.read_manifest(options.manifest_path)
+    lock_path = cargo_lock.find_lock_file(crate.manifest_path)
+    tools = provision(options, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"))
+    out_name = crate.lib_name
+    stages_dir = options.artifacts_dir / ".stages" / crate.package_name
+    package_dir = options.artifacts_dir / crate.package_name
+
+    measurer = sizes.SizeMeasurer(stages_dir / "size-memo.json")
+    try:
+        glue, final_wasm, reused = compile_stages(options, crate, tools, stages_dir, measurer)
+    except BaseException:
+        measurer.abandon()
+        raise
+    with console.stage("size report (raw, gzip -9, brotli -q 11)"):
+        report = sizes.build_report(measurer.results())
+    info = build_info(options, crate, tools, lock_path)
 
     with console.stage(f"package -> {package_dir}"):
         files = {
@@ -299,11 +388,11 @@ def build(options: BuildOptions) -> BuildResult:
         publish_package(package_dir, files, {
             "package.json": package_json(crate, out_name),
             "size-report.json": report,
-            "build-info.json": build_info,
+            "build-info.json": info,
         })
 
     print(sizes.format_table(report), flush=True)
-    return BuildResult(package_dir, stages_dir, report, build_info, reused)
+    return BuildResult(package_dir, stages_dir, report, info, reused)
 
 
 def load_report(package_dir: Path) -> dict:

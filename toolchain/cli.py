@@ -42,6 +42,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         cargo_features=[f for f in args.features.split(",") if f] if args.features else [],
         no_default_features=args.no_default_features,
         install_missing=not args.no_install,
+        target_dir=args.target_dir,
+        verify_instantiation=not args.no_verify,
     )
     result = build_module.build(options)
     console.info(f"artifacts in {result.package_dir}")
@@ -56,10 +58,12 @@ def cmd_size(args: argparse.Namespace) -> int:
 def cmd_bench_wasm_opt(args: argparse.Namespace) -> int:
     from toolchain import bench, rust
 
-    input_wasm = args.input or (args.artifacts_dir / ".stages" / "datafusion-wasm" / "wasm-bindgen" / "datafusion_wasm_bg.wasm")
+    stage = args.artifacts_dir / ".stages" / "datafusion-wasm" / "wasm-bindgen"
+    input_wasm = args.input or stage / "datafusion_wasm_bg.wasm"
+    glue_js = args.glue or stage / "datafusion_wasm.js"
     flags = wasm_opt.feature_flags(rust.enabled_target_features(rust.find_toolchain()))
-    results = bench.compare_wasm_opt_providers(input_wasm, args.level, flags, args.provider or ["debian", "npm"],
-                                               install=args.install)
+    results = bench.compare_wasm_opt_providers(input_wasm, glue_js, args.level, flags,
+                                               args.provider or ["debian", "npm"], install=args.install)
     output = args.artifacts_dir / "bench" / "wasm-opt-providers.json"
     bench.write_results(output, input_wasm, results)
     print(bench.format_results(results))
@@ -84,14 +88,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--features", help="comma-separated cargo features")
     p.add_argument("--no-default-features", action="store_true")
     p.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt stage")
+    p.add_argument("--no-verify", action="store_true", help="skip instantiating the module in node before publishing")
     p.add_argument("--wasm-opt-level", default="-Os", help="wasm-opt optimisation flag (default: -Os)")
     p.add_argument("--wasm-opt-provider", default=wasm_opt.DEFAULT_PROVIDER, choices=sorted(wasm_opt.PROVIDERS))
     p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    p.add_argument("--target-dir", type=Path,
+                   help="cargo target directory (default: $CARGO_TARGET_DIR, else one per crate in the tool cache)")
     p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
     p.set_defaults(func=cmd_build)
 
     p = commands.add_parser("bench-wasm-opt", help="time each wasm-opt provider on the engine and compare sizes")
     p.add_argument("--input", type=Path, help="module to optimise (default: the engine's wasm-bindgen output)")
+    p.add_argument("--glue", type=Path, help="its wasm-bindgen JS glue, to check that the output instantiates")
     p.add_argument("--level", default="-Os")
     p.add_argument("--provider", action="append", choices=sorted(wasm_opt.PROVIDERS))
     p.add_argument("--install", action="store_true", help="install providers that are missing")

@@ -124,3 +124,24 @@ def test_cached_wasm_bindgen_of_the_locked_version_is_found(tmp_path, monkeypatc
     _fake_wasm_bindgen(wasm_bindgen.cached_install_dir("0.2.130"), "0.2.130")
     found = wasm_bindgen.ensure("0.2.130", install_missing=False)
     assert found.version == "0.2.130" and found.provider == "cargo install into the tool cache"
+
+
+def test_a_fresh_checkout_restores_outputs_from_the_shared_store(tmp_path):
+    store, calls = tmp_path / "store", []
+    first, second = tmp_path / "clone1" / "o.wasm", tmp_path / "clone2" / "o.wasm"
+    first.parent.mkdir()
+    assert build.run_cached(first.with_suffix(".record.json"), "k1", [first], _producer(first, calls), store) is False
+    assert build.run_cached(second.with_suffix(".record.json"), "k1", [second], _producer(second, calls), store) is True
+    assert len(calls) == 1 and second.read_bytes() == b"out"
+    # another key is not served from the store
+    assert build.run_cached(second.with_suffix(".record.json"), "k2", [second], _producer(second, calls, b"v2"), store) is False
+    assert len(calls) == 2 and second.read_bytes() == b"v2"
+
+
+def test_the_shared_store_keeps_only_the_most_recent_entries(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "STAGE_STORE_ENTRIES", 2)
+    store, calls, out = tmp_path / "store", [], tmp_path / "o.wasm"
+    for key in ("a", "b", "c"):
+        build.run_cached(tmp_path / "r.json", key, [out], _producer(out, calls), store)
+        os.utime(store / key, (len(calls), len(calls)))  # distinct, increasing mtimes
+    assert sorted(p.name for p in store.iterdir()) == ["b", "c"]

@@ -41,12 +41,21 @@ def test_table_shows_change_against_previous_stage():
     assert "2.00 MB" in table and "1.50 MB" in table
 
 
-def test_measurements_are_memoised_by_content(tmp_path):
+def test_measurements_are_memoised_by_content(tmp_path, monkeypatch):
     module = tmp_path / "m.wasm"
     memo = tmp_path / "memo.json"
     module.write_bytes(b"\0asm" + b"x" * 1000)
-    first = sizes.measure_file(module, memo)
+    first = sizes.SizeMeasurer(memo)
+    first.submit("cargo", module)
+    [(_, measured)] = first.results()
     assert memo.exists()
-    module.write_bytes(b"\0asm" + os.urandom(1000))  # new content: must be measured again
-    second = sizes.measure_file(module, memo)
-    assert second.gzip > first.gzip
+
+    calls = []
+    monkeypatch.setattr(sizes, "measure_bytes", lambda data: calls.append(data) or sizes.Sizes(1, 1, 1))
+    again = sizes.SizeMeasurer(memo)
+    again.submit("cargo", module)  # same content: taken from the memo
+    module.write_bytes(b"\0asm" + os.urandom(1000))  # new content: measured again
+    again.submit("wasm-opt", module)
+    results = again.results()
+    assert results[0] == ("cargo", measured)
+    assert len(calls) == 1 and results[1] == ("wasm-opt", sizes.Sizes(1, 1, 1))
