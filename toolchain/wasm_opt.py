@@ -148,12 +148,14 @@ class PathProvider(Provider):
 
 
 PROVIDERS: dict[str, Provider] = {
-    "debian": DebianProvider("debian", "108", "Debian bookworm package binaryen (native C++)"),
+    # binaryen 108 is fast but its output of wasm-bindgen >= 0.2.1xx modules does not
+    # instantiate (V8: "Table.set(): ... function-typed object must be null"); measured, see README.
+    "debian": DebianProvider("debian", "108", "Debian bookworm package binaryen (native C++); its output does not instantiate"),
     "npm": NpmProvider("npm", "132.0.0", "npm package binaryen (JS/wasm build run by node)"),
     "path": PathProvider("path", "any", "the wasm-opt first on PATH"),
 }
 # Chosen by measurement on the engine (see README, "Choosing the wasm-opt provider").
-DEFAULT_PROVIDER = "debian"
+DEFAULT_PROVIDER = "npm"
 
 
 def ensure(provider_name: str = DEFAULT_PROVIDER, install_missing: bool = True) -> WasmOpt:

@@ -20,17 +20,37 @@ class JSError(Exception):
 
 
 # Runs `body` as an async function in the page; resolves to {ok: value} or {error: {...}}.
+# A wasm trap (a Rust panic aborts) inside a promise job never settles the promise: it surfaces
+# only as an uncaught error event, so those are turned into a failure too instead of a hang.
 _ASYNC_WRAPPER = """
 const done = arguments[arguments.length - 1];
 const args = Array.from(arguments).slice(0, -1);
+const describe = (e) => ({name: (e && e.name) || typeof e, message: (e && e.message) || String(e),
+                          stack: (e && e.stack) || ""});
+let settled = false;
+const finish = (outcome) => {
+  if (settled) return;
+  settled = true;
+  window.removeEventListener("error", onError);
+  window.removeEventListener("unhandledrejection", onRejection);
+  done(outcome);
+};
+const onError = (event) => finish({error: describe(event.error || {name: "Error", message: event.message})});
+const onRejection = (event) => finish({error: describe(event.reason)});
+window.addEventListener("error", onError);
+window.addEventListener("unhandledrejection", onRejection);
 (async (...args) => { %s })(...args).then(
-  (value) => done({ok: value === undefined ? null : value}),
-  (e) => done({error: {name: (e && e.name) || typeof e, message: (e && e.message) || String(e),
-                       stack: (e && e.stack) || ""}}));
+  (value) => finish({ok: value === undefined ? null : value}),
+  (e) => finish({error: describe(e)}));
 """
 
 
-def start_chromium(browser: Browser, script_timeout_s: float = 300):
+# Below selenium's HTTP read timeout (120 s), so a stuck script is a ScriptTimeoutException
+# that leaves the session usable, not a dropped connection.
+SCRIPT_TIMEOUT_S = 100
+
+
+def start_chromium(browser: Browser, script_timeout_s: float = SCRIPT_TIMEOUT_S):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -107,3 +107,71 @@ def test_bad_sql_is_a_js_error_and_the_engine_keeps_working(engine_with_t):
         run_in_page(engine_with_t, "SELECT * FROM nope")
     result, _ = run_in_page(engine_with_t, "SELECT count(*) AS n FROM t")
     assert result.column("n").to_pylist() == [10]
+
+
+def ipc_file(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+REGISTER = """
+const [name, data] = args;
+return window.engine.register_table(name, window.harness.base64ToBytes(data));
+"""
+
+
+@pytest.mark.parametrize("label, payload, message", [
+    ("empty", b"", "empty"),
+    ("garbage", b"definitely not arrow", "not a valid Arrow IPC stream"),
+    ("file format", None, "file* format"),
+    ("truncated", None, "not a valid Arrow IPC stream"),
+    ("no end-of-stream", None, "no end-of-stream marker"),
+])
+def test_malformed_ipc_is_a_js_error_and_earlier_tables_survive(engine_with_t, label, payload, message):
+    if label == "file format":
+        payload = ipc_file(sample_table())
+    elif label == "truncated":
+        payload = ipc_stream(sample_table())[:-40]  # cut inside the last record batch
+    elif label == "no end-of-stream":
+        payload = ipc_stream(sample_table())[:-8]  # cut exactly at a message boundary
+    with pytest.raises(JSError) as error:
+        engine_with_t.run(REGISTER, "t", b64(payload))
+    assert message in error.value.message and "register_table('t')" in error.value.message
+    result, _ = run_in_page(engine_with_t, "SELECT count(*) AS n FROM t")
+    assert result.column("n").to_pylist() == [10]
+
+
+def test_notebook_flow_register_derive_read_deregister_reset(engine_with_t):
+    page = engine_with_t
+    out = page.run(
+        """
+        const e = window.engine;
+        const b = await e.execute_and_register("SELECT city, sum(amount) AS total FROM t WHERE city IS NOT NULL GROUP BY city", "b");
+        const c = await e.execute_and_register("SELECT count(*) AS cities FROM b", "c");
+        const names = e.table_names();
+        const readBack = await e.read_table_ipc("b");
+        e.deregister_table("c");
+        const afterDeregister = e.table_names();
+        return {b: window.harness.decode(b).numRows, c: window.harness.decode(c).rows,
+                names, readBack: window.harness.decode(readBack).numRows, afterDeregister};
+        """
+    )
+    assert out["b"] == 3 and out["c"] == [{"cities": 3}]
+    assert out["names"] == ["b", "c", "t"] and out["afterDeregister"] == ["b", "t"]
+    assert out["readBack"] == 3
+    with pytest.raises(JSError, match="no table named 'c'"):
+        page.run("window.engine.deregister_table('c');")
+    with pytest.raises(JSError, match="no table named 'zzz'"):
+        page.run("return await window.engine.read_table_ipc('zzz');")
+    names = page.run(
+        """
+        const e = new window.engineModule.WasmQueryEngine();
+        e.register_table("x", await window.engine.read_table_ipc("t"));
+        e.reset();
+        return e.table_names();
+        """
+    )
+    assert names == []
+    assert page.run("return window.engine.table_names();") == ["b", "t"]

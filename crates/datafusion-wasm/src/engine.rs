@@ -67,6 +67,12 @@ const IPC_FILE_MAGIC: &[u8] = b"ARROW1";
 /// One DataFusion session holding the registered tables.
 pub struct Engine {
     ctx: SessionContext,
+    // Some operators spawn tokio tasks (EXPLAIN ANALYZE's AnalyzeExec, for one), and
+    // `tokio::spawn` panics outside a runtime, which on wasm32 is an abort that kills the
+    // instance. Every statement therefore runs inside this current-thread runtime: the browser
+    // has no threads to block, and in-memory tables never wait on I/O, so `block_on` only
+    // interleaves the spawned tasks and never has to park.
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Default for Engine {
@@ -80,7 +86,10 @@ impl Engine {
         // One partition: with more, DataFusion spawns tasks that need a tokio reactor, which
         // the browser does not have.
         let config = SessionConfig::new().with_target_partitions(1).with_information_schema(true);
-        Engine { ctx: SessionContext::new_with_config(config) }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime without I/O or timer drivers needs no OS resources");
+        Engine { ctx: SessionContext::new_with_config(config), runtime }
     }
 
     fn default_schema(&self) -> Arc<dyn SchemaProvider> {
@@ -99,30 +108,31 @@ impl Engine {
         Ok(rows)
     }
 
-    pub async fn execute_sql(&self, sql: &str) -> Result<Vec<u8>> {
-        let (schema, batches) = self.run(sql).await?;
+    pub fn execute_sql(&self, sql: &str) -> Result<Vec<u8>> {
+        let (schema, batches) = self.run(sql)?;
         encode_ipc_stream_for_js(&schema, &batches)
     }
 
-    pub async fn execute_and_register(&self, sql: &str, name: &str) -> Result<Vec<u8>> {
-        let (schema, batches) = self.run(sql).await?;
+    pub fn execute_and_register(&self, sql: &str, name: &str) -> Result<Vec<u8>> {
+        let (schema, batches) = self.run(sql)?;
         let bytes = encode_ipc_stream_for_js(&schema, &batches)?;
         self.replace_table(name, schema, batches)?;
         Ok(bytes)
     }
 
-    pub async fn read_table_ipc(&self, name: &str) -> Result<Vec<u8>> {
+    pub fn read_table_ipc(&self, name: &str) -> Result<Vec<u8>> {
         if !self.default_schema().table_exist(name) {
             return Err(EngineError::UnknownTable(name.to_string()));
         }
-        let frame = self.ctx.table(name).await.map_err(|e| EngineError::Internal {
+        let failed = |e: datafusion::error::DataFusionError| EngineError::Internal {
             context: format!("read_table_ipc('{name}')"),
             message: e.to_string(),
-        })?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await.map_err(|e| EngineError::Internal {
-            context: format!("read_table_ipc('{name}')"),
-            message: e.to_string(),
+        };
+        let (schema, batches) = self.runtime.block_on(async {
+            let frame = self.ctx.table(name).await.map_err(failed)?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(failed)?;
+            Ok((schema, batches))
         })?;
         encode_ipc_stream_for_js(&schema, &batches)
     }
@@ -152,15 +162,17 @@ impl Engine {
         names
     }
 
-    async fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let sql_error = |e: datafusion::error::DataFusionError| EngineError::Sql {
             sql: sql.to_string(),
             message: e.to_string(),
         };
-        let frame = self.ctx.sql(sql).await.map_err(sql_error)?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await.map_err(sql_error)?;
-        Ok((schema, batches))
+        self.runtime.block_on(async {
+            let frame = self.ctx.sql(sql).await.map_err(sql_error)?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(sql_error)?;
+            Ok((schema, batches))
+        })
     }
 
     fn replace_table(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {

@@ -12,6 +12,36 @@ pub mod engine;
 use engine::{Engine, EngineError};
 use wasm_bindgen::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
+mod panic_report {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = console, js_name = error)]
+        fn console_error(message: &str);
+    }
+
+    /// A panic aborts (a wasm trap, "RuntimeError: unreachable") and says nothing about why;
+    /// this puts the panic message and location in the console first.
+    pub fn install() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                console_error(&format!(
+                    "datafusion-wasm panicked: {info}\nThis instance is now unusable: load the module again."
+                ))
+            }))
+        });
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod panic_report {
+    /// Natively the default hook already prints the panic.
+    pub fn install() {}
+}
+
 fn to_js(err: EngineError) -> JsValue {
     js_sys::Error::new(&err.to_string()).into()
 }
@@ -27,6 +57,7 @@ impl WasmQueryEngine {
     /// A new engine with no tables (single partition: there is no thread pool in the browser).
     #[wasm_bindgen(constructor)]
     pub fn new() -> WasmQueryEngine {
+        panic_report::install();
         WasmQueryEngine { inner: Engine::new() }
     }
 
@@ -38,17 +69,17 @@ impl WasmQueryEngine {
 
     /// Runs one SQL statement and returns its result as Arrow IPC stream bytes.
     pub async fn execute_sql(&self, sql: String) -> Result<Vec<u8>, JsValue> {
-        self.inner.execute_sql(&sql).await.map_err(to_js)
+        self.inner.execute_sql(&sql).map_err(to_js)
     }
 
     /// Runs `sql`, registers its result as table `name` and returns the result as IPC bytes.
     pub async fn execute_and_register(&self, sql: String, name: String) -> Result<Vec<u8>, JsValue> {
-        self.inner.execute_and_register(&sql, &name).await.map_err(to_js)
+        self.inner.execute_and_register(&sql, &name).map_err(to_js)
     }
 
     /// The contents of registered table `name` as Arrow IPC stream bytes.
     pub async fn read_table_ipc(&self, name: String) -> Result<Vec<u8>, JsValue> {
-        self.inner.read_table_ipc(&name).await.map_err(to_js)
+        self.inner.read_table_ipc(&name).map_err(to_js)
     }
 
     /// Removes table `name`; an error if there is no such table.
