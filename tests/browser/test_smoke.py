@@ -175,3 +175,13 @@ def test_notebook_flow_register_derive_read_deregister_reset(engine_with_t):
     )
     assert names == []
     assert page.run("return window.engine.table_names();") == ["b", "t"]
+
+
+def test_an_uncaught_error_fails_the_call_instead_of_hanging(page):
+    # A wasm trap inside a promise job surfaces only as an uncaught error; page.run must report
+    # it (here a plain uncaught error stands in for the trap) rather than wait for the timeout.
+    # (Chromium hides the details of errors thrown by injected scripts: "Script error.")
+    with pytest.raises(JSError):
+        page.run("setTimeout(() => { throw new Error('boom in a task'); }, 0); await new Promise(() => {});")
+    assert any("boom in a task" in line for line in page.collect_console() + page.console)
+    assert page.run("return 1 + 1;") == 2
