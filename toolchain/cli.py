@@ -71,6 +71,43 @@ def cmd_bench_wasm_opt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from toolchain import checks
+
+    available = checks.registry()
+    if args.check_name is None:
+        # Every check with its defaults; each still fails on its own, and all of them run.
+        selected = [(name, module, checks.default_args(module)) for name, module in available.items()]
+    else:
+        selected = [(args.check_name, available[args.check_name], args)]
+    failed = []
+    for name, module, check_args in selected:
+        with console.stage(f"check {name}"):
+            report = module.run(check_args)
+        print(report.format(), flush=True)
+        json_path = getattr(check_args, "json", None)
+        if json_path:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(report.to_json() + "\n")
+        if not report.ok:
+            failed.append(name)
+    if failed:
+        console.info(f"failed checks: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def _add_check_parsers(parser: argparse.ArgumentParser) -> None:
+    from toolchain import checks
+
+    names = parser.add_subparsers(dest="check_name", metavar="NAME", required=False)
+    for name, module in checks.registry().items():
+        p = names.add_parser(name, help=module.SUMMARY, description=module.SUMMARY)
+        module.add_arguments(p)
+        p.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+    parser.set_defaults(func=cmd_check)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m toolchain", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -105,6 +142,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--install", action="store_true", help="install providers that are missing")
     p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
     p.set_defaults(func=cmd_bench_wasm_opt)
+
+    p = commands.add_parser("check", help="run every check, or one: check NAME [options] (NAME --help for its options)")
+    _add_check_parsers(p)
 
     p = commands.add_parser("size", help="print the size report of a built package")
     p.add_argument("package_dir", type=Path, nargs="?", default=build_module.DEFAULT_ARTIFACTS / "datafusion-wasm")

@@ -1,0 +1,73 @@
+"""Checks that catch what silently breaks a wasm engine, one module per check.
+
+Each check module defines NAME, SUMMARY, `add_arguments(parser)` and `run(args) -> Report`.
+`python -m toolchain check` runs them all with their defaults; `check NAME [options]` runs one.
+A check works on any crate or module (`--manifest-path`, `--wasm`), not only the bundled engine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Violation:
+    """One thing that breaks the policy, with how it got there and what to do about it."""
+
+    subject: str  # the offending crate, feature or function
+    problem: str  # what is wrong, in one sentence
+    chain: list[str] = field(default_factory=list)  # root crate -> ... -> subject, or export -> ... -> stub
+    fix: str = ""
+
+    def format(self) -> str:
+        lines = [f"  ✗ {self.subject}: {self.problem}"]
+        if self.chain:
+            lines.append("      via " + "\n        -> ".join(self.chain))
+        if self.fix:
+            lines.append(f"      fix: {self.fix}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    check: str
+    target: str  # what was checked (a manifest, a module)
+    violations: list[Violation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # informational lines, printed after the verdict
+    data: dict = field(default_factory=dict)  # machine-readable details (written with --json)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def format(self) -> str:
+        verdict = "ok" if self.ok else f"FAILED ({len(self.violations)} violation{'s' if len(self.violations) != 1 else ''})"
+        lines = [f"check {self.check}: {verdict}  [{self.target}]"]
+        lines += [v.format() for v in self.violations]
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "ok": self.ok}, indent=2)
+
+
+CHECK_MODULES = ("shims",)  # the order `check` runs them: cheap ones first
+
+
+def registry() -> dict:
+    import importlib
+
+    modules = [importlib.import_module(f"toolchain.checks.{name}") for name in CHECK_MODULES]
+    return {m.NAME: m for m in modules}
+
+
+def default_args(module):
+    """The arguments a check runs with when `check` runs them all: its defaults, no options given."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    args = parser.parse_args([])
+    args.json = None
+    return args

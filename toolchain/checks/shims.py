@@ -1,0 +1,302 @@
+"""shims: can an export reach std's unsupported time or randomness stub?
+
+On wasm32-unknown-unknown, std has no clock and no entropy source: `Instant::now`,
+`SystemTime::now` and `fill_bytes` are stubs that panic ("time not implemented on this
+platform"). The build succeeds and the page dies at run time, which is how the seed's spike
+failed. This check reads the unstripped module (names section intact), builds its call graph and
+prints one call chain from an export to every reachable stub.
+
+Direct calls are exact. An indirect call (call_indirect) is taken, conservatively, to reach every
+table entry of the same signature; chains through such a hop say so. A call site the analysis
+cannot tell is dead (a branch on a runtime flag) can be waived in the policy, with a reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tomllib
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain import build as build_module
+from toolchain import cargo_lock, wasm_module
+from toolchain.checks import Report, Violation
+from toolchain.errors import ToolchainError
+
+NAME = "shims"
+SUMMARY = "static call-graph analysis: no export may reach std's unsupported time/randomness stubs"
+DEFAULT_POLICY = Path("ci/wasm-shims.toml")
+
+
+@dataclass(frozen=True)
+class Stub:
+    pattern: re.Pattern  # matched against the demangled name without crate hashes
+    kind: str  # "time" or "randomness"
+    panics_with: str
+    fix: str
+
+
+TIME_FIX = ("on wasm32 take time from JS: web_time::Instant / SystemTime (or js_sys::Date::now, "
+            "performance.now); for chrono enable its `wasmbind` feature; find the caller in the chain "
+            "and switch it, or gate it with cfg(not(target_arch = \"wasm32\"))")
+RANDOM_FIX = ("take randomness from crypto.getRandomValues: getrandom with its browser backend "
+              "(0.2: feature `js`; 0.3: feature `wasm_js`), rand with getrandom's backend, uuid with `js`")
+
+# Facts about std on wasm32-unknown-unknown (library/std/src/sys/{time,random}/unsupported.rs).
+# std::time's own functions are included: they inline the stub, so they are the stub on this target.
+STUBS = [
+    Stub(re.compile(r"^<std::(sys::[a-z_:]*unsupported[a-z_:]*|time)::Instant>::now$"), "time",
+         "time not implemented on this platform", TIME_FIX),
+    Stub(re.compile(r"^<std::(sys::[a-z_:]*unsupported[a-z_:]*|time)::SystemTime>::now$"), "time",
+         "time not implemented on this platform", TIME_FIX),
+    Stub(re.compile(r"^std::sys::[a-z_:]*unsupported[a-z_:]*::fill_bytes$"), "randomness",
+         "this target does not support random data generation", RANDOM_FIX),
+]
+# A candidate counts as a stub only if it can panic: on a target with a clock (wasm32-wasip1)
+# the same names are real implementations.
+PANIC_PATTERN = re.compile(r"^core::panicking::")
+PANIC_SEARCH_DEPTH = 4
+
+# JS imports through which a module gets time and randomness from the browser.
+TIME_IMPORT = re.compile(r"now|performance|date|gettime|hrtime", re.IGNORECASE)
+RANDOM_IMPORT = re.compile(r"random|crypto", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    caller: re.Pattern
+    callee: re.Pattern
+    reason: str
+    source: str  # "policy file:index" for the report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wasm", type=Path,
+                        help="the module to analyse, with its names section (default: the unstripped "
+                             "wasm-bindgen stage output of --manifest-path's crate under artifacts/.stages/)")
+    parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
+                        help="crate whose built module to analyse when --wasm is not given")
+    parser.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
+                        help=f"TOML file with [[allow]] waivers (default: {DEFAULT_POLICY}; absent = no waivers)")
+    parser.add_argument("--glue", type=Path, help="the module's wasm-bindgen JS glue, to name the JS behind each import "
+                                                  "(default: the .js beside the module, if any)")
+
+
+def default_module(manifest_path: Path, artifacts_dir: Path) -> Path:
+    crate = cargo_lock.read_manifest(manifest_path)
+    return artifacts_dir / ".stages" / crate.package_name / "wasm-bindgen" / f"{crate.lib_name}_bg.wasm"
+
+
+def load_waivers(policy: Path) -> list[Waiver]:
+    if not policy.exists():
+        return []
+    try:
+        data = tomllib.loads(policy.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ToolchainError(f"{policy} is not valid TOML: {exc}", "fix the syntax (see ci/wasm-shims.toml for the format)") from exc
+    waivers = []
+    for i, entry in enumerate(data.get("allow", [])):
+        missing = [k for k in ("caller", "callee", "reason") if not str(entry.get(k, "")).strip()]
+        if missing:
+            raise ToolchainError(f"{policy}: [[allow]] entry {i + 1} lacks {', '.join(missing)}",
+                                 "each waiver needs a caller and a callee (regular expressions on demangled names "
+                                 "without crate hashes) and the reason the call cannot happen at run time")
+        try:
+            waivers.append(Waiver(re.compile(entry["caller"]), re.compile(entry["callee"]), " ".join(entry["reason"].split()),
+                                  f"{policy}:allow[{i + 1}]"))
+        except re.error as exc:
+            raise ToolchainError(f"{policy}: [[allow]] entry {i + 1} has a bad regular expression: {exc}",
+                                 "fix the pattern; names look like `<tokio::runtime::builder::Builder>::build`") from exc
+    return waivers
+
+
+# ---------------------------------------------------------------- the call graph
+
+
+@dataclass
+class CallGraph:
+    """Functions are nodes 0..n-1; node n+k is "an indirect call with signature k"."""
+
+    module: wasm_module.Module
+    names: list[str]  # clean names, by function index
+    edges: dict[int, set[int]]
+    signature_nodes: dict[str, int]
+
+    def is_indirect(self, node: int) -> bool:
+        return node >= len(self.names)
+
+    def describe(self, node: int) -> str:
+        if self.is_indirect(node):
+            signature = next(s for s, n in self.signature_nodes.items() if n == node)
+            return f"[call_indirect {signature}: conservatively, any table entry of this signature]"
+        return self.names[node]
+
+
+def build_call_graph(module: wasm_module.Module, waivers: list[Waiver], waived: list[str]) -> CallGraph:
+    names = [wasm_module.clean_name(module.function_name(f.index)) for f in module.functions]
+    count = len(names)
+    sites = module.call_sites()
+    signature_nodes: dict[str, int] = {}
+
+    def signature_node(type_index: int) -> int:
+        signature = module.types[type_index] if type_index < len(module.types) else f"type {type_index}"
+        return signature_nodes.setdefault(signature, count + len(signature_nodes))
+
+    edges: dict[int, set[int]] = {}
+    for index, site in sites.items():
+        callees = set(site.direct)
+        for waiver in waivers:
+            if waiver.caller.search(names[index]):
+                for callee in [c for c in callees if waiver.callee.search(names[c])]:
+                    callees.discard(callee)
+                    waived.append(f"{names[index]} -> {names[callee]}  ({waiver.source}: {waiver.reason})")
+        callees |= {signature_node(t) for t in site.indirect_types}
+        edges[index] = callees
+    for function_index in module.table_functions:
+        if function_index < count:
+            edges.setdefault(signature_node(module.functions[function_index].type_index), set()).add(function_index)
+    return CallGraph(module, names, edges, signature_nodes)
+
+
+def shortest_paths(graph: CallGraph, roots: list[int], indirect: bool) -> dict[int, int | None]:
+    """Breadth-first from the roots: parent of every reachable node (None for a root)."""
+    parent: dict[int, int | None] = {root: None for root in roots}
+    queue = deque(roots)
+    while queue:
+        node = queue.popleft()
+        for callee in graph.edges.get(node, ()):
+            if callee not in parent and (indirect or not graph.is_indirect(callee)):
+                parent[callee] = node
+                queue.append(callee)
+    return parent
+
+
+def chain_to(parent: dict[int, int | None], node: int) -> list[int]:
+    chain = [node]
+    while parent[chain[-1]] is not None:
+        chain.append(parent[chain[-1]])
+    return chain[::-1]
+
+
+def can_panic(graph: CallGraph, function: int) -> bool:
+    frontier, seen = {function}, {function}
+    for _ in range(PANIC_SEARCH_DEPTH):
+        frontier = {c for f in frontier for c in graph.edges.get(f, ()) if not graph.is_indirect(c)} - seen
+        if any(PANIC_PATTERN.search(graph.names[f]) for f in frontier):
+            return True
+        seen |= frontier
+    return False
+
+
+def find_stubs(graph: CallGraph) -> dict[int, Stub]:
+    found = {}
+    for index, name in enumerate(graph.names):
+        for stub in STUBS:
+            if stub.pattern.search(name) and not graph.module.functions[index].imported and can_panic(graph, index):
+                found[index] = stub
+    return found
+
+
+# ---------------------------------------------------------------- JS providers
+
+
+def js_import_bodies(glue: Path | None) -> dict[str, str]:
+    """wasm-bindgen import name -> the JS expression it runs, read from the glue."""
+    if glue is None or not glue.is_file():
+        return {}
+    text = glue.read_text(errors="replace")
+    bodies = {}
+    for match in re.finditer(r"(__wbg_[A-Za-z0-9_]+)\s*[:=]\s*function\s*\(([^)]*)\)\s*\{(.*?)\n\s*\}", text, re.DOTALL):
+        body = " ".join(line.strip() for line in match.group(3).strip().splitlines())
+        call = re.search(r"(globalThis\.)?[A-Za-z_$][\w$.]*\([^()]*(\([^()]*\))?[^()]*\)|new \w+\(\)|arg0\.\w+", body)
+        bodies[match.group(1)] = call.group(0) if call else body[:60]
+    return bodies
+
+
+def js_providers(module: wasm_module.Module, glue: Path | None) -> dict[str, list[str]]:
+    bodies = js_import_bodies(glue)
+    providers: dict[str, list[str]] = {"time": [], "randomness": []}
+    for imported in module.imports:
+        if imported.kind != "func":
+            continue
+        text = f"{imported.name} {bodies.get(imported.name, '')}"
+        shown = imported.name + (f" = {bodies[imported.name]}" if imported.name in bodies else "")
+        if RANDOM_IMPORT.search(text):
+            providers["randomness"].append(shown)
+        elif TIME_IMPORT.search(text):
+            providers["time"].append(shown)
+    return providers
+
+
+# ---------------------------------------------------------------- the check
+
+
+def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Report:
+    module = wasm_module.parse(wasm)
+    report = Report(NAME, str(wasm))
+    if not module.names_present:
+        raise ToolchainError(
+            f"{wasm} has no names section, so its functions cannot be identified",
+            "analyse the unstripped module the build keeps in artifacts/.stages/<crate>/wasm-bindgen/ "
+            "(or a cargo output built without strip = true)",
+        )
+    waived: list[str] = []
+    graph = build_call_graph(module, waivers, waived)
+    roots = [e.index for e in module.exports if e.kind == "func"] + ([module.start] if module.start is not None else [])
+    # Direct calls first, so that a definite chain is shown whenever there is one.
+    direct_parent = shortest_paths(graph, roots, indirect=False)
+    parent = shortest_paths(graph, roots, indirect=True)
+    stubs = find_stubs(graph)
+    reachable = sorted((i for i in stubs if i in parent), key=lambda i: graph.names[i])
+    for index in reachable:
+        stub = stubs[index]
+        chain = chain_to(direct_parent, index) if index in direct_parent else chain_to(parent, index)
+        if any(node in stubs for node in chain[:-1]):
+            continue  # std::time::Instant::now -> sys::time::unsupported::Instant::now: report the outer one
+        through_indirect = any(graph.is_indirect(n) for n in chain)
+        export = next((e.name for e in module.exports if e.kind == "func" and e.index == chain[0]), graph.names[chain[0]])
+        report.violations.append(Violation(
+            subject=graph.names[index],
+            problem=(f"std's unsupported {stub.kind} stub (panics: \"{stub.panics_with}\") is reachable from "
+                     f"export `{export}`" + (" through an indirect call (conservative: may be a false alarm)"
+                                             if through_indirect else " by direct calls")),
+            chain=[f"export {export}"] + [graph.describe(n) for n in chain[1:]],
+            fix=stub.fix + ("; if the call cannot happen at run time, waive that edge in ci/wasm-shims.toml "
+                            "[[allow]] with the reason"),
+        ))
+    providers = js_providers(module, glue)
+    unreachable = sorted(graph.names[i] for i in stubs if i not in parent)
+    report.notes += [
+        f"{len(roots)} exports, {sum(1 for f in module.functions if not f.imported)} functions, "
+        f"{sum(len(e) for e in graph.edges.values())} call edges ({len(graph.signature_nodes)} indirect-call signatures, "
+        f"{len(module.table_functions)} table entries, treated conservatively)",
+        f"stubs present: {len(stubs)}, reachable: {len(reachable)}"
+        + (f"; present but unreachable: {', '.join(unreachable)}" if unreachable else ""),
+        "time from JS: " + (", ".join(providers["time"]) or "none"),
+        "randomness from JS: " + (", ".join(providers["randomness"]) or "none"),
+    ]
+    report.notes += [f"waived: {w}" for w in waived]
+    report.data = {
+        "module": str(wasm),
+        "exports": len(roots),
+        "stubs_present": [graph.names[i] for i in stubs],
+        "reachable": [{"stub": v.subject, "chain": v.chain} for v in report.violations],
+        "js_providers": providers,
+        "waived": waived,
+    }
+    return report
+
+
+def run(args: argparse.Namespace) -> Report:
+    wasm = args.wasm or default_module(args.manifest_path, args.artifacts_dir)
+    if not wasm.is_file():
+        raise ToolchainError(f"no module at {wasm}",
+                             "build the crate first (`nox -s build`, or `-- --manifest-path PATH`), or pass --wasm FILE")
+    glue = args.glue
+    if glue is None:
+        candidates = list(wasm.parent.glob(wasm.name.removesuffix("_bg.wasm") + ".js"))
+        glue = candidates[0] if candidates else None
+    return analyse(wasm, load_waivers(args.policy), glue)
