@@ -1,4 +1,4 @@
-"""The build pipeline: cargo build -> wasm-bindgen -> wasm-opt -> a publishable package.
+"""The build pipeline: cargo build -> wasm-bindgen -> wasm-opt -> strip -> a publishable package.
 
 Each stage is a function with explicit inputs and outputs, so it can be run, tested and cached
 on its own. Stages after cargo are skipped when their inputs, tool versions and arguments are
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from toolchain import __version__, cache, cargo_lock, console, rust, sizes, verify, wasm_bindgen, wasm_opt
+from toolchain import __version__, cache, cargo_lock, console, rust, sizes, verify, wasm_bindgen, wasm_module, wasm_opt
 from toolchain.errors import StageFailed, ToolchainError
 
 DEFAULT_MANIFEST = Path("crates/datafusion-wasm/Cargo.toml")
@@ -212,12 +212,22 @@ def wasm_opt_stage(
 ) -> tuple[Path, bool]:
     output_wasm.parent.mkdir(parents=True, exist_ok=True)
     key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
-                          level=level, flags=flags)
+                          level=level, flags=flags, keep_names=wasm_opt.KEEP_NAMES)
     reused = run_cached(output_wasm.with_suffix(".record.json"), key, [output_wasm],
                         lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, level, flags), stage_store())
     if reused:
         console.info("wasm-opt: input unchanged, reusing the previous output")
     return output_wasm, reused
+
+
+# ---------------------------------------------------------------- stage: strip
+
+
+def strip_stage(input_wasm: Path, output_wasm: Path) -> Path:
+    """The shipped module: the optimised one without its names section (kept in .stages for the checks)."""
+    output_wasm.parent.mkdir(parents=True, exist_ok=True)
+    wasm_module.strip_custom_sections(input_wasm, output_wasm, {"name"})
+    return output_wasm
 
 
 # ---------------------------------------------------------------- stage: package
@@ -328,6 +338,10 @@ def compile_stages(
                                                  options.wasm_opt_level, tools.opt_flags)
             reused += ["wasm-opt"] if skipped else []
             measurer.submit("wasm-opt", final_wasm)
+
+    with console.stage("strip the names section (the named module stays in .stages for the checks)"):
+        final_wasm = strip_stage(final_wasm, stages_dir / "final" / f"{out_name}_bg.wasm")
+        measurer.submit("strip", final_wasm)
 
     if options.verify_instantiation:
         with console.stage("verify: instantiate the module through its glue (node)"):

@@ -33,6 +33,7 @@ class Section:
     name: str  # "code", "data", or a custom section's own name ("name", "producers", ...)
     offset: int  # of the payload, in the file
     size: int  # of the payload
+    start: int = 0  # of the section id byte (size prefixes may be padded LEBs)
 
 
 @dataclass
@@ -496,7 +497,7 @@ def _parse(path: Path, data: bytes) -> Module:
             declared |= named
         elif section_id == 10:
             _read_code(data, payload, functions, first_defined)
-        sections.append(Section(section_id, name, payload, size))
+        sections.append(Section(section_id, name, payload, size, pos))
         pos = end
     for imported in imports:
         if imported.kind == "func" and functions[imported.index].name is None:
@@ -504,6 +505,23 @@ def _parse(path: Path, data: bytes) -> Module:
     _demangle(functions)
     return Module(path, len(data), sections, types, imports, exports, functions, table_functions,
                   declared, start, names_present, data)
+
+
+def strip_custom_sections(source: Path, destination: Path, names: set[str]) -> int:
+    """Copies a module without the custom sections so named; returns the bytes removed."""
+    module = parse(source)
+    data = module._data
+    kept = bytearray(data[:8])
+    removed = 0
+    for section in module.sections:
+        if section.id == 0 and section.name in names:
+            removed += section.offset + section.size - section.start
+            continue
+        kept += data[section.start:section.offset + section.size]
+    temporary = destination.with_name(destination.name + ".tmp")
+    temporary.write_bytes(bytes(kept))
+    temporary.replace(destination)
+    return removed
 
 
 # ---------------------------------------------------------------- Rust names

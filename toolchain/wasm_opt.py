@@ -180,9 +180,14 @@ def ensure(provider_name: str = DEFAULT_PROVIDER, install_missing: bool = True) 
     return found
 
 
+# Keep the names section through optimisation: the size check attributes the optimised module's
+# bytes to crates and functions by name. The build strips names afterwards, so what ships is the same.
+KEEP_NAMES = "--debuginfo"
+
+
 def optimize(wasm_opt: WasmOpt, input_wasm: Path, output_wasm: Path, level: str, features: list[str]) -> None:
     process.run(
-        [*wasm_opt.argv, input_wasm, "-o", output_wasm, level, *features],
+        [*wasm_opt.argv, input_wasm, "-o", output_wasm, level, KEEP_NAMES, *features],
         what="wasm-opt",
         fix="if it names an unsupported feature, the feature flags derived from rustc miss one; "
         "otherwise try another provider (--wasm-opt-provider) or build with --no-wasm-opt",

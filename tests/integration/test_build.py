@@ -38,7 +38,7 @@ def test_typescript_declarations_cover_the_engine_api(built_engine):
 
 def test_size_report_matches_the_files(built_engine):
     report = json.loads((built_engine.package_dir / "size-report.json").read_text())
-    assert [s["name"] for s in report["stages"]] == ["cargo", "wasm-bindgen", "wasm-opt"]
+    assert [s["name"] for s in report["stages"]] == ["cargo", "wasm-bindgen", "wasm-opt", "strip"]
     assert report["final"] == {k: report["stages"][-1][k] for k in ("raw", "gzip", "brotli")}
     final_wasm = built_engine.package_dir / "datafusion_wasm_bg.wasm"
     assert report["final"]["raw"] == final_wasm.stat().st_size
@@ -46,6 +46,7 @@ def test_size_report_matches_the_files(built_engine):
         assert 0 < stage["brotli"] < stage["gzip"] < stage["raw"]
     by_name = {s["name"]: s for s in report["stages"]}
     assert by_name["wasm-opt"]["raw"] < by_name["wasm-bindgen"]["raw"]
+    assert by_name["strip"]["raw"] < by_name["wasm-opt"]["raw"]  # the names section went
 
 
 def test_build_info_records_pinned_tool_versions(built_engine):
@@ -56,9 +57,15 @@ def test_build_info_records_pinned_tool_versions(built_engine):
     assert info["locked_versions"]["datafusion"].startswith("55.")
 
 
-def test_unstripped_module_is_kept_for_the_checks(built_engine):
-    unstripped = built_engine.stages_dir / "wasm-bindgen" / "datafusion_wasm_bg.wasm"
-    assert b"\x04name" in unstripped.read_bytes()  # the custom "name" section
+def test_named_modules_are_kept_for_the_checks_and_the_shipped_one_is_stripped(built_engine):
+    from toolchain import wasm_module
+
+    for stage in ("wasm-bindgen", "wasm-opt"):
+        assert wasm_module.parse(built_engine.stages_dir / stage / "datafusion_wasm_bg.wasm").names_present, stage
+    shipped = wasm_module.parse(built_engine.package_dir / "datafusion_wasm_bg.wasm")
+    assert not shipped.names_present
+    optimised = wasm_module.parse(built_engine.stages_dir / "wasm-opt" / "datafusion_wasm_bg.wasm")
+    assert shipped.section_sizes()["code"] == optimised.section_sizes()["code"]
 
 
 def test_rebuild_with_nothing_changed_reuses_every_stage(built_engine):
@@ -83,7 +90,7 @@ def test_a_users_crate_builds_with_another_profile_and_no_wasm_opt(user_crate, t
         manifest_path=user_crate / "Cargo.toml", artifacts_dir=tmp_path, profile="small", run_wasm_opt=False,
     ))
     assert result.package_dir == tmp_path / "hello-engine"
-    assert [s["name"] for s in result.report["stages"]] == ["cargo", "wasm-bindgen"]
+    assert [s["name"] for s in result.report["stages"]] == ["cargo", "wasm-bindgen", "strip"]
     assert "word_count" in (result.package_dir / "hello_engine.d.ts").read_text()
     assert json.loads((result.package_dir / "package.json").read_text())["version"] == "0.3.0"
     assert result.build_info["profile"] == "small"

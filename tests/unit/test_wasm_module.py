@@ -124,3 +124,14 @@ def test_bad_waiver_policy_names_the_entry(tmp_path):
     policy = write(tmp_path, b'[[allow]]\ncaller = "x"\ncallee = "y"\n', "policy.toml")
     with pytest.raises(shims.ToolchainError, match=r"entry 1 lacks reason"):
         shims.load_waivers(policy)
+
+
+def test_strip_removes_only_the_names_section(tmp_path):
+    source = write(tmp_path, assemble())
+    stripped = tmp_path / "stripped.wasm"
+    removed = wasm_module.strip_custom_sections(source, stripped, {"name"})
+    before, after = wasm_module.parse(source), wasm_module.parse(stripped)
+    assert removed == before.size - after.size > 0
+    assert not after.names_present
+    assert [s.name for s in after.sections] == [s.name for s in before.sections if s.name != "name"]
+    assert after.call_sites()[1].direct == {2}  # code intact

@@ -1,0 +1,311 @@
+"""size: per-stage sizes, where the final module's bytes go, and a budget that fails CI.
+
+Reads the build's size-report.json (raw/gzip/brotli per stage) and the optimised module with its
+names section (the build keeps it in artifacts/.stages/<crate>/wasm-opt/), attributes code bytes
+to crates and functions, and compares the shipped sizes with ci/size-budget.toml: absolute limits,
+and a maximum growth against the committed baseline (ci/size-baseline.json). Writes a Markdown
+summary (also to $GITHUB_STEP_SUMMARY when set), an HTML chart and a JSON attribution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import html
+import json
+import os
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain import build as build_module
+from toolchain import cache, cargo_lock, wasm_module
+from toolchain.checks import Report, Violation
+from toolchain.errors import ToolchainError
+from toolchain.sizes import human
+
+NAME = "size"
+SUMMARY = "per-stage sizes, attribution to crates and functions, budget and growth against the baseline"
+DEFAULT_BUDGET = Path("ci/size-budget.toml")
+METRICS = ("raw", "gzip", "brotli")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
+                        help="crate whose build to check (default: the bundled engine)")
+    parser.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    parser.add_argument("--package-dir", type=Path, help="built package with size-report.json (default: artifacts/<crate>)")
+    parser.add_argument("--wasm", type=Path, help="named module to attribute (default: the wasm-opt stage output, "
+                                                  "else the wasm-bindgen one)")
+    parser.add_argument("--budget", type=Path, default=DEFAULT_BUDGET, help=f"budget file (default: {DEFAULT_BUDGET})")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="write the current sizes and attribution as the new baseline (then commit it)")
+    parser.add_argument("--top", type=int, default=20, help="how many crates and functions to list")
+    parser.add_argument("--out-dir", type=Path, help="where the summary, chart and attribution go "
+                                                     "(default: artifacts/reports/<crate>)")
+
+
+# ---------------------------------------------------------------- attribution
+
+
+@dataclass
+class Attribution:
+    module: Path
+    total: int  # bytes of the module
+    code: int  # bytes of function bodies
+    crates: dict[str, dict]  # crate -> {"raw", "gzip", "functions"}
+    functions: list[dict]  # largest first: {"name", "crate", "raw"}
+    sections: dict[str, int]
+
+
+def attribute(wasm: Path, top: int) -> Attribution:
+    """Code bytes per crate (raw, and gzip of that crate's bodies alone) and the largest functions."""
+    module = wasm_module.parse(wasm)
+    if not module.names_present:
+        raise ToolchainError(f"{wasm} has no names section: its bytes cannot be attributed",
+                             "pass the named module the build keeps under artifacts/.stages/<crate>/wasm-opt/")
+    data = module._data
+    bodies: dict[str, list[bytes]] = defaultdict(list)
+    functions = []
+    for function in module.functions:
+        if function.imported:
+            continue
+        crate = wasm_module.crate_of(function.name)
+        bodies[crate].append(data[function.body_offset:function.body_offset + function.body_size])
+        functions.append((function.body_size, function.name, crate))
+    crates = {}
+    for crate, chunks in bodies.items():
+        joined = b"".join(chunks)
+        crates[crate] = {"raw": len(joined), "gzip": len(gzip.compress(joined, 9, mtime=0)), "functions": len(chunks)}
+    crates = dict(sorted(crates.items(), key=lambda item: -item[1]["raw"]))
+    functions.sort(key=lambda f: -f[0])
+    sections = module.section_sizes()
+    return Attribution(wasm, module.size, sections.get("code", 0), crates,
+                       [{"name": wasm_module.clean_name(n or "?"), "crate": c, "raw": s} for s, n, c in functions[:top]],
+                       sections)
+
+
+# ---------------------------------------------------------------- budget
+
+
+@dataclass
+class Budget:
+    path: Path
+    final_limits: dict[str, int]  # metric -> bytes
+    max_growth_percent: float | None
+    baseline: Path | None
+
+
+def load_budget(path: Path) -> Budget:
+    if not path.is_file():
+        raise ToolchainError(f"no size budget at {path}",
+                             "create one (see ci/size-budget.toml in wasm-qe-toolchain): [final] max_gzip = ..., "
+                             "[growth] max_percent = ..., baseline = \"size-baseline.json\" (next to the budget)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ToolchainError(f"{path} is not valid TOML: {exc}", "fix its syntax") from exc
+    final = data.get("final", {})
+    limits = {}
+    for metric in METRICS:
+        value = final.get(f"max_{metric}")
+        if value is not None:
+            if not isinstance(value, int) or value <= 0:
+                raise ToolchainError(f"{path}: [final] max_{metric} must be a positive number of bytes, not {value!r}",
+                                     "write it in bytes, e.g. max_gzip = 4_400_000")
+            limits[metric] = value
+    growth = data.get("growth", {})
+    percent = growth.get("max_percent")
+    if percent is not None and (not isinstance(percent, (int, float)) or percent < 0):
+        raise ToolchainError(f"{path}: [growth] max_percent must be a non-negative number, not {percent!r}",
+                             "e.g. max_percent = 2.0")
+    baseline = growth.get("baseline")
+    return Budget(path, limits, float(percent) if percent is not None else None,
+                  path.parent / baseline if baseline else None)  # relative to the budget file
+
+
+def evaluate(report: dict, budget: Budget, baseline: dict | None, attribution: Attribution | None) -> list[Violation]:
+    violations = []
+    final = report["final"]
+    for metric, limit in budget.final_limits.items():
+        if final[metric] > limit:
+            violations.append(Violation(
+                subject=f"final {metric}",
+                problem=f"{human(final[metric])} ({final[metric]} B) exceeds the budget of {human(limit)} ({limit} B) "
+                        f"by {human(final[metric] - limit)}",
+                chain=_growth_chain(baseline, attribution),
+                fix=f"shrink the module (see the attribution: which crates and functions are largest), or, if the "
+                    f"growth is intended, raise [final] max_{metric} in {budget.path}",
+            ))
+    if budget.max_growth_percent is not None and baseline is not None:
+        for metric in METRICS:
+            before = baseline.get("final", {}).get(metric)
+            if not before:
+                continue
+            growth = (final[metric] - before) / before * 100
+            if growth > budget.max_growth_percent:
+                violations.append(Violation(
+                    subject=f"final {metric} growth",
+                    problem=f"{human(before)} -> {human(final[metric])} is {growth:+.2f}% against the baseline, "
+                            f"more than the {budget.max_growth_percent:g}% allowed",
+                    chain=_growth_chain(baseline, attribution),
+                    fix="find the crates that grew (listed above and in the summary); if intended, run "
+                        "`nox -s check -- size --update-baseline` and commit the baseline",
+                ))
+    return violations
+
+
+def crate_deltas(baseline: dict | None, attribution: Attribution | None) -> list[tuple[str, int]]:
+    """Crates whose code changed the most against the baseline, largest growth first."""
+    if not baseline or not attribution or "crates" not in baseline:
+        return []
+    before = baseline["crates"]
+    names = set(before) | set(attribution.crates)
+    deltas = [(name, attribution.crates.get(name, {}).get("raw", 0) - before.get(name, {}).get("raw", 0)) for name in names]
+    return sorted((d for d in deltas if d[1]), key=lambda d: -d[1])
+
+
+def _growth_chain(baseline: dict | None, attribution: Attribution | None) -> list[str]:
+    grown = [f"{name} {'+' if delta > 0 else ''}{human(delta)} code" for name, delta in crate_deltas(baseline, attribution)[:5]
+             if delta > 0]
+    if grown:
+        return ["largest crate growth against the baseline: " + ", ".join(grown)]
+    if attribution:
+        return ["largest crates: " + ", ".join(f"{n} {human(c['raw'])}" for n, c in list(attribution.crates.items())[:5])]
+    return []
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def markdown(crate: str, report: dict, attribution: Attribution | None, budget: Budget, violations: list[Violation],
+             baseline: dict | None, top: int) -> str:
+    lines = [f"## Size of `{crate}`", "", "| stage | raw | gzip | brotli |", "| --- | ---: | ---: | ---: |"]
+    for stage in report["stages"]:
+        lines.append(f"| {stage['name']} | {human(stage['raw'])} | {human(stage['gzip'])} | {human(stage['brotli'])} |")
+    final = report["final"]
+    lines.append(f"| **final** | **{human(final['raw'])}** | **{human(final['gzip'])}** | **{human(final['brotli'])}** |")
+    lines += ["", "Budget (" + str(budget.path) + "):", ""]
+    for metric, limit in budget.final_limits.items():
+        mark = "✅" if final[metric] <= limit else "❌"
+        lines.append(f"- {mark} final {metric} {human(final[metric])} ≤ {human(limit)}")
+    if budget.max_growth_percent is not None:
+        if baseline:
+            for metric in METRICS:
+                before = baseline.get("final", {}).get(metric)
+                if before:
+                    growth = (final[metric] - before) / before * 100
+                    mark = "✅" if growth <= budget.max_growth_percent else "❌"
+                    lines.append(f"- {mark} {metric} {growth:+.2f}% vs baseline {human(before)} (max +{budget.max_growth_percent:g}%)")
+        else:
+            lines.append("- no baseline yet (`nox -s check -- size --update-baseline`)")
+    if violations:
+        lines += ["", f"**{len(violations)} budget violation(s)**"]
+    if attribution:
+        deltas = dict(crate_deltas(baseline, attribution))
+        lines += ["", f"### Largest crates (code: {human(attribution.code)} of the {human(attribution.total)} module {attribution.module.parent.name}/{attribution.module.name})",
+                  "", "| crate | code | share | gzip alone | functions | vs baseline |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for name, entry in list(attribution.crates.items())[:top]:
+            delta = deltas.get(name)
+            lines.append(f"| {name} | {human(entry['raw'])} | {entry['raw'] / attribution.code * 100:.1f}% | "
+                         f"{human(entry['gzip'])} | {entry['functions']} | {(('+' if delta > 0 else '') + human(delta)) if delta else ''} |")
+        lines += ["", "### Largest functions", "", "| bytes | crate | function |", "| ---: | --- | --- |"]
+        for function in attribution.functions[:top]:
+            name = function["name"] if len(function["name"]) <= 140 else function["name"][:137] + "..."
+            name = name.replace("|", "\\|")  # a pipe would end the table cell
+            lines.append(f"| {function['raw']:,} | {function['crate']} | `{name}` |")
+    return "\n".join(lines) + "\n"
+
+
+def chart_html(crate: str, attribution: Attribution, top: int) -> str:
+    """A self-contained HTML page: bars of code bytes per crate, and the largest functions."""
+    rows = list(attribution.crates.items())[:top]
+    others = sum(entry["raw"] for _, entry in list(attribution.crates.items())[top:])
+    if others:
+        rows.append((f"({len(attribution.crates) - top} other crates)", {"raw": others, "gzip": 0, "functions": 0}))
+    largest = max(entry["raw"] for _, entry in rows) or 1
+    bars = []
+    for name, entry in rows:
+        width = entry["raw"] / largest * 100
+        bars.append(f'<tr><td class="n">{html.escape(name)}</td><td class="b"><div style="width:{width:.2f}%"></div></td>'
+                    f'<td class="v">{human(entry["raw"])}</td><td class="v">{entry["raw"] / attribution.code * 100:.1f}%</td></tr>')
+    functions = "".join(f'<tr><td class="v">{f["raw"]:,}</td><td>{html.escape(f["crate"])}</td>'
+                        f'<td class="f">{html.escape(f["name"])}</td></tr>' for f in attribution.functions[:top])
+    return f"""<!doctype html>
+<meta charset="utf-8"><title>{html.escape(crate)}: size attribution</title>
+<style>
+body {{ font: 14px system-ui, sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
+td {{ padding: 2px 8px; }} td.n {{ white-space: nowrap; }} td.b {{ width: 50vw; }}
+td.b div {{ background: #3b7dd8; height: 14px; }} td.v {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.f {{ font-family: monospace; font-size: 12px; word-break: break-all; }}
+</style>
+<h1>{html.escape(crate)}: where the bytes go</h1>
+<p>{html.escape(str(attribution.module))}: {human(attribution.total)} in all, {human(attribution.code)} of code
+(function bodies, attributed by the crate of each function's demangled name).</p>
+<table>{''.join(bars)}</table>
+<h2>Largest functions</h2>
+<table>{functions}</table>
+"""
+
+
+# ---------------------------------------------------------------- the check
+
+
+def default_named_module(artifacts_dir: Path, crate: cargo_lock.CrateManifest) -> Path:
+    stages = artifacts_dir / ".stages" / crate.package_name
+    for stage in ("wasm-opt", "wasm-bindgen"):
+        candidate = stages / stage / f"{crate.lib_name}_bg.wasm"
+        if candidate.is_file():
+            return candidate
+    return stages / "wasm-opt" / f"{crate.lib_name}_bg.wasm"
+
+
+def run(args: argparse.Namespace) -> Report:
+    crate = cargo_lock.read_manifest(args.manifest_path)
+    package_dir = args.package_dir or args.artifacts_dir / crate.package_name
+    report_path = package_dir / "size-report.json"
+    size_report = cache.read_json(report_path)
+    if size_report is None:
+        raise ToolchainError(f"no size report at {report_path}", "build first: `nox -s build` (or -- --manifest-path PATH)")
+    budget = load_budget(args.budget)
+    wasm = args.wasm or default_named_module(args.artifacts_dir, crate)
+    attribution = attribute(wasm, args.top)
+    baseline = cache.read_json(budget.baseline) if budget.baseline else None
+    out_dir = args.out_dir or args.artifacts_dir / "reports" / crate.package_name
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    result = Report(NAME, str(package_dir))
+    if args.update_baseline:
+        if budget.baseline is None:
+            raise ToolchainError(f"{budget.path} names no baseline file", 'add baseline = "size-baseline.json" under [growth]')
+        cache.write_json_atomic(budget.baseline, {
+            "crate": crate.package_name, "final": size_report["final"],
+            "crates": {name: {"raw": entry["raw"]} for name, entry in attribution.crates.items()},
+        })
+        result.notes.append(f"baseline written to {budget.baseline}: commit it")
+        baseline = cache.read_json(budget.baseline)
+    else:
+        result.violations = evaluate(size_report, budget, baseline, attribution)
+
+    summary = markdown(crate.package_name, size_report, attribution, budget, result.violations, baseline, args.top)
+    (out_dir / "size-summary.md").write_text(summary)
+    (out_dir / "size-attribution.html").write_text(chart_html(crate.package_name, attribution, args.top))
+    (out_dir / "size-attribution.json").write_text(json.dumps({
+        "module": str(wasm), "total": attribution.total, "code": attribution.code, "sections": attribution.sections,
+        "crates": attribution.crates, "functions": attribution.functions}, indent=2) + "\n")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as step_summary:
+            step_summary.write(summary)
+
+    final = size_report["final"]
+    result.notes += [
+        f"final: {human(final['raw'])} raw, {human(final['gzip'])} gzip, {human(final['brotli'])} brotli",
+        "largest crates (code): " + ", ".join(f"{n} {human(c['raw'])}" for n, c in list(attribution.crates.items())[:5]),
+        f"attributed from {wasm}",
+        f"summary, chart, attribution: {out_dir}/size-summary.md, size-attribution.html, size-attribution.json",
+    ]
+    result.data = {"final": final, "limits": budget.final_limits, "max_growth_percent": budget.max_growth_percent,
+                   "baseline_final": (baseline or {}).get("final"),
+                   "crates": {n: c["raw"] for n, c in list(attribution.crates.items())[:args.top]}}
+    return result
