@@ -21,6 +21,7 @@ from toolchain.errors import StageFailed, ToolchainError
 
 DEFAULT_MANIFEST = Path("crates/datafusion-wasm/Cargo.toml")
 DEFAULT_ARTIFACTS = Path("artifacts")
+DEFAULT_WASM_OPT_LEVEL = "-Os"
 
 
 @dataclass
@@ -28,7 +29,7 @@ class BuildOptions:
     manifest_path: Path = DEFAULT_MANIFEST
     profile: str = "release"
     run_wasm_opt: bool = True
-    wasm_opt_level: str = "-Os"
+    wasm_opt_level: str | None = None  # None: the crate's wasm-opt-level setting, else DEFAULT_WASM_OPT_LEVEL
     wasm_opt_provider: str = wasm_opt.DEFAULT_PROVIDER
     artifacts_dir: Path = DEFAULT_ARTIFACTS
     cargo_features: list[str] = field(default_factory=list)
@@ -64,6 +65,7 @@ def cargo_build_command(
         "--lib",
         "--message-format", "json-render-diagnostics",
         *toolchain.cargo_flags,
+        *toolchain.build_std_feature_flags(crate.settings.build_std_features),
     ]
     if features:
         argv += ["--features", ",".join(features)]
@@ -106,6 +108,9 @@ def cargo_build(
     console.info(f"target dir: {target_dir}")
     # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
     env = {**os.environ, **toolchain.env, "CARGO_TARGET_DIR": str(target_dir)}
+    if crate.settings.rustflags:
+        # Appended to the caller's RUSTFLAGS; with build-std they apply to std as well.
+        env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
     result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise StageFailed(
@@ -298,13 +303,21 @@ class Tools:
     opt_flags: list[str]
 
 
-def provision(options: BuildOptions, bindgen_version: str) -> Tools:
+def wasm_opt_level(options: BuildOptions, crate: cargo_lock.CrateManifest) -> str:
+    """The command line wins over the crate's own setting, which wins over the default."""
+    return options.wasm_opt_level or crate.settings.wasm_opt_level or DEFAULT_WASM_OPT_LEVEL
+
+
+def provision(options: BuildOptions, bindgen_version: str, crate: cargo_lock.CrateManifest) -> Tools:
     with console.stage("provision tools"):
         toolchain = rust.find_toolchain(install=options.install_missing)
         console.info(f"rust: {toolchain.version} [{toolchain.provider}]")
+        if crate.settings.build_std_features and not toolchain.build_std:
+            console.warn(f"{crate.package_name} asks for build-std-features {list(crate.settings.build_std_features)}, "
+                         "but this toolchain has a prebuilt wasm32 std: they do not apply")
         bindgen = wasm_bindgen.ensure(bindgen_version, install_missing=options.install_missing)
         console.info(f"wasm-bindgen: {bindgen.version} ({bindgen.executable})")
-        target_features = rust.enabled_target_features(toolchain)
+        target_features = rust.enabled_target_features(toolchain, list(crate.settings.rustflags))
         optimizer, opt_flags = None, []
         if options.run_wasm_opt:
             optimizer = wasm_opt.ensure(options.wasm_opt_provider, install_missing=options.install_missing)
@@ -333,9 +346,10 @@ def compile_stages(
 
     final_wasm = glue["wasm"]
     if tools.optimizer is not None:
-        with console.stage(f"wasm-opt {options.wasm_opt_level}"):
+        level = wasm_opt_level(options, crate)
+        with console.stage(f"wasm-opt {level}"):
             final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
-                                                 options.wasm_opt_level, tools.opt_flags)
+                                                 level, tools.opt_flags)
             reused += ["wasm-opt"] if skipped else []
             measurer.submit("wasm-opt", final_wasm)
 
@@ -363,11 +377,13 @@ def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: To
         "target": rust.WASM_TARGET,
         "cargo_features": options.cargo_features,
         "rustc": {"version": tools.rust.version, "provider": tools.rust.provider, "path": str(tools.rust.rustc),
-                  "build_std": tools.rust.build_std, "target_features": tools.target_features},
+                  "build_std": tools.rust.build_std, "target_features": tools.target_features,
+                  "rustflags": list(crate.settings.rustflags),
+                  "build_std_features": list(crate.settings.build_std_features) if tools.rust.build_std else []},
         "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
         "wasm_opt": (
             {"version": tools.optimizer.version, "provider": tools.optimizer.provider,
-             "level": options.wasm_opt_level, "flags": tools.opt_flags}
+             "level": wasm_opt_level(options, crate), "flags": tools.opt_flags}
             if tools.optimizer else None
         ),
         "locked_versions": {name: locked[name] for name in ("datafusion", "arrow", "wasm-bindgen") if name in locked},
@@ -377,7 +393,7 @@ def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: To
 def build(options: BuildOptions) -> BuildResult:
     crate = cargo_lock.read_manifest(options.manifest_path)
     lock_path = cargo_lock.find_lock_file(crate.manifest_path)
-    tools = provision(options, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"))
+    tools = provision(options, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"), crate)
     out_name = crate.lib_name
     stages_dir = options.artifacts_dir / ".stages" / crate.package_name
     package_dir = options.artifacts_dir / crate.package_name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,43 @@ def single_locked_version(lock_path: Path, name: str) -> str:
     return versions[0]
 
 
+METADATA_TABLE = "wasm-qe-toolchain"  # [package.metadata.wasm-qe-toolchain] in the crate's Cargo.toml
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How a crate asks to be built, beyond its cargo profile (the crate owns its size trade-offs).
+
+    [package.metadata.wasm-qe-toolchain]
+    build-std-features = ["optimize_for_size"]   # cargo -Zbuild-std-features (when std is built)
+    rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]
+    wasm-opt-level = "-Oz"                       # unless --wasm-opt-level is given
+    """
+
+    build_std_features: tuple[str, ...] = ()
+    rustflags: tuple[str, ...] = ()
+    wasm_opt_level: str | None = None
+
+
+def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
+    table = package.get("metadata", {}).get(METADATA_TABLE, {})
+    where = f"{manifest_path} [package.metadata.{METADATA_TABLE}]"
+    for key in ("build-std-features", "rustflags"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ToolchainError(f"{where}: {key} must be a list of strings, not {value!r}",
+                                 f'write it as {key} = ["..."]')
+    level = table.get("wasm-opt-level")
+    if level is not None and not (isinstance(level, str) and re.fullmatch(r"-O[0-4sz]?", level)):
+        raise ToolchainError(f"{where}: wasm-opt-level {level!r} is not a wasm-opt optimisation flag",
+                             'use one of "-O", "-O1" .. "-O4", "-Os", "-Oz"')
+    unknown = sorted(set(table) - {"build-std-features", "rustflags", "wasm-opt-level"})
+    if unknown:
+        raise ToolchainError(f"{where}: unknown key(s) {', '.join(unknown)}",
+                             "the known keys are build-std-features, rustflags and wasm-opt-level")
+    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])), level)
+
+
 @dataclass(frozen=True)
 class CrateManifest:
     """What the pipeline needs from a crate's Cargo.toml."""
@@ -64,6 +102,7 @@ class CrateManifest:
     lib_name: str
     description: str
     license: str | None
+    settings: BuildSettings = BuildSettings()
 
     @property
     def crate_dir(self) -> Path:
@@ -102,6 +141,7 @@ def read_manifest(manifest_path: Path) -> CrateManifest:
         lib_name=lib.get("name", package["name"].replace("-", "_")),
         description=package.get("description", ""),
         license=license_ if isinstance(license_, str) else None,
+        settings=_build_settings(manifest_path, package),
     )
 
 

@@ -39,6 +39,10 @@ class RustToolchain:
     def cargo_flags(self) -> list[str]:
         return ["-Zbuild-std=std,panic_abort"] if self.build_std else []
 
+    def build_std_feature_flags(self, features: tuple[str, ...] | list[str]) -> list[str]:
+        """-Zbuild-std-features, which only means something when std is built from source."""
+        return [f"-Zbuild-std-features={','.join(features)}"] if self.build_std and features else []
+
     @property
     def semver(self) -> str:
         match = re.search(r"\d+\.\d+\.\d+", self.version)

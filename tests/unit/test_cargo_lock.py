@@ -104,3 +104,44 @@ def test_the_bundled_engine_pins_one_wasm_bindgen():
     lock = Path(__file__).parents[2] / "crates" / "datafusion-wasm" / "Cargo.lock"
     version = cargo_lock.single_locked_version(lock, "wasm-bindgen")
     assert version.count(".") == 2
+
+
+MANIFEST_HEAD = '[package]\nname = "engine"\nversion = "0.1.0"\n\n[lib]\ncrate-type = ["cdylib"]\n'
+
+
+def write_manifest(tmp_path: Path, metadata: str) -> Path:
+    path = tmp_path / "Cargo.toml"
+    path.write_text(MANIFEST_HEAD.replace("\n\n[lib]", "\n" + metadata + "\n[lib]"))
+    return path
+
+
+def test_crate_build_settings_are_read_from_package_metadata(tmp_path):
+    manifest = write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\nbuild-std-features = ["optimize_for_size"]\n'
+                                        'rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]\nwasm-opt-level = "-Oz"\n')
+    settings = cargo_lock.read_manifest(manifest).settings
+    assert settings == cargo_lock.BuildSettings(("optimize_for_size",), ("-Zunstable-options", "-Cpanic=immediate-abort"), "-Oz")
+    assert cargo_lock.read_manifest(write_manifest(tmp_path, "")).settings == cargo_lock.BuildSettings()
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ('wasm-opt-level = "fast"', "is not a wasm-opt optimisation flag"),
+    ('rustflags = "-Copt-level=z"', "rustflags must be a list of strings"),
+    ('wasm_opt_level = "-Oz"', "unknown key"),
+])
+def test_bad_build_settings_are_refused_with_the_fix(tmp_path, metadata, message):
+    manifest = write_manifest(tmp_path, f"[package.metadata.wasm-qe-toolchain]\n{metadata}\n")
+    with pytest.raises(ToolchainError, match=message) as excinfo:
+        cargo_lock.read_manifest(manifest)
+    assert excinfo.value.fix
+
+
+def test_build_std_features_reach_cargo_only_when_std_is_built(tmp_path):
+    from toolchain import build, rust
+
+    crate = cargo_lock.read_manifest(write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\n'
+                                                              'build-std-features = ["optimize_for_size"]\n'))
+    from_source = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", True)
+    prebuilt = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", False)
+    argv = build.cargo_build_command(from_source, crate, "release", [], False)
+    assert "-Zbuild-std=std,panic_abort" in argv and "-Zbuild-std-features=optimize_for_size" in argv
+    assert not any(a.startswith("-Zbuild-std") for a in build.cargo_build_command(prebuilt, crate, "release", [], False))
