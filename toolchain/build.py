@@ -217,7 +217,7 @@ def wasm_opt_stage(
 ) -> tuple[Path, bool]:
     output_wasm.parent.mkdir(parents=True, exist_ok=True)
     key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
-                          level=level, flags=flags, keep_names=wasm_opt.KEEP_NAMES)
+                          level=level, flags=flags, passes=wasm_opt.pass_flags(optimizer, level))
     reused = run_cached(output_wasm.with_suffix(".record.json"), key, [output_wasm],
                         lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, level, flags), stage_store())
     if reused:

@@ -7,6 +7,7 @@ types and more by default. So the features rustc enables are passed to wasm-opt 
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from dataclasses import dataclass
@@ -183,11 +184,28 @@ def ensure(provider_name: str = DEFAULT_PROVIDER, install_missing: bool = True) 
 # Keep the names section through optimisation: the size check attributes the optimised module's
 # bytes to crates and functions by name. The build strips names afterwards, so what ships is the same.
 KEEP_NAMES = "--debuginfo"
+# After optimising, order functions by name: instantiations of one generic, and one crate's code,
+# end up side by side, inside gzip's 32 kB window. Measured on the engine: gzip -10% to -14% for
+# the same code (the default order, by call count, scatters them). Debian's binaryen 108 lacks it.
+ORDER_BY_NAME = "--reorder-functions-by-name"
+
+
+@functools.lru_cache(maxsize=None)
+def supports(argv: tuple[str, ...], flag: str) -> bool:
+    return flag in (process.output([*argv, "--help"]) or "")
+
+
+def pass_flags(wasm_opt: WasmOpt, level: str) -> list[str]:
+    """The optimisation level, then the gzip-friendly function order when this binaryen has it."""
+    flags = [level, KEEP_NAMES]
+    if supports(wasm_opt.argv, ORDER_BY_NAME):
+        flags.append(ORDER_BY_NAME)
+    return flags
 
 
 def optimize(wasm_opt: WasmOpt, input_wasm: Path, output_wasm: Path, level: str, features: list[str]) -> None:
     process.run(
-        [*wasm_opt.argv, input_wasm, "-o", output_wasm, level, KEEP_NAMES, *features],
+        [*wasm_opt.argv, input_wasm, "-o", output_wasm, *pass_flags(wasm_opt, level), *features],
         what="wasm-opt",
         fix="if it names an unsupported feature, the feature flags derived from rustc miss one; "
         "otherwise try another provider (--wasm-opt-provider) or build with --no-wasm-opt",

@@ -42,3 +42,18 @@ def test_binaryen_versions_are_parsed():
     assert wasm_opt.parse_version("wasm-opt version 108") == "108"
     assert wasm_opt.parse_version("wasm-opt version 132 (version_132)") == "132"
     assert wasm_opt.parse_version("garbage") is None
+
+
+def test_functions_are_ordered_by_name_only_when_binaryen_has_the_pass(tmp_path):
+    from toolchain import wasm_opt
+
+    def fake(name: str, help_text: str) -> wasm_opt.WasmOpt:
+        script = tmp_path / name
+        script.write_text(f"#!/bin/sh\necho '{help_text}'\n")
+        script.chmod(0o755)
+        return wasm_opt.WasmOpt((str(script),), "1", "test")
+
+    new = fake("new", "  --reorder-functions-by-name  sorts functions by name")
+    old = fake("old", "  --reorder-functions  sorts functions by access frequency")
+    assert wasm_opt.pass_flags(new, "-Oz") == ["-Oz", "--debuginfo", "--reorder-functions-by-name"]
+    assert wasm_opt.pass_flags(old, "-Os") == ["-Os", "--debuginfo"]
