@@ -52,7 +52,7 @@ class Report:
         return json.dumps({**asdict(self), "ok": self.ok}, indent=2)
 
 
-CHECK_MODULES = ("gating", "shims", "size")  # the order `check` runs them: cheap ones first
+CHECK_MODULES = ("gating", "tracing", "shims", "size")  # the order `check` runs them: cheap ones first
 
 
 def registry() -> dict:

@@ -1,0 +1,174 @@
+"""tracing: the instrumentation crates build for native and for wasm32, and stay portable.
+
+Instrumented analytics code runs in the browser only if its tracing library compiles for
+wasm32-unknown-unknown without the native-only dependencies (transport, serialization, threads)
+it uses on servers. Those are declared under `[target.'cfg(not(target_arch = "wasm32"))'...]`;
+this check proves, for each crate listed in ci/wasm-tracing.toml:
+
+  1. none of its native-only dependencies is in its wasm32 graph (default features off, as the
+     browser build uses it), nothing outside its reviewed `wasm32-allowed` set, and nothing the
+     gating policy forbids: each offender with the chain that brings it in and the feature that
+     enabled it;
+  2. it builds natively and for wasm32 (std from source when the toolchain needs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain import cache, console, rust
+from toolchain.checks import Report, Violation, gating
+from toolchain.errors import ToolchainError
+
+NAME = "tracing"
+SUMMARY = "instrumentation crates: build native and wasm32, and no native-only dependency in their wasm32 graph"
+DEFAULT_LIST = Path("ci/wasm-tracing.toml")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest-path", type=Path, action="append",
+                        help=f"an instrumentation crate to check (repeatable; default: the crates in {DEFAULT_LIST})")
+    parser.add_argument("--list", type=Path, default=DEFAULT_LIST, help=f"crates to check (default: {DEFAULT_LIST})")
+    parser.add_argument("--policy", type=Path, default=gating.DEFAULT_POLICY,
+                        help=f"gating policy also applied to their wasm32 graphs (default: {gating.DEFAULT_POLICY})")
+    parser.add_argument("--no-build", action="store_true", help="only the dependency-graph part (no compilation)")
+
+
+@dataclass(frozen=True)
+class CrateUnderCheck:
+    manifest: Path
+    name: str
+    native_only: dict[str, str]  # dependency package name -> the target expression it is declared under
+    allowed: frozenset[str] | None = None  # the reviewed wasm32 graph; None: no allowlist
+
+
+def crates_to_check(args: argparse.Namespace) -> list[tuple[Path, frozenset[str] | None]]:
+    if args.manifest_path:
+        return [(m, None) for m in args.manifest_path]
+    if not args.list.is_file():
+        raise ToolchainError(f"no list of instrumentation crates at {args.list}",
+                             'create it with [[crate]] manifest = "crates/<name>/Cargo.toml" entries, '
+                             "or pass --manifest-path")
+    try:
+        entries = tomllib.loads(args.list.read_text()).get("crate", [])
+    except tomllib.TOMLDecodeError as exc:
+        raise ToolchainError(f"{args.list} is not valid TOML: {exc}", "fix its syntax") from exc
+    crates = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry.get("manifest"), str):
+            raise ToolchainError(f"{args.list}: [[crate]] entry {i + 1} has no manifest", 'add manifest = "path/Cargo.toml"')
+        allowed = entry.get("wasm32-allowed")
+        if allowed is not None and (not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed)):
+            raise ToolchainError(f"{args.list}: [[crate]] entry {i + 1}: wasm32-allowed must be a list of crate names",
+                                 'e.g. wasm32-allowed = ["js-sys", "wasm-bindgen"]')
+        manifest = Path(entry["manifest"])
+        # Paths are relative to the repository root: the list lives in <root>/ci/.
+        crates.append((manifest if manifest.is_absolute() else args.list.resolve().parent.parent / manifest,
+                       frozenset(allowed) if allowed is not None else None))
+    return crates
+
+
+def read_crate(manifest: Path, target_cfg: list[str], allowed: frozenset[str] | None = None) -> CrateUnderCheck:
+    """The crate's name and its native-only dependencies: those under a target that is not wasm32."""
+    if not manifest.is_file():
+        raise ToolchainError(f"no Cargo.toml at {manifest}", f"fix the path (in {DEFAULT_LIST} or --manifest-path)")
+    data = tomllib.loads(manifest.read_text())
+    native_only: dict[str, str] = {}
+    for target, tables in data.get("target", {}).items():
+        applies = gating.applies_to_wasm(target, target_cfg)
+        if applies:
+            continue
+        for name, spec in tables.get("dependencies", {}).items():
+            package = spec.get("package", name) if isinstance(spec, dict) else name
+            native_only[package] = target
+    return CrateUnderCheck(manifest, data.get("package", {}).get("name", manifest.parent.name), native_only, allowed)
+
+
+def graph_violations(crate: CrateUnderCheck, metadata: dict, policy: gating.Policy, context: gating.Context,
+                     target_cfg: list[str]) -> tuple[list[Violation], list[str]]:
+    graph = gating.graph_from_metadata(metadata, target_cfg)
+    resolution = gating.resolve_for_wasm(graph, [], True)
+    violations = []
+    on = {graph.packages[p].name: p for p in resolution.wasm_packages()}
+
+    def offender(package_id: str, problem: str, fix: str, fix_first: bool) -> Violation:
+        gates, unconditional = gating.gates_of(resolution, package_id)
+        suggested = gating.suggested_fixes(resolution, gates, unconditional, str(crate.manifest))
+        return Violation(
+            subject=graph.packages[package_id].label,
+            problem=f"{problem}, enabled by {gating.describe_gates(resolution, gates, unconditional)}",
+            chain=gating.chain_of(resolution, gating.path_to(resolution, ("pkg", package_id))),
+            fix="; ".join([fix, *suggested] if fix_first else suggested or [fix]),
+        )
+
+    native_only_fix = "declare it only under [target.'cfg(not(target_arch = \"wasm32\"))'.dependencies]"
+    for name, target in sorted(crate.native_only.items()):
+        if name in on:
+            violations.append(offender(on[name], f"declared native-only in {crate.name} ([target.'{target}'.dependencies]) "
+                                                 "but in its wasm32 graph", native_only_fix, False))
+    if crate.allowed is not None:
+        for name in sorted(set(on) - crate.allowed - set(crate.native_only)):
+            violations.append(offender(
+                on[name], f"not among the reviewed wasm32 dependencies of {crate.name} (wasm32-allowed in {DEFAULT_LIST})",
+                f"if {name} is portable (no threads, files, sockets or C), add it to wasm32-allowed; otherwise "
+                + native_only_fix, True))
+    policy_report = gating.analyse(metadata, policy, [], True, context)
+    violations += policy_report.violations
+    notes = [f"{crate.name}: {len(resolution.wasm_packages())} packages in the wasm32 graph (default features off); "
+             f"native-only: {', '.join(sorted(crate.native_only)) or 'none declared'}"]
+    return violations, notes
+
+
+def build(toolchain: rust.RustToolchain, crate: CrateUnderCheck, wasm: bool) -> Violation | None:
+    """cargo build of the crate's library, natively or for wasm32; a violation with the errors if it fails."""
+    target_dir = cache.cache_root() / "cargo-target" / f"{crate.name}-check"
+    argv = [str(toolchain.cargo), "build", "--locked", "--lib", "--manifest-path", str(crate.manifest)]
+    if wasm:
+        argv += ["--target", rust.WASM_TARGET, "--no-default-features", *toolchain.cargo_flags]
+    console.command(argv)
+    env = {**os.environ, **toolchain.env, "CARGO_TARGET_DIR": str(target_dir)}
+    if not wasm:
+        env.pop("RUSTC_BOOTSTRAP", None)  # the native build must work on a stable compiler as is
+    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    errors = [line for line in result.stderr.splitlines() if line.startswith(("error", "  -->"))][:12]
+    where = f"for {rust.WASM_TARGET} (default features off)" if wasm else "natively"
+    return Violation(
+        subject=crate.name,
+        problem=f"does not build {where} (cargo exit {result.returncode})",
+        chain=errors or result.stderr.strip().splitlines()[-12:],
+        fix=("gate the code or dependency that fails behind cfg(not(target_arch = \"wasm32\")), keeping the "
+             "EventSink signature the same on both targets" if wasm else "fix the compile errors above"),
+    )
+
+
+def run(args: argparse.Namespace) -> Report:
+    crates = crates_to_check(args)
+    toolchain = rust.find_toolchain()
+    target_cfg = gating.wasm_target_cfg(toolchain)
+    policy = gating.load_policy(args.policy)
+    report = Report(NAME, ", ".join(str(m) for m, _ in crates))
+    for manifest, allowed in crates:
+        crate = read_crate(manifest, target_cfg, allowed)
+        metadata = gating.cargo_metadata(toolchain, manifest, [], True)
+        context = gating.Context(str(manifest), gating.wasm_rustflags(Path.cwd(), {**os.environ, **toolchain.env}, target_cfg),
+                                 target_cfg)
+        violations, notes = graph_violations(crate, metadata, policy, context, target_cfg)
+        report.violations += violations
+        report.notes += notes
+        if not args.no_build:
+            for wasm in (False, True):
+                failure = build(toolchain, crate, wasm)
+                if failure:
+                    report.violations.append(failure)
+            report.notes.append(f"{crate.name}: built natively and for {rust.WASM_TARGET}"
+                                if not any(v.subject == crate.name for v in report.violations) else
+                                f"{crate.name}: build failed")
+    report.data = {"crates": [str(m) for m, _ in crates]}
+    return report
