@@ -30,7 +30,7 @@ def compare_wasm_opt_providers(input_wasm: Path, glue_js: Path, level: str, flag
             output = Path(scratch) / "out.wasm"
             with console.stage(f"wasm-opt {level} with provider {name} (binaryen {optimizer.version})"):
                 started = time.monotonic()
-                wasm_opt.optimize(optimizer, input_wasm, output, level, flags)
+                wasm_opt.optimize(optimizer, input_wasm, output, [level], flags)
                 elapsed = time.monotonic() - started
             measured = sizes.measure_bytes(output.read_bytes())
             try:

@@ -29,7 +29,7 @@ class BuildOptions:
     manifest_path: Path = DEFAULT_MANIFEST
     profile: str = "release"
     run_wasm_opt: bool = True
-    wasm_opt_level: str | None = None  # None: the crate's wasm-opt-level setting, else DEFAULT_WASM_OPT_LEVEL
+    wasm_opt_level: str | None = None  # None: the crate's wasm-opt setting, else DEFAULT_WASM_OPT_LEVEL
     wasm_opt_provider: str = wasm_opt.DEFAULT_PROVIDER
     artifacts_dir: Path = DEFAULT_ARTIFACTS
     cargo_features: list[str] = field(default_factory=list)
@@ -213,13 +213,13 @@ def bindgen_stage(
 
 
 def wasm_opt_stage(
-    optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, level: str, flags: list[str]
+    optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, passes: list[str], flags: list[str]
 ) -> tuple[Path, bool]:
     output_wasm.parent.mkdir(parents=True, exist_ok=True)
     key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
-                          level=level, flags=flags, passes=wasm_opt.pass_flags(optimizer, level))
+                          flags=flags, passes=wasm_opt.pass_flags(optimizer, passes))
     reused = run_cached(output_wasm.with_suffix(".record.json"), key, [output_wasm],
-                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, level, flags), stage_store())
+                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, passes, flags), stage_store())
     if reused:
         console.info("wasm-opt: input unchanged, reusing the previous output")
     return output_wasm, reused
@@ -303,9 +303,11 @@ class Tools:
     opt_flags: list[str]
 
 
-def wasm_opt_level(options: BuildOptions, crate: cargo_lock.CrateManifest) -> str:
-    """The command line wins over the crate's own setting, which wins over the default."""
-    return options.wasm_opt_level or crate.settings.wasm_opt_level or DEFAULT_WASM_OPT_LEVEL
+def wasm_opt_passes(options: BuildOptions, crate: cargo_lock.CrateManifest) -> list[str]:
+    """The command line's level wins over the crate's own passes, which win over the default."""
+    if options.wasm_opt_level:
+        return [options.wasm_opt_level]
+    return list(crate.settings.wasm_opt) or [DEFAULT_WASM_OPT_LEVEL]
 
 
 def provision(options: BuildOptions, bindgen_version: str, crate: cargo_lock.CrateManifest) -> Tools:
@@ -346,10 +348,10 @@ def compile_stages(
 
     final_wasm = glue["wasm"]
     if tools.optimizer is not None:
-        level = wasm_opt_level(options, crate)
-        with console.stage(f"wasm-opt {level}"):
+        passes = wasm_opt_passes(options, crate)
+        with console.stage(f"wasm-opt {' '.join(passes)}"):
             final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
-                                                 level, tools.opt_flags)
+                                                 passes, tools.opt_flags)
             reused += ["wasm-opt"] if skipped else []
             measurer.submit("wasm-opt", final_wasm)
 
@@ -383,7 +385,7 @@ def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: To
         "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
         "wasm_opt": (
             {"version": tools.optimizer.version, "provider": tools.optimizer.provider,
-             "level": wasm_opt_level(options, crate), "flags": tools.opt_flags}
+             "passes": wasm_opt.pass_flags(tools.optimizer, wasm_opt_passes(options, crate)), "flags": tools.opt_flags}
             if tools.optimizer else None
         ),
         "locked_versions": {name: locked[name] for name in ("datafusion", "arrow", "wasm-bindgen") if name in locked},

@@ -65,31 +65,31 @@ class BuildSettings:
     [package.metadata.wasm-qe-toolchain]
     build-std-features = ["optimize_for_size"]   # cargo -Zbuild-std-features (when std is built)
     rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]
-    wasm-opt-level = "-Oz"                       # unless --wasm-opt-level is given
+    wasm-opt = ["-O1", "--merge-similar-functions"]  # passes, unless --wasm-opt-level is given
     """
 
     build_std_features: tuple[str, ...] = ()
     rustflags: tuple[str, ...] = ()
-    wasm_opt_level: str | None = None
+    wasm_opt: tuple[str, ...] = ()  # empty: the toolchain's default
 
 
 def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
     table = package.get("metadata", {}).get(METADATA_TABLE, {})
     where = f"{manifest_path} [package.metadata.{METADATA_TABLE}]"
-    for key in ("build-std-features", "rustflags"):
+    for key in ("build-std-features", "rustflags", "wasm-opt"):
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ToolchainError(f"{where}: {key} must be a list of strings, not {value!r}",
                                  f'write it as {key} = ["..."]')
-    level = table.get("wasm-opt-level")
-    if level is not None and not (isinstance(level, str) and re.fullmatch(r"-O[0-4sz]?", level)):
-        raise ToolchainError(f"{where}: wasm-opt-level {level!r} is not a wasm-opt optimisation flag",
-                             'use one of "-O", "-O1" .. "-O4", "-Os", "-Oz"')
-    unknown = sorted(set(table) - {"build-std-features", "rustflags", "wasm-opt-level"})
+    passes = table.get("wasm-opt", [])
+    if any(not re.fullmatch(r"--?[A-Za-z0-9][\w=.,-]*", p) for p in passes):
+        raise ToolchainError(f"{where}: wasm-opt {passes!r} must be wasm-opt flags (-O1, -Oz, --merge-similar-functions)",
+                             'e.g. wasm-opt = ["-Oz"]; the input, -o and the feature flags are added by the toolchain')
+    unknown = sorted(set(table) - {"build-std-features", "rustflags", "wasm-opt"})
     if unknown:
         raise ToolchainError(f"{where}: unknown key(s) {', '.join(unknown)}",
-                             "the known keys are build-std-features, rustflags and wasm-opt-level")
-    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])), level)
+                             "the known keys are build-std-features, rustflags and wasm-opt")
+    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])), tuple(passes))
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt stage")
     p.add_argument("--no-verify", action="store_true", help="skip instantiating the module in node before publishing")
     p.add_argument("--wasm-opt-level", help="wasm-opt optimisation flag (default: the crate's "
-                   "[package.metadata.wasm-qe-toolchain] wasm-opt-level, else -Os)")
+                   "[package.metadata.wasm-qe-toolchain] wasm-opt passes, else -Os)")
     p.add_argument("--wasm-opt-provider", default=wasm_opt.DEFAULT_PROVIDER, choices=sorted(wasm_opt.PROVIDERS))
     p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
     p.add_argument("--target-dir", type=Path,

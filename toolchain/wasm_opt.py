@@ -195,17 +195,17 @@ def supports(argv: tuple[str, ...], flag: str) -> bool:
     return flag in (process.output([*argv, "--help"]) or "")
 
 
-def pass_flags(wasm_opt: WasmOpt, level: str) -> list[str]:
-    """The optimisation level, then the gzip-friendly function order when this binaryen has it."""
-    flags = [level, KEEP_NAMES]
+def pass_flags(wasm_opt: WasmOpt, passes: list[str]) -> list[str]:
+    """The optimisation passes, then the gzip-friendly function order when this binaryen has it."""
+    flags = [*passes, KEEP_NAMES]
     if supports(wasm_opt.argv, ORDER_BY_NAME):
         flags.append(ORDER_BY_NAME)
     return flags
 
 
-def optimize(wasm_opt: WasmOpt, input_wasm: Path, output_wasm: Path, level: str, features: list[str]) -> None:
+def optimize(wasm_opt: WasmOpt, input_wasm: Path, output_wasm: Path, passes: list[str], features: list[str]) -> None:
     process.run(
-        [*wasm_opt.argv, input_wasm, "-o", output_wasm, *pass_flags(wasm_opt, level), *features],
+        [*wasm_opt.argv, input_wasm, "-o", output_wasm, *pass_flags(wasm_opt, passes), *features],
         what="wasm-opt",
         fix="if it names an unsupported feature, the feature flags derived from rustc miss one; "
         "otherwise try another provider (--wasm-opt-provider) or build with --no-wasm-opt",

@@ -117,16 +117,18 @@ def write_manifest(tmp_path: Path, metadata: str) -> Path:
 
 def test_crate_build_settings_are_read_from_package_metadata(tmp_path):
     manifest = write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\nbuild-std-features = ["optimize_for_size"]\n'
-                                        'rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]\nwasm-opt-level = "-Oz"\n')
+                                        'rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]\nwasm-opt = ["-O1", "--merge-similar-functions"]\n')
     settings = cargo_lock.read_manifest(manifest).settings
-    assert settings == cargo_lock.BuildSettings(("optimize_for_size",), ("-Zunstable-options", "-Cpanic=immediate-abort"), "-Oz")
+    assert settings == cargo_lock.BuildSettings(("optimize_for_size",), ("-Zunstable-options", "-Cpanic=immediate-abort"),
+                                         ("-O1", "--merge-similar-functions"))
     assert cargo_lock.read_manifest(write_manifest(tmp_path, "")).settings == cargo_lock.BuildSettings()
 
 
 @pytest.mark.parametrize("metadata, message", [
-    ('wasm-opt-level = "fast"', "is not a wasm-opt optimisation flag"),
+    ('wasm-opt = ["fast"]', "must be wasm-opt flags"),
+    ('wasm-opt = ["-O1; rm -rf /"]', "must be wasm-opt flags"),
     ('rustflags = "-Copt-level=z"', "rustflags must be a list of strings"),
-    ('wasm_opt_level = "-Oz"', "unknown key"),
+    ('wasm-opt-level = "-Oz"', "unknown key"),
 ])
 def test_bad_build_settings_are_refused_with_the_fix(tmp_path, metadata, message):
     manifest = write_manifest(tmp_path, f"[package.metadata.wasm-qe-toolchain]\n{metadata}\n")

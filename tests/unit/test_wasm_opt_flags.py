@@ -55,5 +55,5 @@ def test_functions_are_ordered_by_name_only_when_binaryen_has_the_pass(tmp_path)
 
     new = fake("new", "  --reorder-functions-by-name  sorts functions by name")
     old = fake("old", "  --reorder-functions  sorts functions by access frequency")
-    assert wasm_opt.pass_flags(new, "-Oz") == ["-Oz", "--debuginfo", "--reorder-functions-by-name"]
-    assert wasm_opt.pass_flags(old, "-Os") == ["-Os", "--debuginfo"]
+    assert wasm_opt.pass_flags(new, ["-Oz"]) == ["-Oz", "--debuginfo", "--reorder-functions-by-name"]
+    assert wasm_opt.pass_flags(old, ["-O1", "--merge-similar-functions"]) == ["-O1", "--merge-similar-functions", "--debuginfo"]
