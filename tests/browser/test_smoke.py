@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import datafusion
 import pyarrow as pa
@@ -185,3 +186,19 @@ def test_an_uncaught_error_fails_the_call_instead_of_hanging(page):
         page.run("setTimeout(() => { throw new Error('boom in a task'); }, 0); await new Promise(() => {});")
     assert any("boom in a task" in line for line in page.collect_console() + page.console)
     assert page.run("return 1 + 1;") == 2
+
+
+def test_engine_logs_registrations_queries_and_errors_to_the_console(page):
+    data = ipc_stream(sample_table())
+    page.run("""
+        const [data] = args;
+        const engine = new window.engineModule.WasmQueryEngine();
+        engine.register_table("logged", window.harness.base64ToBytes(data));
+        await engine.execute_sql("SELECT city, count(*) FROM logged GROUP BY city");
+        try { await engine.execute_sql("SELEC nope"); } catch (e) {}
+        return true;
+    """, b64(data))
+    console = "\n".join(page.console)
+    assert f"[INFO] registered table 'logged' (10 rows, {len(data)} bytes)" in console, console
+    assert re.search(r"\[INFO\] query ok in \d+\.\d\d ms: 4 rows out \(\d+ bytes\): SELECT city, count\(\*\)", console), console
+    assert re.search(r"\[ERROR\] SQL failed: .*SELEC", console), console

@@ -10,8 +10,13 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::catalog::SchemaProvider;
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SessionState, SessionStateBuilder, SessionStateDefaults};
+use datafusion::logical_expr::registry::{ExtensionTypeRegistry, MemoryExtensionTypeRegistry};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use qe_tracing::{error, fmetric, imetric, info, span_scope};
 
 pub use datafusion::DATAFUSION_VERSION;
 
@@ -89,7 +94,8 @@ impl Engine {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a current-thread runtime without I/O or timer drivers needs no OS resources");
-        Engine { ctx: SessionContext::new_with_config(config), runtime }
+        info!("engine created (DataFusion {DATAFUSION_VERSION}, 1 partition)");
+        Engine { ctx: SessionContext::new_with_state(browser_session_state(config)), runtime }
     }
 
     fn default_schema(&self) -> Arc<dyn SchemaProvider> {
@@ -102,58 +108,77 @@ impl Engine {
     }
 
     pub fn register_table(&self, name: &str, ipc_stream: &[u8]) -> Result<usize> {
-        let (schema, batches) = decode_ipc_stream(name, ipc_stream)?;
-        let rows = batches.iter().map(RecordBatch::num_rows).sum();
-        self.replace_table(name, schema, batches)?;
-        Ok(rows)
+        span_scope!("register_table");
+        logged((|| {
+            let (schema, batches) = decode_ipc_stream(name, ipc_stream)?;
+            let rows = row_count(&batches);
+            self.replace_table(name, schema, batches)?;
+            log_registration(name, rows, ipc_stream.len(), "");
+            Ok(rows)
+        })())
     }
 
     pub fn execute_sql(&self, sql: &str) -> Result<Vec<u8>> {
-        let (schema, batches) = self.run(sql)?;
-        encode_ipc_stream_for_js(&schema, &batches)
+        span_scope!("execute_sql");
+        let started_us = qe_tracing::time::now();
+        logged((|| {
+            let (schema, batches) = self.run(sql)?;
+            let bytes = encode_ipc_stream_for_js(&schema, &batches)?;
+            log_query(sql, started_us, row_count(&batches), bytes.len());
+            Ok(bytes)
+        })())
     }
 
     pub fn execute_and_register(&self, sql: &str, name: &str) -> Result<Vec<u8>> {
-        let (schema, batches) = self.run(sql)?;
-        let bytes = encode_ipc_stream_for_js(&schema, &batches)?;
-        self.replace_table(name, schema, batches)?;
-        Ok(bytes)
+        span_scope!("execute_and_register");
+        let started_us = qe_tracing::time::now();
+        logged((|| {
+            let (schema, batches) = self.run(sql)?;
+            let bytes = encode_ipc_stream_for_js(&schema, &batches)?;
+            let rows = row_count(&batches);
+            log_query(sql, started_us, rows, bytes.len());
+            self.replace_table(name, schema, batches)?;
+            log_registration(name, rows, bytes.len(), " from the query");
+            Ok(bytes)
+        })())
     }
 
     pub fn read_table_ipc(&self, name: &str) -> Result<Vec<u8>> {
-        if !self.default_schema().table_exist(name) {
-            return Err(EngineError::UnknownTable(name.to_string()));
-        }
-        let failed = |e: datafusion::error::DataFusionError| EngineError::Internal {
-            context: format!("read_table_ipc('{name}')"),
-            message: e.to_string(),
-        };
-        let (schema, batches) = self.runtime.block_on(async {
-            let frame = self.ctx.table(name).await.map_err(failed)?;
-            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await.map_err(failed)?;
-            Ok((schema, batches))
-        })?;
-        encode_ipc_stream_for_js(&schema, &batches)
+        logged((|| {
+            if !self.default_schema().table_exist(name) {
+                return Err(EngineError::UnknownTable(name.to_string()));
+            }
+            let failed = |e: DataFusionError| EngineError::Internal {
+                context: format!("read_table_ipc('{name}')"),
+                message: e.to_string(),
+            };
+            let (schema, batches) = self.collect(self.ctx.table(name), failed)?;
+            encode_ipc_stream_for_js(&schema, &batches)
+        })())
     }
 
     pub fn deregister_table(&self, name: &str) -> Result<()> {
-        match self.ctx.deregister_table(name) {
-            Ok(Some(_)) => Ok(()),
+        logged(match self.ctx.deregister_table(name) {
+            Ok(Some(_)) => {
+                info!("deregistered table '{name}'");
+                Ok(())
+            }
             Ok(None) => Err(EngineError::UnknownTable(name.to_string())),
             Err(e) => Err(EngineError::Internal {
                 context: format!("deregister_table('{name}')"),
                 message: e.to_string(),
             }),
-        }
+        })
     }
 
     pub fn reset(&self) {
         let schema = self.default_schema();
-        for name in schema.table_names() {
+        let names = schema.table_names();
+        for name in &names {
             // Deregistering a name that table_names() just listed cannot fail for a memory schema.
-            let _ = schema.deregister_table(&name);
+            let _ = schema.deregister_table(name);
         }
+        info!("reset: removed {} tables", names.len());
     }
 
     pub fn table_names(&self) -> Vec<String> {
@@ -163,14 +188,20 @@ impl Engine {
     }
 
     fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let sql_error = |e: datafusion::error::DataFusionError| EngineError::Sql {
-            sql: sql.to_string(),
-            message: e.to_string(),
-        };
+        let sql_error = |e: DataFusionError| EngineError::Sql { sql: sql.to_string(), message: e.to_string() };
+        self.collect(self.ctx.sql(sql), sql_error)
+    }
+
+    /// Plans a DataFrame and collects it inside the engine's runtime: the Arrow schema and batches.
+    fn collect(
+        &self,
+        frame: impl std::future::Future<Output = datafusion::error::Result<DataFrame>>,
+        on_error: impl Fn(DataFusionError) -> EngineError,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         self.runtime.block_on(async {
-            let frame = self.ctx.sql(sql).await.map_err(sql_error)?;
+            let frame = frame.await.map_err(&on_error)?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await.map_err(sql_error)?;
+            let batches = frame.collect().await.map_err(&on_error)?;
             Ok((schema, batches))
         })
     }
@@ -190,6 +221,63 @@ impl Engine {
             .register_table(name, Arc::new(table))
             .map_err(|e| EngineError::Internal { context, message: e.to_string() })?;
         Ok(())
+    }
+}
+
+/// DataFusion's default session minus what needs a file system: no file formats (the CSV, JSON,
+/// Arrow-file and Parquet readers) and no listing-table factories (CREATE EXTERNAL TABLE). A
+/// browser engine gets its tables as IPC bytes; without these the linker drops their code
+/// (about 0.1 MB of the gzipped module). Functions, planners and table functions are all there.
+fn browser_session_state(config: SessionConfig) -> SessionState {
+    let extension_types = MemoryExtensionTypeRegistry::new_empty();
+    extension_types
+        .extend(&SessionStateDefaults::default_extension_types())
+        .expect("a new in-memory extension type registry accepts registrations");
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_expr_planners(SessionStateDefaults::default_expr_planners())
+        .with_scalar_functions(SessionStateDefaults::default_scalar_functions())
+        .with_higher_order_functions(SessionStateDefaults::default_higher_order_functions())
+        .with_aggregate_functions(SessionStateDefaults::default_aggregate_functions())
+        .with_window_functions(SessionStateDefaults::default_window_functions())
+        .with_table_function_list(SessionStateDefaults::default_table_functions())
+        .with_extension_type_registry(Arc::new(extension_types))
+        .build()
+}
+
+/// Every error a public method returns passes through here once, on its way out: to the log.
+fn logged<T>(result: Result<T>) -> Result<T> {
+    if let Err(err) = &result {
+        error!("{err}");
+    }
+    result
+}
+
+fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// `bytes`: the Arrow IPC stream the table was registered from (or that the query returned).
+fn log_registration(name: &str, rows: usize, bytes: usize, how: &str) {
+    info!("registered table '{name}' ({rows} rows, {bytes} bytes){how}");
+    imetric!("table_rows", "rows", rows as u64, tags: [("table", name)]);
+    imetric!("table_ipc_bytes", "bytes", bytes as u64, tags: [("table", name)]);
+}
+
+/// Duration from the JS clock on wasm32 (qe_tracing::time; std::time panics there).
+fn log_query(sql: &str, started_us: i64, rows_out: usize, bytes_out: usize) {
+    let ms = (qe_tracing::time::now() - started_us) as f64 / 1000.0;
+    info!("query ok in {ms:.2} ms: {rows_out} rows out ({bytes_out} bytes): {}", abbreviated(sql));
+    fmetric!("query_duration", "ms", ms);
+    imetric!("query_rows_out", "rows", rows_out as u64);
+}
+
+/// The statement on one line, cut at 120 characters.
+fn abbreviated(sql: &str) -> String {
+    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}...", &one_line[..cut]),
+        None => one_line,
     }
 }
 

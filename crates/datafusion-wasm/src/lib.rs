@@ -23,7 +23,9 @@ mod panic_report {
     }
 
     /// A panic aborts (a wasm trap, "RuntimeError: unreachable") and says nothing about why;
-    /// this puts the panic message and location in the console first.
+    /// this puts the panic message and location in the console first. The release build uses
+    /// panic=immediate-abort for size (Cargo.toml), which traps before any hook runs: drop that
+    /// rustflag from [package.metadata.wasm-qe-toolchain] to get the message while debugging.
     pub fn install() {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
@@ -58,7 +60,15 @@ impl WasmQueryEngine {
     #[wasm_bindgen(constructor)]
     pub fn new() -> WasmQueryEngine {
         panic_report::install();
+        // Once per page (idempotent): the engine's logs become "[LEVEL] message" console lines.
+        qe_telemetry_sink::init_telemetry();
         WasmQueryEngine { inner: Engine::new() }
+    }
+
+    /// Which log lines reach the console: "off", "error", "warn", "info" (the default), "debug",
+    /// "trace", or per module, e.g. "warn,datafusion_wasm=debug".
+    pub fn set_log_filter(spec: &str) -> Result<(), JsValue> {
+        qe_tracing::levels::set_filter_str(spec).map_err(|e| js_sys::Error::new(&e.to_string()).into())
     }
 
     /// Registers a complete Arrow IPC stream (schema, batches, end-of-stream) as table `name`,
