@@ -54,10 +54,10 @@ STUBS = [
     Stub(re.compile(r"^std::sys::[a-z_:]*unsupported[a-z_:]*::fill_bytes$"), "randomness",
          "this target does not support random data generation", RANDOM_FIX),
 ]
-# A candidate counts as a stub only if it can panic: on a target with a clock (wasm32-wasip1)
-# the same names are real implementations.
-PANIC_PATTERN = re.compile(r"^core::panicking::")
-PANIC_SEARCH_DEPTH = 4
+# On wasm32-unknown-unknown these functions are always the stubs; built with panic=abort they call
+# core::panicking, with panic=immediate-abort they are a bare `unreachable` trap. A WASI module
+# (imports from wasi_*) has a real clock and entropy: there the same names are not stubs.
+WASI_IMPORT_PREFIX = "wasi"
 
 # JS imports through which a module gets time and randomness from the browser.
 TIME_IMPORT = re.compile(r"now|performance|date|gettime|hrtime", re.IGNORECASE)
@@ -181,21 +181,17 @@ def chain_to(parent: dict[int, int | None], node: int) -> list[int]:
     return chain[::-1]
 
 
-def can_panic(graph: CallGraph, function: int) -> bool:
-    frontier, seen = {function}, {function}
-    for _ in range(PANIC_SEARCH_DEPTH):
-        frontier = {c for f in frontier for c in graph.edges.get(f, ()) if not graph.is_indirect(c)} - seen
-        if any(PANIC_PATTERN.search(graph.names[f]) for f in frontier):
-            return True
-        seen |= frontier
-    return False
+def is_wasi(module: wasm_module.Module) -> bool:
+    return any(i.module.startswith(WASI_IMPORT_PREFIX) for i in module.imports)
 
 
 def find_stubs(graph: CallGraph) -> dict[int, Stub]:
+    if is_wasi(graph.module):
+        return {}
     found = {}
     for index, name in enumerate(graph.names):
         for stub in STUBS:
-            if stub.pattern.search(name) and not graph.module.functions[index].imported and can_panic(graph, index):
+            if stub.pattern.search(name) and not graph.module.functions[index].imported:
                 found[index] = stub
     return found
 
@@ -260,7 +256,7 @@ def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Repo
         export = next((e.name for e in module.exports if e.kind == "func" and e.index == chain[0]), graph.names[chain[0]])
         report.violations.append(Violation(
             subject=graph.names[index],
-            problem=(f"std's unsupported {stub.kind} stub (panics: \"{stub.panics_with}\") is reachable from "
+            problem=(f"std's unsupported {stub.kind} stub (at run time it panics or traps: \"{stub.panics_with}\") is reachable from "
                      f"export `{export}`" + (" through an indirect call (conservative: may be a false alarm)"
                                              if through_indirect else " by direct calls")),
             chain=[f"export {export}"] + [graph.describe(n) for n in chain[1:]],
@@ -269,6 +265,7 @@ def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Repo
         ))
     providers = js_providers(module, glue)
     unreachable = sorted(graph.names[i] for i in stubs if i not in parent)
+    report.notes += ["WASI module: std has a clock and entropy there, so there are no stubs to find"] if is_wasi(module) else []
     report.notes += [
         f"{len(roots)} exports, {sum(1 for f in module.functions if not f.imported)} functions, "
         f"{sum(len(e) for e in graph.edges.values())} call edges ({len(graph.signature_nodes)} indirect-call signatures, "
