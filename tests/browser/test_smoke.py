@@ -202,3 +202,32 @@ def test_engine_logs_registrations_queries_and_errors_to_the_console(page):
     assert f"[INFO] registered table 'logged' (10 rows, {len(data)} bytes)" in console, console
     assert re.search(r"\[INFO\] query ok in \d+\.\d\d ms: 4 rows out \(\d+ bytes\): SELECT city, count\(\*\)", console), console
     assert re.search(r"\[ERROR\] SQL failed: .*SELEC", console), console
+
+
+def test_create_external_table_is_refused_clearly_and_the_engine_keeps_working(engine_with_t):
+    """The browser session has no file formats or listing tables: there is no file system."""
+    with pytest.raises(JSError) as error:
+        run_in_page(engine_with_t, "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION 'data.csv'")
+    assert "SQL failed" in error.value.message and "CSV" in error.value.message.upper()
+    result, _ = run_in_page(engine_with_t, "SELECT count(*) AS n FROM t")
+    assert result.column("n").to_pylist() == [10]
+
+
+def compressed_ipc_stream(table: pa.Table, codec: str) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def test_lz4_ipc_registers_and_zstd_ipc_is_refused_with_the_reason(engine_with_t):
+    """arrow-ipc is patched to keep zstd-sys (C) out of wasm32: LZ4 is pure Rust and works."""
+    assert engine_with_t.run(REGISTER, "lz4", b64(compressed_ipc_stream(sample_table(), "lz4"))) == 10
+    result, _ = run_in_page(engine_with_t, "SELECT sum(id) AS s FROM lz4")
+    assert result.column("s").to_pylist() == [55]
+    with pytest.raises(JSError) as error:
+        engine_with_t.run(REGISTER, "zstd", b64(compressed_ipc_stream(sample_table(), "zstd")))
+    assert "zstd IPC decompression is not available" in error.value.message
+    assert "register_table('zstd')" in error.value.message
+    names = engine_with_t.run("return window.engine.table_names();")
+    assert "lz4" in names and "zstd" not in names  # nothing half-registered; the engine still answers
