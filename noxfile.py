@@ -4,7 +4,7 @@
     nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
     nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser smoke test
     nox -s unit                      the fast unit tests only
-    nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, shims, size)
+    nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def check(session: nox.Session) -> None:
-    """Every check (gating, shims, size), or `-- NAME [options]` for one; non-zero on a violation."""
+    """Every check (gating, tracing, shims, size), or `-- NAME [options]` for one; non-zero on a violation."""
     _install(session)
     session.run("python", "-m", "toolchain", "check", *session.posargs)
 
