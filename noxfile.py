@@ -4,6 +4,7 @@
     nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
     nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser smoke test
     nox -s unit                      the fast unit tests only
+    nox -s wasm_test                 the engine's Rust tests in headless Chromium
     nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
 """
 
@@ -32,6 +33,13 @@ def build(session: nox.Session) -> None:
     """Build the bundled DataFusion engine (or --manifest-path PATH) into artifacts/."""
     _install(session)
     session.run("python", "-m", "toolchain", "build", *session.posargs)
+
+
+@nox.session
+def wasm_test(session: nox.Session) -> None:
+    """The engine's #[wasm_bindgen_test] tests in headless Chromium (wasm-bindgen-test-runner)."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "wasm-test", *session.posargs)
 
 
 @nox.session

@@ -71,6 +71,14 @@ def cmd_bench_wasm_opt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wasm_test(args: argparse.Namespace) -> int:
+    from toolchain import wasm_test
+
+    result = wasm_test.run(args.manifest_path, args.profile, install=not args.no_install, extra=args.cargo_args)
+    console.info(f"wasm tests: {result.passed} passed in headless Chromium")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from toolchain import checks
 
@@ -143,6 +151,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--install", action="store_true", help="install providers that are missing")
     p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
     p.set_defaults(func=cmd_bench_wasm_opt)
+
+    p = commands.add_parser("wasm-test", help="the crate's #[wasm_bindgen_test] tests in headless Chromium "
+                                              "(wasm-bindgen-test-runner + chromedriver)")
+    _add_manifest(p)
+    p.add_argument("--profile", default="release", help="cargo profile (default: release, as the build)")
+    p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
+    p.add_argument("cargo_args", nargs="*", help="passed to cargo test (e.g. -- a_test_name)")
+    p.set_defaults(func=cmd_wasm_test)
 
     p = commands.add_parser("check", help="run every check, or one: check NAME [options] (NAME --help for its options)")
     _add_check_parsers(p)
