@@ -238,8 +238,27 @@ def strip_stage(input_wasm: Path, output_wasm: Path) -> Path:
 # ---------------------------------------------------------------- stage: package
 
 
-def package_json(crate: cargo_lock.CrateManifest, out_name: str) -> dict:
-    files = [f"{out_name}_bg.wasm", f"{out_name}.js", f"{out_name}.d.ts", f"{out_name}_bg.wasm.d.ts"]
+def extra_js_files(crate: cargo_lock.CrateManifest) -> dict[str, Path]:
+    """The crate's own JS modules (js-files in its metadata), by the name they get in the package."""
+    files = {Path(name).name: crate.crate_dir / name for name in crate.settings.js_files}
+    if len(files) != len(crate.settings.js_files):
+        raise ToolchainError(f"{crate.manifest_path}: two js-files entries have the same file name",
+                             "the package is flat: give every shipped JS file its own name")
+    return files
+
+
+def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: list[str] = ()) -> dict:
+    files = [f"{out_name}_bg.wasm", f"{out_name}.js", f"{out_name}.d.ts", f"{out_name}_bg.wasm.d.ts", *sorted(extra_files)]
+    exports = {
+        ".": {"types": f"./{out_name}.d.ts", "default": f"./{out_name}.js"},
+        f"./{out_name}_bg.wasm": f"./{out_name}_bg.wasm",
+    }
+    for name in sorted(extra_files):
+        if name.endswith((".js", ".mjs")):
+            stem = name.rsplit(".", 1)[0]
+            types = f"{stem}.d.ts"
+            exports[f"./{name}"] = {"types": f"./{types}", "default": f"./{name}"} if types in extra_files else f"./{name}"
+    exports["./package.json"] = "./package.json"
     manifest = {
         "name": crate.package_name,
         "version": crate.version,
@@ -248,11 +267,7 @@ def package_json(crate: cargo_lock.CrateManifest, out_name: str) -> dict:
         "main": f"{out_name}.js",
         "module": f"{out_name}.js",
         "types": f"{out_name}.d.ts",
-        "exports": {
-            ".": {"types": f"./{out_name}.d.ts", "default": f"./{out_name}.js"},
-            f"./{out_name}_bg.wasm": f"./{out_name}_bg.wasm",
-            "./package.json": "./package.json",
-        },
+        "exports": exports,
         "files": files,
         "sideEffects": [f"./{out_name}.js"],
     }
@@ -417,8 +432,14 @@ def build(options: BuildOptions) -> BuildResult:
             f"{out_name}.d.ts": glue["dts"],
             f"{out_name}_bg.wasm.d.ts": glue["wasm_dts"],
         }
+        extra = extra_js_files(crate)
+        clashes = sorted(set(extra) & set(files))
+        if clashes:
+            raise ToolchainError(f"{crate.manifest_path}: js-files {clashes} would replace the generated glue",
+                                 "rename those files")
+        files.update(extra)
         publish_package(package_dir, files, {
-            "package.json": package_json(crate, out_name),
+            "package.json": package_json(crate, out_name, list(extra)),
             "size-report.json": report,
             "build-info.json": info,
         })

@@ -66,17 +66,20 @@ class BuildSettings:
     build-std-features = ["optimize_for_size"]   # cargo -Zbuild-std-features (when std is built)
     rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]
     wasm-opt = ["-O1", "--merge-similar-functions"]  # passes, unless --wasm-opt-level is given
+    js-files = ["js/fetch_query_ipc.js", "js/fetch_query_ipc.d.ts"]  # shipped beside the glue
     """
 
     build_std_features: tuple[str, ...] = ()
     rustflags: tuple[str, ...] = ()
     wasm_opt: tuple[str, ...] = ()  # empty: the toolchain's default
+    js_files: tuple[str, ...] = ()  # paths relative to the crate directory
 
 
 def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
     table = package.get("metadata", {}).get(METADATA_TABLE, {})
     where = f"{manifest_path} [package.metadata.{METADATA_TABLE}]"
-    for key in ("build-std-features", "rustflags", "wasm-opt"):
+    known = ("build-std-features", "rustflags", "wasm-opt", "js-files")
+    for key in known:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ToolchainError(f"{where}: {key} must be a list of strings, not {value!r}",
@@ -85,11 +88,21 @@ def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
     if any(not re.fullmatch(r"--?[A-Za-z0-9][\w=.,-]*", p) for p in passes):
         raise ToolchainError(f"{where}: wasm-opt {passes!r} must be wasm-opt flags (-O1, -Oz, --merge-similar-functions)",
                              'e.g. wasm-opt = ["-Oz"]; the input, -o and the feature flags are added by the toolchain')
-    unknown = sorted(set(table) - {"build-std-features", "rustflags", "wasm-opt"})
+    unknown = sorted(set(table) - set(known))
     if unknown:
         raise ToolchainError(f"{where}: unknown key(s) {', '.join(unknown)}",
-                             "the known keys are build-std-features, rustflags and wasm-opt")
-    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])), tuple(passes))
+                             f"the known keys are {', '.join(known)}")
+    js_files = table.get("js-files", [])
+    for name in js_files:
+        path = (manifest_path.parent / name).resolve()
+        if not name.endswith((".js", ".mjs", ".d.ts")) or manifest_path.parent.resolve() not in path.parents:
+            raise ToolchainError(f"{where}: js-files entry {name!r} must be a .js, .mjs or .d.ts file inside the crate",
+                                 'e.g. js-files = ["js/helper.js", "js/helper.d.ts"]')
+        if not path.is_file():
+            raise ToolchainError(f"{where}: js-files entry {name!r} does not exist ({path})",
+                                 "fix the path (relative to the crate directory) or remove the entry")
+    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])), tuple(passes),
+                         tuple(js_files))
 
 
 @dataclass(frozen=True)
