@@ -2,7 +2,8 @@
 
     nox -s doctor [-- --install]     what is found, and provisioning
     nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
-    nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser smoke test
+    nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser suites
+    nox -s browser [-- PYTEST ARGS]  the browser suite only (differential, protocol, load times)
     nox -s unit                      the fast unit tests only
     nox -s wasm_test                 the engine's Rust tests in headless Chromium
     nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
@@ -49,6 +50,13 @@ def check(session: nox.Session) -> None:
     session.run("python", "-m", "toolchain", "check", *session.posargs)
 
 
+def _pytest(session: nox.Session, paths: list[str], provision: bool = True) -> None:
+    _install(session, "[test]")
+    if provision:
+        session.run("python", "-m", "toolchain", "doctor", "--install")
+    session.run("pytest", *paths, *session.posargs)
+
+
 @nox.session
 def test(session: nox.Session) -> None:
     """All tests: provisions the tools, builds the engine, runs it in headless Chromium."""
@@ -58,10 +66,15 @@ def test(session: nox.Session) -> None:
 
 
 @nox.session
+def browser(session: nox.Session) -> None:
+    """The browser suite: differential scenarios vs native DataFusion, the query protocol, load times."""
+    _pytest(session, ["tests/browser"])
+
+
+@nox.session
 def unit(session: nox.Session) -> None:
     """The unit tests only (seconds; no Rust build, no browser)."""
-    _install(session, "[test]")
-    session.run("pytest", "tests/unit", *session.posargs)
+    _pytest(session, ["tests/unit"], provision=False)
 
 
 @nox.session

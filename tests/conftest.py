@@ -18,10 +18,21 @@ ENGINE_MANIFEST = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"
 ARTIFACTS = REPO / "artifacts"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--artifacts-dir", type=Path, default=ARTIFACTS,
+                     help="where the engine is built and served from (default: the checkout's artifacts/); "
+                          "e.g. a directory holding a deliberately broken build")
+
+
 @pytest.fixture(scope="session")
-def built_engine() -> build_module.BuildResult:
-    """The bundled engine, built (incrementally) by the real toolchain into artifacts/."""
-    return build_module.build(build_module.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=ARTIFACTS))
+def artifacts_dir(request) -> Path:
+    return request.config.getoption("--artifacts-dir").resolve()
+
+
+@pytest.fixture(scope="session")
+def built_engine(artifacts_dir) -> build_module.BuildResult:
+    """The bundled engine, built (incrementally) by the real toolchain into the artifacts directory."""
+    return build_module.build(build_module.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=artifacts_dir))
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +41,9 @@ def js_node_modules() -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(built_engine, js_node_modules):
+def server(built_engine, js_node_modules, artifacts_dir):
     mounts = {
-        "/artifacts/": ARTIFACTS,
+        "/artifacts/": artifacts_dir,
         "/harness/": REPO / "tests" / "browser" / "harness",
         "/npm/": js_node_modules,
     }

@@ -577,3 +577,22 @@ def crate_of(name: str | None) -> str:
             return "[wasm-bindgen]"
         return "[C or unmangled]"
     return head
+
+
+_WASM_FRAME = re.compile(r"wasm-function\[(\d+)\]")
+
+
+def wasm_frames(js_stack: str, module: Module) -> list[str]:
+    """The wasm frames of a JS stack trace, innermost first, named from `module`'s names section.
+
+    The shipped module is the named one without its names section (the strip stage), so the
+    function indices V8 prints (`wasm-function[1234]`) are the named module's indices.
+    """
+    frames = []
+    for line in js_stack.splitlines():
+        match = _WASM_FRAME.search(line)
+        if match:
+            index = int(match.group(1))
+            name = module.functions[index].name if index < len(module.functions) else None
+            frames.append(clean_name(name) if name else f"wasm-function[{index}]")
+    return frames

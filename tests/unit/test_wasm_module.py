@@ -135,3 +135,19 @@ def test_strip_removes_only_the_names_section(tmp_path):
     assert not after.names_present
     assert [s.name for s in after.sections] == [s.name for s in before.sections if s.name != "name"]
     assert after.call_sites()[1].direct == {2}  # code intact
+
+
+def test_a_trap_stack_is_named_from_the_names_section(tmp_path):
+    path = tmp_path / "named.wasm"
+    path.write_bytes(assemble())
+    module = wasm_module.parse(path)
+    # Chromium's format for a module without names: the URL and wasm-function[index]:offset.
+    stack = ("RuntimeError: unreachable\n"
+             "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[3]:0x1a2\n"
+             "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[2]:0x19f\n"
+             "    at engine_bg.wasm.run (wasm://wasm/0a1b2c3d:wasm-function[1]:0x190)\n"
+             "    at WasmQueryEngine.execute_sql (http://127.0.0.1:8000/pkg/engine.js:301:18)\n"
+             "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[99]:0x1\n")
+    assert wasm_module.wasm_frames(stack, module) == [
+        "core::panicking::panic_fmt", "<std::time::Instant>::now", "run", "wasm-function[99]"]
+    assert wasm_module.wasm_frames("Error: not a trap\n    at f (x.js:1:1)", module) == []

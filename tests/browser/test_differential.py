@@ -1,0 +1,490 @@
+"""Differential tests: each scenario (tests/browser/scenarios.py) runs on the same tables and SQL in
+the browser engine and in native DataFusion (PyPI `datafusion`, the oracle); the results are
+compared row for row after decoding the engine's IPC bytes with pyarrow. The same bytes are also
+decoded in the page by apache-arrow JS, whose rows must match too.
+
+Also here: the notebook flow (register, execute_and_register, read back, deregister, reset),
+time and randomness (now(), random(), uuid(), EXPLAIN ANALYZE: checked structurally, not against
+the oracle) and the error paths (each a JS Error with a useful message, after which the engine
+still answers and earlier tables are intact).
+
+A Rust panic in the engine is a wasm trap that leaves the module instance unusable; the session
+below notices that, says which statement trapped and what usually causes it, and reloads the page
+so that the remaining tests still run and only the guilty ones fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import time
+import uuid as uuid_module
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from tests.browser.oracle import (Result, check_js_compatible, compare_js, compare_tables, ipc_file, ipc_stream, native,
+                                  native_context, py_values, registration_payload)
+from tests.browser.scenarios import SCENARIOS, Scenario, datasets, by_id
+from tests.conftest import b64
+from toolchain import wasm_module
+from toolchain.webdriver import JSError
+
+pytestmark = pytest.mark.browser
+
+# ---------------------------------------------------------------------------------------------
+# The browser engine
+
+
+RUN_SQL = """
+const [target, sql, withRows] = args;
+const started = performance.now();
+const bytes = await window[target].execute_sql(sql);
+const queryMs = performance.now() - started;
+let js = null, jsError = null, decodeMs = null;
+try {
+  const decodeStarted = performance.now();
+  Arrow.tableFromIPC(bytes);
+  decodeMs = performance.now() - decodeStarted;
+  const decoded = window.harness.decode(bytes);
+  js = withRows ? decoded : {fields: decoded.fields, numRows: decoded.numRows, rows: null};
+} catch (e) {
+  jsError = String((e && e.stack) || e);
+}
+return {b64: window.harness.bytesToBase64(bytes), js, jsError, queryMs, decodeMs};
+"""
+
+REGISTER = """
+const [target, name, data] = args;
+return window[target].register_table(name, window.harness.base64ToBytes(data));
+"""
+
+TIMED_REGISTER = """
+const [target, name, data] = args;
+const bytes = window.harness.base64ToBytes(data);
+const started = performance.now();
+const rows = window[target].register_table(name, bytes);
+return {rows, ms: performance.now() - started, bytes: bytes.length};
+"""
+
+
+def is_trap(error: JSError) -> bool:
+    """A wasm trap (a Rust panic aborts): RuntimeError, or an uncaught error Chromium hides."""
+    return error.name == "RuntimeError" or error.message in ("Script error.", "unreachable")
+
+
+# What a trap's innermost Rust frames say about its cause, checked in this order.
+TRAP_CAUSES = [
+    (re.compile(r"Instant::now|SystemTime::now|sys::.*time|time::.*now"),
+     "std's clock: on wasm32-unknown-unknown std::time::{Instant, SystemTime}::now are unsupported stubs that "
+     "panic. The time shim is missing or bypassed: take time from JS (web-time, chrono with `wasmbind`, "
+     "qe_tracing::time) instead of std::time"),
+    (re.compile(r"getrandom|fill_bytes|hashmap_random_keys|random::"),
+     "std's randomness: wasm32-unknown-unknown has no entropy source. The randomness shim is missing: "
+     "getrandom needs its browser backend (0.2 `js`, 0.3 `wasm_js`), uuid `js`"),
+    (re.compile(r"tokio::.*(spawn|runtime|reactor)"),
+     "tokio: a task was spawned or a reactor used outside the engine's current-thread runtime"),
+]
+
+
+def trap_message(error: JSError, what: str, frames: list[str]) -> str:
+    cause = next((text for pattern, text in TRAP_CAUSES if any(pattern.search(f) for f in frames)), None)
+    lines = [f"the engine trapped ({error.name}: {error.message}) while running: {what}"]
+    if cause:
+        lines.append(f"cause: {cause}")
+    if frames:
+        lines.append("innermost wasm frames (named from the build's names section):")
+        lines += [f"  {frame}" for frame in frames[:12]]
+    else:
+        lines.append("(no wasm frames in the error's stack)")
+    if not cause:
+        lines.append(
+            "A trap is a Rust panic (the release build aborts without a message; the browser console below "
+            "may show more). On wasm32-unknown-unknown the usual cause is std's unsupported clock or "
+            "randomness (SystemTime::now, Instant::now, getrandom) being reached: the time/randomness shims "
+            "(JS Date / crypto.getRandomValues imports) are missing.")
+    lines.append("The page was reloaded so that later tests run.")
+    return "\n".join(lines)
+
+
+class EngineSession:
+    """The module's engine in its page: window.engine with every dataset registered."""
+
+    def __init__(self, page, url: str, measurements=None, shipped: Path | None = None, named: list[Path] = ()):
+        self.page = page
+        self.url = url
+        self.shipped, self.named = shipped, list(named)  # for naming a trap's frames
+        self.tables = datasets()
+        self.payloads = {name: b64(registration_payload(name, table)) for name, table in self.tables.items()}
+        self.measurements = measurements
+        self.start()
+
+    def start(self) -> None:
+        self.page.run("window.engine = new window.engineModule.WasmQueryEngine();")
+        for name in self.tables:
+            out = self.page.run(TIMED_REGISTER, "engine", name, self.payloads[name])
+            assert out["rows"] == self.tables[name].num_rows, f"register_table('{name}') reported {out['rows']} rows"
+            if self.measurements is not None and out["rows"] >= 100_000:
+                mb = out["bytes"] / 1e6
+                self.measurements.record("register_table", table=name, rows=out["rows"], ipc_mb=mb,
+                                         ipc_compression="lz4", ms=out["ms"], mb_per_s=mb / (out["ms"] / 1000))
+        self.measurements = None  # a reload after a trap is not a measurement
+
+    def reload(self) -> None:
+        self.page.driver.get(f"{self.url}/harness/index.html")
+        self.page.run("return await window.harness.ready;")
+        self.start()
+
+    def call(self, body: str, *args: Any, what: str) -> Any:
+        """page.run, turning a trap into a failure that names the cause (and reviving the page)."""
+        try:
+            return self.page.run(body, *args)
+        except JSError as error:
+            if not is_trap(error):
+                raise
+            frames = self.trap_frames(error)
+            self.reload()
+            pytest.fail(trap_message(error, what, frames), pytrace=False)
+
+    def trap_frames(self, error: JSError) -> list[str]:
+        """The trap's wasm frames, named; from its stack, else from the console's uncaught-error lines."""
+        module = self.named_module()
+        if module is None:
+            return []
+        frames = wasm_module.wasm_frames(error.stack, module)
+        if not frames:
+            recent = "\n".join(self.page.collect_console()[-20:]).replace("\\n", "\n")
+            frames = wasm_module.wasm_frames(recent, module)
+        return frames
+
+    def named_module(self) -> wasm_module.Module | None:
+        """The stage module the shipped one was stripped from: same code, so the same function indices."""
+        if self.shipped is None or not self.shipped.is_file():
+            return None
+
+        def code_size(module: wasm_module.Module) -> int | None:
+            return next((section.size for section in module.sections if section.name == "code"), None)
+
+        shipped_code = code_size(wasm_module.parse(self.shipped))
+        for candidate in self.named:
+            if candidate.is_file():
+                module = wasm_module.parse(candidate)
+                if module.names_present and code_size(module) == shipped_code:
+                    return module
+        return None
+
+    def execute(self, sql: str, target: str = "engine", js_rows: bool = True) -> Result:
+        out = self.call(RUN_SQL, target, sql, js_rows, what=sql)
+        data = base64.b64decode(out["b64"])
+        started = time.perf_counter()
+        table = pa.ipc.open_stream(data).read_all()
+        timings = {"query_ms": out["queryMs"], "js_decode_ms": out["decodeMs"],
+                   "pyarrow_decode_ms": (time.perf_counter() - started) * 1000, "ipc_bytes": len(data)}
+        return Result(sql, data, table, out["js"], out["jsError"], timings)
+
+    def table_names(self, target: str = "engine") -> list[str]:
+        return self.page.run(f"return window.{target}.table_names();")
+
+
+@pytest.fixture(scope="module")
+def engine(page, server, measurements, built_engine) -> EngineSession:
+    lib = built_engine.build_info["crate"]["name"].replace("-", "_")
+    named = [built_engine.stages_dir / stage / f"{lib}_bg.wasm" for stage in ("wasm-opt", "wasm-bindgen")]
+    return EngineSession(page, server.url, measurements, built_engine.package_dir / f"{lib}_bg.wasm", named)
+
+
+# ---------------------------------------------------------------------------------------------
+# The scenarios
+
+
+def test_there_are_enough_distinct_scenarios():
+    ids = [scenario.id for scenario in SCENARIOS]
+    assert len(ids) == len(set(ids)) and len(ids) >= 45
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.id for scenario in SCENARIOS])
+def test_scenario_matches_native_datafusion(engine, scenario: Scenario, measurements):
+    tables = {name: engine.tables[name] for name in scenario.tables}
+    started = time.perf_counter()
+    expected = native(scenario.sql, tables)
+    native_ms = (time.perf_counter() - started) * 1000
+    result = engine.execute(scenario.sql, js_rows=expected.num_rows <= 5_000)
+    if scenario.large:
+        measurements.record("large_queries", scenario=scenario.id, rows_out=result.table.num_rows, **result.timings,
+                            native_datafusion_ms=native_ms)
+    check_js_compatible(result, scenario.id)
+    compare_tables(result.table, expected, scenario.sql, scenario.ordered, scenario.id)
+    compare_js(result, scenario.id)
+
+
+def test_registered_tables_round_trip_through_read_table_ipc(engine, measurements):
+    """What went in comes back out (with the 1M-row table: every value, through pyarrow)."""
+    for name, table in engine.tables.items():
+        out = engine.call("""
+            const [name] = args;
+            let t = performance.now();
+            const bytes = await window.engine.read_table_ipc(name);
+            const readMs = performance.now() - t;
+            t = performance.now();
+            const decoded = Arrow.tableFromIPC(bytes);
+            const decodeMs = performance.now() - t;
+            t = performance.now();
+            const rows = decoded.toArray().length;  // every row as a JS object: what a table view does
+            const rowsMs = performance.now() - t;
+            return {b64: window.harness.bytesToBase64(bytes), numRows: decoded.numRows, rows, readMs, decodeMs, rowsMs};
+            """, name, what=f"read_table_ipc('{name}')")
+        data = base64.b64decode(out["b64"])
+        started = time.perf_counter()
+        back = pa.ipc.open_stream(data).read_all()
+        if table.num_rows >= 100_000:
+            measurements.record("large_results", what=f"read_table_ipc('{name}')", rows=table.num_rows, ipc_mb=len(data) / 1e6,
+                                engine_ms=out["readMs"], js_table_from_ipc_ms=out["decodeMs"], js_to_array_ms=out["rowsMs"],
+                                pyarrow_decode_ms=(time.perf_counter() - started) * 1000)
+        assert out["numRows"] == out["rows"] == table.num_rows
+        assert back.schema.equals(table.schema), f"{name}: {back.schema} != {table.schema}"
+        assert back.equals(table.combine_chunks()) or back.combine_chunks().equals(table.combine_chunks()), name
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebook flow (seed 001): cell A registered, B derived from A, C from B, then clean-up
+
+CELL_B = """SELECT city, count(*) AS n, sum(amount) AS total, sum(price) AS revenue, max(ts_berlin) AS last_local
+            FROM a WHERE city IS NOT NULL GROUP BY city"""
+CELL_C = """SELECT city, n, revenue, rank() OVER (ORDER BY revenue DESC NULLS LAST, city) AS place,
+            upper(city) || ' №' || CAST(n AS VARCHAR) AS label FROM b ORDER BY place"""
+
+
+CELL_A = "SELECT * FROM sales WHERE id <= 20"  # runs on the query server (native DataFusion)
+
+
+def test_notebook_flow_seed_001(engine, query_server):
+    a = native(CELL_A, {"sales": engine.tables["sales"]})
+    oracle = native_context()
+    oracle.register_record_batches("a", [a.to_batches()])
+    b_expected = oracle.sql(CELL_B).to_arrow_table()
+    oracle.register_record_batches("b", [b_expected.to_batches()])
+    c_expected = oracle.sql(CELL_C).to_arrow_table()
+
+    out = engine.call("""
+        const [url, sqlA, sqlB, sqlC] = args;
+        const nb = window.nb = new window.engineModule.WasmQueryEngine();
+        const bytesA = await window.queryClient.fetchQueryIPC({sql: sqlA, batch_rows: 8}, undefined, {url});
+        const rowsA = nb.register_table("a", bytesA);
+        const b = await nb.execute_and_register(sqlB, "b");
+        const c = await nb.execute_and_register(sqlC, "c");
+        const readB = await nb.read_table_ipc("b");
+        const h = window.harness;
+        return {rowsA, names: nb.table_names(), b: h.bytesToBase64(b), c: h.bytesToBase64(c), readB: h.bytesToBase64(readB),
+                jsB: h.decode(b), jsC: h.decode(c)};
+        """, query_server.url, CELL_A, CELL_B, CELL_C, what="the notebook cells A (from the query server), B, C")
+    assert out["rowsA"] == a.num_rows == 20
+    assert query_server.wait_for(CELL_A, "done").frames == 1 + 3 + 1  # 20 rows in batches of 8
+    assert out["names"] == ["a", "b", "c"]
+    decoded = {key: base64.b64decode(out[key]) for key in ("b", "c", "readB")}
+    b = Result(CELL_B, decoded["b"], pa.ipc.open_stream(decoded["b"]).read_all(), out["jsB"], None)
+    c = Result(CELL_C, decoded["c"], pa.ipc.open_stream(decoded["c"]).read_all(), out["jsC"], None)
+    compare_tables(b.table, b_expected, CELL_B, ordered=False, label="cell B")
+    compare_tables(c.table, c_expected, CELL_C, ordered=True, label="cell C")
+    compare_js(b, "cell B")
+    compare_js(c, "cell C")
+    read_b = pa.ipc.open_stream(decoded["readB"]).read_all()
+    assert read_b.equals(b.table), "read_table_ipc('b') differs from what execute_and_register returned for b"
+
+    # C was materialised: it survives B's removal; B itself is gone with a clear error.
+    engine.page.run("window.nb.deregister_table('b');")
+    assert engine.table_names("nb") == ["a", "c"]
+    compare_tables(engine.execute("SELECT * FROM c", target="nb").table, c_expected, "SELECT * FROM c", True, "cell C after deregistering b")
+    with pytest.raises(JSError) as error:
+        engine.execute("SELECT * FROM b", target="nb")
+    assert "SQL failed" in error.value.message and "'datafusion.public.b' not found" in error.value.message
+
+    engine.page.run("window.nb.reset();")
+    assert engine.table_names("nb") == []
+    with pytest.raises(JSError, match="'datafusion.public.a' not found"):
+        engine.execute("SELECT count(*) FROM a", target="nb")
+    # The notebook's engine answers after a reset, and the module's engine was never touched.
+    assert engine.execute("SELECT 1 + 1 AS two", target="nb").table.to_pylist() == [{"two": 2}]
+    assert engine.table_names() == sorted(engine.tables)
+
+
+# ---------------------------------------------------------------------------------------------
+# Time and randomness: checked structurally (no oracle can predict them)
+
+
+def test_now_is_the_current_time_in_utc(engine):
+    sql = "SELECT now() AS ts, now() = now() AS stable, arrow_typeof(now()) AS t FROM range(3)"
+    before = dt.datetime.now(dt.timezone.utc)
+    result = engine.execute(sql)
+    after = dt.datetime.now(dt.timezone.utc)
+    check_js_compatible(result, "now()")
+    # DataFusion 55 (time_zone unset): a zone-less timestamp[ns] holding UTC, natively too.
+    expected_type = native("SELECT now() AS ts", {}).schema.field("ts").type
+    got_type = result.table.schema.field("ts").type
+    assert got_type == expected_type, f"now() has type {got_type}, native DataFusion {expected_type}"
+    stamps = py_values(result.table.column("ts"))
+    assert len(set(stamps)) == 1, f"now() must be one value per statement, got {stamps}"
+    per_second = {"s": 1, "ms": 1e3, "us": 1e6, "ns": 1e9}[got_type.unit]
+    seen = dt.datetime.fromtimestamp(stamps[0].raw / per_second, dt.timezone.utc)
+    assert before - dt.timedelta(seconds=5) <= seen <= after + dt.timedelta(seconds=5), (
+        f"now() in the browser is {seen:%Y-%m-%d %H:%M:%S.%f} UTC, Python's clock said {before:%H:%M:%S.%f}.."
+        f"{after:%H:%M:%S.%f}: the engine's clock is wrong (on wasm32 it must come from JS Date through the time shim)")
+    assert result.table.column("stable").to_pylist() == [True] * 3
+    assert result.js["numRows"] == 3
+    js_ms = result.js["rows"][0]["ts"]
+    assert abs(js_ms - stamps[0].raw / per_second * 1000) < 1, f"apache-arrow JS read now() as {js_ms} ms"
+
+    # With the session time zone set to UTC, now() is a timestamp with time zone UTC, as natively.
+    # (A separate engine instance: SET changes the session it runs in.)
+    out = engine.call("""
+        const clock = new window.engineModule.WasmQueryEngine();
+        await clock.execute_sql("SET datafusion.execution.time_zone = 'UTC'");
+        const bytes = await clock.execute_sql("SELECT now() AS ts, arrow_typeof(now()) AS t");
+        return {b64: window.harness.bytesToBase64(bytes), js: window.harness.decode(bytes)};
+        """, what="now() with time_zone = 'UTC'")
+    zoned = pa.ipc.open_stream(base64.b64decode(out["b64"])).read_all()
+    oracle = native_context()
+    oracle.sql("SET datafusion.execution.time_zone = 'UTC'").collect()
+    native_type = oracle.sql("SELECT now() AS ts").to_arrow_table().schema.field("ts").type
+    assert zoned.schema.field("ts").type == native_type == pa.timestamp("ns", "UTC")
+    zoned_seen = py_values(zoned.column("ts"))[0]
+    assert abs(zoned_seen.raw - stamps[0].raw) < 60 * 1e9, f"now() moved by {(zoned_seen.raw - stamps[0].raw) / 1e9} s"
+    assert out["js"]["fields"][0]["type"] == "Timestamp<NANOSECOND, UTC>"
+
+
+def test_random_is_uniform_in_unit_interval_and_varies_per_row(engine):
+    result = engine.execute("SELECT random() AS r FROM range(2000)")
+    values = result.table.column("r").to_pylist()
+    assert all(0.0 <= v < 1.0 for v in values), [v for v in values if not 0.0 <= v < 1.0][:5]
+    assert len(set(values)) > 1990, f"random() repeats: {len(set(values))} distinct of 2000"
+    assert 0.4 < sum(values) / len(values) < 0.6, "random() is not spread over [0, 1)"
+    again = engine.execute("SELECT random() AS r FROM range(2000)").table.column("r").to_pylist()
+    assert again != values, "random() gave the same sequence twice: it is not seeded from crypto.getRandomValues"
+
+
+UUID_V4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def test_uuid_is_v4_and_unique(engine):
+    result = engine.execute("SELECT uuid() AS u FROM range(1000)")
+    check_js_compatible(result, "uuid()")
+    assert result.table.schema.field("u").type == pa.string()
+    values = result.table.column("u").to_pylist()
+    bad = [v for v in values if not UUID_V4.match(v)]
+    assert not bad, f"not v4 UUIDs: {bad[:3]}"
+    assert all(uuid_module.UUID(v).version == 4 for v in values[:10])
+    assert len(set(values)) == 1000, "uuid() repeated a value"
+    assert [row["u"] for row in result.js["rows"]] == values
+
+
+def test_explain_analyze_reports_metrics(engine):
+    sql = "EXPLAIN ANALYZE SELECT cat, count(*) AS n, sum(val) AS total FROM big WHERE grp < 512 GROUP BY cat"
+    result = engine.execute(sql)
+    check_js_compatible(result, "EXPLAIN ANALYZE")
+    expected = native(sql, {"big": engine.tables["big"]})
+    assert result.table.column_names == expected.column_names == ["plan_type", "plan"]
+    text = "\n".join(result.table.column("plan").to_pylist())
+    assert "AggregateExec" in text and "output_rows=" in text and "elapsed_compute=" in text, text
+    # Real counts: 8 categories out of the aggregate; the filter saw all 1M rows and kept about half.
+    assert re.search(r"AggregateExec: .*metrics=\[output_rows=8,", text), text
+    assert re.search(r"FilterExec: .*selectivity=\d+% \(\d+(\.\d+)? K/1\.00 M\)", text), text
+    assert [row["plan_type"] for row in result.js["rows"]] == result.table.column("plan_type").to_pylist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Error paths: a JS Error with a useful message; the engine answers afterwards, tables intact
+
+
+def _corrupt(data: bytes, start: int, length: int) -> bytes:
+    return data[:start] + bytes(b ^ 0x5A for b in data[start:start + length]) + data[start + length:]
+
+
+def _schema_message_end(data: bytes) -> int:
+    return 8 + int.from_bytes(data[4:8], "little", signed=True)
+
+
+def error_payload(kind: str) -> bytes:
+    good = ipc_stream(datasets()["sales"])
+    if kind == "corrupt_schema":
+        return _corrupt(good, 8, _schema_message_end(good) - 8)
+    if kind == "corrupt_batch_header":
+        start = _schema_message_end(good) + 8  # the record batch's flatbuffer, after its prefix
+        return _corrupt(good, start, 64)
+    if kind == "truncated":
+        return good[: len(good) // 2]
+    if kind == "file_format":
+        return ipc_file(datasets()["sales"])
+    raise ValueError(kind)
+
+
+ERROR_CASES = [
+    # id, what to run, what the message must contain
+    ("unknown_table", ("sql", "SELECT * FROM no_such_table"), ["SQL failed", "no_such_table", "not found"]),
+    ("unknown_table_in_join", ("sql", "SELECT * FROM sales JOIN ghost USING (id)"), ["SQL failed", "ghost", "not found"]),
+    ("unknown_table_read_back", ("read", "phantom"), ["no table named 'phantom'", "table_names()"]),
+    ("unknown_table_deregister", ("deregister", "phantom"), ["no table named 'phantom'"]),
+    ("bad_sql_syntax", ("sql", "SELEC city FRM sales"), ["SQL failed", "SELEC", "statement: SELEC city FRM sales"]),
+    ("bad_sql_unknown_column", ("sql", "SELECT no_such_column FROM sales"), ["SQL failed", "no_such_column"]),
+    ("bad_sql_unknown_function", ("sql", "SELECT frobnicate(id) FROM sales"), ["SQL failed", "frobnicate"]),
+    ("bad_sql_execution_error", ("sql", "SELECT CAST(city AS INT) FROM sales WHERE city = 'Zürich'"), ["SQL failed", "Zürich"]),
+    ("corrupt_ipc_schema", ("register", "corrupt_schema"), ["register_table('sales')", "not a valid Arrow IPC stream"]),
+    ("corrupt_ipc_batch", ("register", "corrupt_batch_header"), ["register_table('sales')", "not a valid Arrow IPC stream"]),
+    ("truncated_ipc", ("register", "truncated"), ["register_table('sales')", "not a valid Arrow IPC stream"]),
+    ("file_format_ipc", ("register", "file_format"), ["register_table('sales')", "*file* format", "stream"]),
+]
+
+
+@pytest.mark.parametrize("action, needles", [(c[1], c[2]) for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES])
+def test_error_is_a_js_error_with_a_useful_message_and_the_engine_survives(engine, action, needles):
+    kind, argument = action
+    names_before = engine.table_names()
+    with pytest.raises(JSError) as error:
+        if kind == "sql":
+            engine.execute(argument)
+        elif kind == "read":
+            engine.page.run("const [n] = args; return await window.engine.read_table_ipc(n);", argument)
+        elif kind == "deregister":
+            engine.page.run("const [n] = args; window.engine.deregister_table(n);", argument)
+        else:  # register bad bytes over an existing table: the old table must survive
+            engine.page.run(REGISTER, "engine", "sales", b64(error_payload(argument)))
+    assert error.value.name == "Error", f"expected a JS Error, got {error.value.name}: {error.value.message}"
+    missing = [needle for needle in needles if needle not in error.value.message]
+    assert not missing, f"the message lacks {missing}: {error.value.message!r}"
+
+    assert engine.table_names() == names_before, "a failed call changed the registered tables"
+    counts = engine.execute(" UNION ALL ".join(f"SELECT '{n}' AS t, count(*) AS n FROM {n}" for n in sorted(engine.tables)) + " ORDER BY t")
+    assert dict(zip(counts.table.column("t").to_pylist(), counts.table.column("n").to_pylist())) == {
+        name: table.num_rows for name, table in engine.tables.items()}
+    # The earlier table still holds the same data, and the engine still answers like native DataFusion.
+    check = by_id()["agg_grouped_by_city"]
+    compare_tables(engine.execute(check.sql).table, native(check.sql, {"sales": engine.tables["sales"]}),
+                   check.sql, check.ordered, f"after {kind} error")
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks themselves: a broken engine must fail them, with a message that names the cause
+
+
+def _fake_result(table: pa.Table, js_error: str | None = None) -> Result:
+    return Result("SELECT ...", b"", table, None if js_error else {"fields": [], "numRows": 0, "rows": []}, js_error)
+
+
+def test_self_check_a_leaked_view_type_is_named():
+    table = pa.table({"city": pa.array(["Zürich"], pa.string_view())})
+    with pytest.raises(pytest.fail.Exception, match=r"view types to JS: column 'city' has type string_view"):
+        check_js_compatible(_fake_result(table), "self-check")
+    listy = pa.table({"l": pa.array([[1]], pa.list_view(pa.int64()))})
+    with pytest.raises(pytest.fail.Exception, match=r"apache-arrow JS could not decode .*column 'l' has type list_view"):
+        check_js_compatible(_fake_result(listy, 'Error: Unrecognized type: "ListView" (25)'), "self-check")
+
+
+def test_self_check_a_wrong_value_is_shown_with_row_column_and_sql():
+    expected = pa.table({"k": ["a", "b"], "v": [1.0, 2.0]})
+    wrong = pa.table({"k": ["b", "a"], "v": [2.0 + 1e-6, 1.0]})
+    compare_tables(pa.table({"k": ["b", "a"], "v": [2.0 * (1 + 1e-12), 1.0]}), expected, "SQL", False, "ok")
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)SQL: SELECT x.*row 1 .*column 'v'.*engine: 2\.000001.*native: 2\.0"):
+        compare_tables(wrong, expected, "SELECT x", False, "self-check")
+    with pytest.raises(AssertionError, match=r"column 'v': the engine returned type int64"):
+        compare_tables(pa.table({"k": ["a", "b"], "v": [1, 2]}), expected, "SELECT x", False, "self-check")
