@@ -22,6 +22,8 @@ def pytest_addoption(parser):
     parser.addoption("--artifacts-dir", type=Path, default=ARTIFACTS,
                      help="where the engine is built and served from (default: the checkout's artifacts/); "
                           "e.g. a directory holding a deliberately broken build")
+    parser.addoption("--use-built", action="store_true",
+                     help="test the engine package already in the artifacts directory instead of building it")
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +32,10 @@ def artifacts_dir(request) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_engine(artifacts_dir) -> build_module.BuildResult:
+def built_engine(artifacts_dir, request) -> build_module.BuildResult:
     """The bundled engine, built (incrementally) by the real toolchain into the artifacts directory."""
+    if request.config.getoption("--use-built"):
+        return build_module.load_result(artifacts_dir / "datafusion-wasm")
     return build_module.build(build_module.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=artifacts_dir))
 
 

@@ -448,6 +448,15 @@ def build(options: BuildOptions) -> BuildResult:
     return BuildResult(package_dir, stages_dir, report, info, reused)
 
 
+def load_result(package_dir: Path) -> BuildResult:
+    """A package built earlier, as build() would have returned it (no stage reused or run)."""
+    report, info = cache.read_json(package_dir / "size-report.json"), cache.read_json(package_dir / "build-info.json")
+    if report is None or info is None:
+        raise ToolchainError(f"{package_dir} is not a built package (no size-report.json or build-info.json)",
+                             "build it first (`nox -s build`, or `python -m toolchain build --artifacts-dir DIR`)")
+    return BuildResult(package_dir, package_dir.parent / ".stages" / package_dir.name, report, info)
+
+
 def load_report(package_dir: Path) -> dict:
     path = package_dir / "size-report.json"
     report = cache.read_json(path)

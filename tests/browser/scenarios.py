@@ -87,6 +87,17 @@ def _nested() -> pa.Table:
     })
 
 
+def _views() -> pa.Table:
+    """View-typed columns, as a DataFusion server sends them (Utf8View/BinaryView are its defaults):
+    the engine reads them, and must never hand them to apache-arrow JS."""
+    return pa.table({
+        "id": pa.array(range(1, 7), pa.int64()),
+        "name": pa.array(["Zürich", "a string longer than twelve bytes, so not inlined", None, "東京", "", "🦀"],
+                         pa.string_view()),
+        "blob": pa.array([b"\x00\x01", None, b"x" * 40, b"", b"\xff", b"abc"], pa.binary_view()),
+    })
+
+
 BIG_ROWS = 1_000_000
 BIG_NAMES = ["Zürich", "東京", "naïve", "Köln", "São Paulo", "🦀 crab", "plain", "Ελλάδα"]
 
@@ -107,7 +118,7 @@ def _big() -> pa.Table:
 
 @lru_cache(maxsize=None)
 def datasets() -> dict[str, pa.Table]:
-    return {"sales": _sales(), "cities": _cities(), "nested": _nested(), "big": _big()}
+    return {"sales": _sales(), "cities": _cities(), "nested": _nested(), "views": _views(), "big": _big()}
 
 
 @dataclass(frozen=True)
@@ -328,6 +339,16 @@ SCENARIOS: list[Scenario] = [
         SELECT id, make_array(id, id * 2, NULL) AS made, flatten(make_array(scores, make_array(id))) AS flat,
                array_concat(tags, make_array('∑')) AS cat, array_position(tags, 'x') AS pos
         FROM nested ORDER BY id""", ordered=True),
+    # --- view types in (registered as Utf8View/BinaryView), plain types out
+    s("view_types_passed_through", "views", """
+        SELECT id, name, blob, upper(name) AS up, length(name) AS len, blob IS NULL AS no_blob, concat(name, '·') AS c
+        FROM views ORDER BY id""",
+      ordered=True),
+    s("view_types_made_in_sql", "sales", """
+        SELECT id, arrow_cast(city, 'Utf8View') AS v, arrow_cast(CAST(product AS BYTEA), 'BinaryView') AS b,
+               arrow_typeof(arrow_cast(city, 'Utf8View')) AS t FROM sales ORDER BY id""", ordered=True),
+    s("view_types_grouped_and_joined", "views sales", """
+        SELECT v.name, count(s.id) AS n FROM views v LEFT JOIN sales s ON s.city = v.name GROUP BY v.name"""),
     # --- the 1,000,000-row table
     s("big_scalar_aggregates", "big", """
         SELECT count(*) AS n, count(val) AS n_val, sum(val) AS total, avg(val) AS mean, min(val) AS lo, max(val) AS hi,
