@@ -11,17 +11,21 @@ import pytest
 from toolchain import browser, npm
 from toolchain import build as build_module
 from toolchain.serve import StaticServer
-from toolchain.webdriver import Page, start_chromium
+from toolchain.errors import MissingTool
+from toolchain.webdriver import Page, start_chromium, start_firefox
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE_MANIFEST = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"
 ARTIFACTS = REPO / "artifacts"
+BROWSERS = ("chromium", "firefox")
 
 
 def pytest_addoption(parser):
     parser.addoption("--artifacts-dir", type=Path, default=ARTIFACTS,
                      help="where the engine is built and served from (default: the checkout's artifacts/); "
                           "e.g. a directory holding a deliberately broken build")
+    parser.addoption("--browsers", default=",".join(BROWSERS),
+                     help=f"comma-separated browsers to run the page tests in (default: {','.join(BROWSERS)})")
     parser.addoption("--use-built", action="store_true",
                      help="test the engine package already in the artifacts directory instead of building it")
 
@@ -60,10 +64,31 @@ def chromium() -> browser.Browser:
     return browser.find(install=False)
 
 
+@pytest.fixture(scope="session")
+def firefox() -> browser.Firefox:
+    try:
+        return browser.find_firefox(install=False)
+    except MissingTool as exc:
+        pytest.skip(f"Firefox ESR is not available, so its run is skipped: {exc}")
+
+
+def pytest_generate_tests(metafunc):
+    # Every module that uses a page runs once per browser (--browsers chooses which).
+    if "browser_name" in metafunc.fixturenames:
+        names = [n for n in metafunc.config.getoption("--browsers").split(",") if n]
+        unknown = sorted(set(names) - set(BROWSERS))
+        if unknown:
+            raise pytest.UsageError(f"--browsers: unknown {unknown}; choose from {', '.join(BROWSERS)}")
+        metafunc.parametrize("browser_name", names, scope="module")
+
+
 @pytest.fixture(scope="module")
-def page(server, chromium, request):
-    driver = start_chromium(chromium)
-    loaded = Page(driver, [])
+def page(server, browser_name, request):
+    if browser_name == "chromium":
+        driver = start_chromium(request.getfixturevalue("chromium"))
+    else:
+        driver = start_firefox(request.getfixturevalue("firefox"))
+    loaded = Page(driver, [], browser_name)
     try:
         driver.get(f"{server.url}/harness/index.html")
         loaded.init = loaded.run("return await window.harness.ready;")

@@ -1,4 +1,5 @@
-"""Chromium and chromedriver from Debian: never a driver download (Selenium Manager is bypassed)."""
+"""Browsers for the tests, never a driver download (Selenium Manager is bypassed):
+Chromium and chromedriver from Debian; Firefox ESR from Debian with geckodriver built from crates.io."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import process, system
-from toolchain.errors import MissingTool, WrongVersion
+from toolchain import cache, console, process, system
+from toolchain.errors import MissingTool, StageFailed, WrongVersion
 
 CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"]
 CHROMEDRIVER_CANDIDATES = ["/usr/bin/chromedriver", "chromedriver"]
@@ -61,3 +62,67 @@ def find(install: bool = False) -> Browser:
             f"install matching ones: {system.apt_install_command(system.BROWSER_PACKAGES)}",
         )
     return Browser(chromium, chromium_version, driver, driver_version)
+
+
+# ---------------------------------------------------------------- Firefox ESR (the second browser)
+
+FIREFOX_CANDIDATES = ["/usr/bin/firefox-esr", "firefox-esr", "firefox"]
+# geckodriver is not packaged by Debian; crates.io has it. 0.37 drives Firefox 128 and later.
+GECKODRIVER_VERSION = "0.37.1"
+FIREFOX_ARGUMENTS = ["-headless"]
+# No background traffic on a closed network (geckodriver's automation prefs cover most of it).
+FIREFOX_PREFERENCES = {
+    "app.update.enabled": False, "browser.safebrowsing.update.enabled": False,
+    "datareporting.policy.dataSubmissionEnabled": False, "toolkit.telemetry.enabled": False,
+    "network.connectivity-service.enabled": False, "network.captive-portal-service.enabled": False,
+    "extensions.update.enabled": False, "browser.region.network.url": "",
+}
+
+
+@dataclass(frozen=True)
+class Firefox:
+    firefox: Path
+    firefox_version: str
+    geckodriver: Path
+    geckodriver_version: str
+
+
+def geckodriver_path(version: str = GECKODRIVER_VERSION) -> Path:
+    return cache.tools_dir() / f"geckodriver-{version}" / "bin" / "geckodriver"
+
+
+def install_geckodriver(version: str = GECKODRIVER_VERSION) -> Path:
+    """cargo install geckodriver (locked) into the tool cache, atomically."""
+    cargo = shutil.which("cargo") or "/usr/bin/cargo"
+    final = geckodriver_path(version).parent.parent
+
+    def populate(root: Path) -> None:
+        process.run([cargo, "install", "geckodriver", "--version", f"={version}", "--locked", "--root", root, "--no-track"],
+                    what=f"building geckodriver {version} from crates.io",
+                    fix="check that crates.io (or your registry mirror) is reachable; then run `nox -s doctor -- --install`",
+                    env={"CARGO_TARGET_DIR": str(cache.cache_root() / "cargo-install-target")})
+
+    with console.stage(f"install geckodriver {version}"):
+        cache.install_dir_atomically(final, populate)
+    return geckodriver_path(version)
+
+
+def find_firefox(install: bool = False) -> Firefox:
+    """Firefox ESR and geckodriver; with install=True both are provisioned (apt, cargo install)."""
+    firefox = _first(FIREFOX_CANDIDATES)
+    if firefox is None and install:
+        system.ensure_packages(system.FIREFOX_PACKAGES, "browser tests in Firefox")
+        firefox = _first(FIREFOX_CANDIDATES)
+    driver = geckodriver_path()
+    if not driver.exists() and install:
+        try:
+            driver = install_geckodriver()
+        except StageFailed as exc:
+            raise MissingTool(f"geckodriver could not be built: {exc.what}", exc.fix) from exc
+    if firefox is None:
+        raise MissingTool("Firefox is not installed", f"run `nox -s doctor -- --install` or: {system.apt_install_command(system.FIREFOX_PACKAGES)}")
+    if not driver.exists():
+        raise MissingTool(f"geckodriver {GECKODRIVER_VERSION} is not installed ({driver})",
+                          "run `nox -s doctor -- --install` (it runs cargo install geckodriver into the tool cache)")
+    return Firefox(firefox, process.output([firefox, "--version"]) or "unknown", driver,
+                   (process.output([driver, "--version"]) or "unknown").splitlines()[0])

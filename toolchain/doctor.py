@@ -68,6 +68,11 @@ def _browser(install: bool):
     return found.chromium_version, f"{found.chromium}; driver {found.chromedriver} ({found.chromedriver_version})"
 
 
+def _firefox(install: bool):
+    found = browser.find_firefox(install=install)
+    return found.firefox_version, f"{found.firefox}; driver {found.geckodriver} ({found.geckodriver_version}, from crates.io)"
+
+
 def _program(name: str):
     path = shutil.which(name)
     if not path:
@@ -94,6 +99,8 @@ def diagnose(manifest: Path, install: bool = False, python_packages: tuple[str, 
         findings.append(_check(label, lambda n=name: _wasm_opt(n, install and chosen), required=chosen))
     findings += [
         _check("chromium + chromedriver", lambda: _browser(install)),
+        # The second browser of the browser suite; without it the suite's Firefox run is skipped.
+        _check("firefox ESR + geckodriver", lambda: _firefox(install), required=False),
         _check("node", lambda: _program("node")),
         _check("npm", lambda: _program("npm")),
     ]

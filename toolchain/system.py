@@ -15,6 +15,7 @@ RUST_WASM32_PACKAGES = ["rustc-web", "cargo-web", "rust-web-src", "lld-22"]
 C_WASM32_PACKAGES = ["clang-22", "llvm-22"]  # C dependencies (zstd-sys) compiled for wasm32
 WASM_OPT_DEBIAN_PACKAGES = ["binaryen"]
 BROWSER_PACKAGES = ["chromium", "chromium-driver"]
+FIREFOX_PACKAGES = ["firefox-esr"]  # geckodriver comes from crates.io (toolchain/browser.py)
 
 
 def missing_packages(packages: Sequence[str]) -> list[str]:

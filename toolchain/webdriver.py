@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from toolchain.browser import CHROMIUM_ARGUMENTS, Browser
+from toolchain.browser import CHROMIUM_ARGUMENTS, FIREFOX_ARGUMENTS, FIREFOX_PREFERENCES, Browser, Firefox
 
 
 class JSError(Exception):
@@ -65,12 +65,37 @@ def start_chromium(browser: Browser, script_timeout_s: float = SCRIPT_TIMEOUT_S)
     return driver
 
 
+def start_firefox(firefox: Firefox, script_timeout_s: float = SCRIPT_TIMEOUT_S):
+    import subprocess
+
+    from selenium import webdriver
+    from selenium.webdriver.firefox.service import Service
+
+    options = webdriver.FirefoxOptions()
+    options.binary_location = str(firefox.firefox)
+    for argument in FIREFOX_ARGUMENTS:
+        options.add_argument(argument)
+    for name, value in FIREFOX_PREFERENCES.items():
+        options.set_preference(name, value)
+    # An explicit driver path: Selenium Manager (which downloads drivers) is never consulted.
+    service = Service(executable_path=str(firefox.geckodriver), log_output=subprocess.DEVNULL)
+    driver = webdriver.Firefox(service=service, options=options)
+    driver.set_script_timeout(script_timeout_s)
+    return driver
+
+
+# geckodriver cannot read the browser console; pages that want their console in test reports
+# keep it themselves (tests/browser/harness/index.html fills this array).
+_PAGE_CONSOLE = "const lines = window.__pageConsole || []; window.__pageConsole = []; return lines;"
+
+
 @dataclass
 class Page:
     """A loaded page plus helpers; console lines are accumulated across calls."""
 
     driver: Any
     console: list[str]
+    browser: str = "chromium"
 
     def run(self, body: str, *args: Any) -> Any:
         """Runs `body` (an async function body; `args` is its argument list) and returns its value."""
@@ -84,8 +109,11 @@ class Page:
         return result["ok"]
 
     def collect_console(self) -> list[str]:
-        entries = self.driver.get_log("browser")
-        lines = [f"[{e.get('level')}] {e.get('message')}" for e in entries]
+        if self.browser == "chromium":
+            entries = self.driver.get_log("browser")
+            lines = [f"[{e.get('level')}] {e.get('message')}" for e in entries]
+        else:
+            lines = self.driver.execute_script(_PAGE_CONSOLE) or []
         self.console.extend(lines)
         return lines
 

@@ -129,7 +129,7 @@ class EngineSession:
             assert out["rows"] == self.tables[name].num_rows, f"register_table('{name}') reported {out['rows']} rows"
             if self.measurements is not None and out["rows"] >= 100_000:
                 mb = out["bytes"] / 1e6
-                self.measurements.record("register_table", table=name, rows=out["rows"], ipc_mb=mb,
+                self.measurements.record("register_table", browser=self.page.browser, table=name, rows=out["rows"], ipc_mb=mb,
                                          ipc_compression="lz4", ms=out["ms"], mb_per_s=mb / (out["ms"] / 1000))
         self.measurements = None  # a reload after a trap is not a measurement
 
@@ -213,7 +213,7 @@ def test_scenario_matches_native_datafusion(engine, scenario: Scenario, measurem
     native_ms = (time.perf_counter() - started) * 1000
     result = engine.execute(scenario.sql, js_rows=expected.num_rows <= 5_000)
     if scenario.large:
-        measurements.record("large_queries", scenario=scenario.id, rows_out=result.table.num_rows, **result.timings,
+        measurements.record("large_queries", browser=engine.page.browser, scenario=scenario.id, rows_out=result.table.num_rows, **result.timings,
                             native_datafusion_ms=native_ms)
     check_js_compatible(result, scenario.id)
     compare_tables(result.table, expected, scenario.sql, scenario.ordered, scenario.id)
@@ -240,7 +240,7 @@ def test_registered_tables_round_trip_through_read_table_ipc(engine, measurement
         started = time.perf_counter()
         back = pa.ipc.open_stream(data).read_all()
         if table.num_rows >= 100_000:
-            measurements.record("large_results", what=f"read_table_ipc('{name}')", rows=table.num_rows, ipc_mb=len(data) / 1e6,
+            measurements.record("large_results", browser=engine.page.browser, what=f"read_table_ipc('{name}')", rows=table.num_rows, ipc_mb=len(data) / 1e6,
                                 engine_ms=out["readMs"], js_table_from_ipc_ms=out["decodeMs"], js_to_array_ms=out["rowsMs"],
                                 pyarrow_decode_ms=(time.perf_counter() - started) * 1000)
         assert out["numRows"] == out["rows"] == table.num_rows

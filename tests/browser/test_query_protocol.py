@@ -174,6 +174,6 @@ def test_a_million_rows_over_the_protocol(remote, query_server, measurements):
     check = "SELECT cat, count(*) AS n, sum(val) AS total, min(id) AS lo, max(cents) AS hi FROM big GROUP BY cat"
     compare_tables(sql(remote, check), native(check, {"big": big}), check, ordered=False, label="1M rows via fetchQueryIPC")
     mb = out["bytes"] / 1e6
-    measurements.record("fetch_query_ipc", rows=out["rows"], ipc_mb=mb, batches=16,
+    measurements.record("fetch_query_ipc", browser=remote.browser, rows=out["rows"], ipc_mb=mb, batches=16,
                         fetch_and_assemble_ms=out["fetchMs"], fetch_mb_per_s=mb / (out["fetchMs"] / 1000),
                         register_ms=out["registerMs"], register_mb_per_s=mb / (out["registerMs"] / 1000))

@@ -79,6 +79,15 @@ def test_package_json_is_an_es_module_with_types():
     assert "my_engine_bg.wasm" in manifest["files"]
 
 
+def test_package_json_exports_the_crates_own_js_modules():
+    crate = cargo_lock.CrateManifest(Path("/c/Cargo.toml"), "my-engine", "1.2.3", "my_engine", "an engine", "MIT")
+    manifest = build.package_json(crate, "my_engine", ["fetch_query_ipc.js", "fetch_query_ipc.d.ts", "plain.js"])
+    assert manifest["exports"]["./fetch_query_ipc.js"] == {"types": "./fetch_query_ipc.d.ts", "default": "./fetch_query_ipc.js"}
+    assert manifest["exports"]["./plain.js"] == "./plain.js"
+    assert {"fetch_query_ipc.js", "fetch_query_ipc.d.ts", "plain.js"} <= set(manifest["files"])
+    assert list(manifest["exports"])[-1] == "./package.json"
+
+
 def test_publish_replaces_the_package_whole(tmp_path):
     source = tmp_path / "a.wasm"
     source.write_bytes(b"new")

@@ -147,3 +147,17 @@ def test_build_std_features_reach_cargo_only_when_std_is_built(tmp_path):
     argv = build.cargo_build_command(from_source, crate, "release", [], False)
     assert "-Zbuild-std=std,panic_abort" in argv and "-Zbuild-std-features=optimize_for_size" in argv
     assert not any(a.startswith("-Zbuild-std") for a in build.cargo_build_command(prebuilt, crate, "release", [], False))
+
+
+def test_js_files_are_read_and_must_exist_inside_the_crate(tmp_path):
+    (tmp_path / "js").mkdir()
+    (tmp_path / "js" / "helper.js").write_text("export const x = 1;\n")
+    (tmp_path / "js" / "helper.d.ts").write_text("export const x: number;\n")
+    manifest = write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\njs-files = ["js/helper.js", "js/helper.d.ts"]\n')
+    assert cargo_lock.read_manifest(manifest).settings.js_files == ("js/helper.js", "js/helper.d.ts")
+    for entry, message in [('"js/missing.js"', "does not exist"), ('"../outside.js"', "inside the crate"),
+                           ('"js/helper.py"', "must be a .js")]:
+        (tmp_path.parent / "outside.js").write_text("")
+        manifest = write_manifest(tmp_path, f"[package.metadata.wasm-qe-toolchain]\njs-files = [{entry}]\n")
+        with pytest.raises(ToolchainError, match=message):
+            cargo_lock.read_manifest(manifest)
