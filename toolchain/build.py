@@ -30,7 +30,7 @@ class BuildOptions:
     profile: str = "release"
     run_wasm_opt: bool = True
     wasm_opt_level: str | None = None  # None: the crate's wasm-opt setting, else DEFAULT_WASM_OPT_LEVEL
-    wasm_opt_provider: str = wasm_opt.DEFAULT_PROVIDER
+    wasm_opt_provider: str = wasm_opt.AUTO  # an installed binaryen-wasm-opt wheel if usable, else npm
     artifacts_dir: Path = DEFAULT_ARTIFACTS
     cargo_features: list[str] = field(default_factory=list)
     no_default_features: bool = False

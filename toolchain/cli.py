@@ -105,6 +105,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_toolchain_wheels(args: argparse.Namespace) -> int:
+    from toolchain import cargo_lock, toolchain_wheels
+
+    # The wasm-bindgen wheel must be exactly the CLI the engine's Cargo.lock asks for.
+    lock = cargo_lock.find_lock_file(args.manifest_path.resolve())
+    locked = cargo_lock.single_locked_version(lock, "wasm-bindgen")
+    wheels = toolchain_wheels.build(args.only or None, args.out, locked_wasm_bindgen=locked)
+    print(toolchain_wheels.format_wheels(wheels))
+    console.info(f"wheels in {args.out} (manifest: {toolchain_wheels.MANIFEST_NAME}); install them with "
+                 f"`pip install --no-index --find-links {args.out} {' '.join(w.name for w in wheels)}`")
+    return 0
+
+
 def _add_check_parsers(parser: argparse.ArgumentParser) -> None:
     from toolchain import checks
 
@@ -136,7 +149,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip instantiating the module in node before publishing")
     p.add_argument("--wasm-opt-level", help="wasm-opt optimisation flag (default: the crate's "
                    "[package.metadata.wasm-qe-toolchain] wasm-opt passes, else -Os)")
-    p.add_argument("--wasm-opt-provider", default=wasm_opt.DEFAULT_PROVIDER, choices=sorted(wasm_opt.PROVIDERS))
+    p.add_argument("--wasm-opt-provider", default=wasm_opt.AUTO, choices=[wasm_opt.AUTO, *sorted(wasm_opt.PROVIDERS)],
+                   help=f"default {wasm_opt.AUTO}: an installed binaryen-wasm-opt wheel where it is known to work, "
+                   f"else {wasm_opt.DEFAULT_PROVIDER}")
     p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
     p.add_argument("--target-dir", type=Path,
                    help="cargo target directory (default: $CARGO_TARGET_DIR, else one per crate in the tool cache)")
@@ -162,6 +177,17 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("check", help="run every check, or one: check NAME [options] (NAME --help for its options)")
     _add_check_parsers(p)
+
+    p = commands.add_parser("toolchain-wheels", help="the wasm-bindgen CLI and wasm-opt as Python wheels "
+                                                     "(for CI that installs its toolchain from a package index)")
+    actions = p.add_subparsers(dest="action", required=True)
+    b = actions.add_parser("build", help="build (or reuse from the tool cache) the toolchain wheels into --out")
+    _add_manifest(b)
+    b.add_argument("--out", type=Path, default=Path("artifacts") / "toolchain-wheels",
+                   help="where the wheels and their manifest go (replaced atomically)")
+    b.add_argument("--only", action="append", metavar="NAME",
+                   help="build only this wheel (wasm-bindgen-cli, binaryen-wasm-opt); repeatable")
+    b.set_defaults(func=cmd_toolchain_wheels)
 
     p = commands.add_parser("size", help="print the size report of a built package")
     p.add_argument("package_dir", type=Path, nargs="?", default=build_module.DEFAULT_ARTIFACTS / "datafusion-wasm")

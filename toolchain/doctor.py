@@ -93,8 +93,9 @@ def diagnose(manifest: Path, install: bool = False, python_packages: tuple[str, 
         _check("clang (C for wasm32)", lambda: _wasm_c_compiler(install)),
         _check("wasm-bindgen CLI", lambda: _bindgen(manifest, install)),
     ]
+    default = wasm_opt.chosen_provider()  # what builds use unless told otherwise
     for name in wasm_opt.PROVIDERS:
-        chosen = name == wasm_opt.DEFAULT_PROVIDER
+        chosen = name == default
         label = f"wasm-opt [{name}]" + (" (default)" if chosen else "")
         findings.append(_check(label, lambda n=name: _wasm_opt(n, install and chosen), required=chosen))
     findings += [

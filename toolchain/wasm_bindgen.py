@@ -3,6 +3,10 @@
 The generated JS glue and the wasm-bindgen crate speak a private protocol that changes between
 releases, so the CLI version is derived from the lock file and installed per version into the
 tool cache; a different version is never used.
+
+A `wasm-bindgen-cli` wheel installed in the running Python environment (built by
+`python -m toolchain toolchain-wheels build`, installed from a package index) comes first:
+that is how air-gapped CI provides it. A wheel of another version is refused, not skipped.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import cache, console, process
+from toolchain import cache, console, process, toolchain_wheels
 from toolchain.errors import MissingTool, StageFailed, WrongVersion
 
 
@@ -39,8 +43,34 @@ def reported_version(executable: Path) -> str | None:
     return match.group(1) if match else None
 
 
+WHEEL_PROVIDER = "wheel (pip)"
+
+
+def installed_wheel(version: str) -> Path | None:
+    """The CLI from an installed wasm-bindgen-cli wheel, or None; a wheel of another version is an error.
+
+    The wheel is the deliberate choice of whoever set up the environment, so a mismatch is
+    reported rather than silently replaced by another install."""
+    wheel = toolchain_wheels.installed_executable(toolchain_wheels.WASM_BINDGEN_WHEEL, "wasm-bindgen")
+    if wheel is None:
+        return None
+    if wheel.version != version:
+        raise WrongVersion(
+            f"the {toolchain_wheels.WASM_BINDGEN_WHEEL} wheel installed in this Python environment "
+            f"({wheel.executable}) is {wheel.version}, but Cargo.lock asks for wasm-bindgen {version}",
+            f"install the matching wheel (`pip install {toolchain_wheels.WASM_BINDGEN_WHEEL}=={version}`; "
+            "`python -m toolchain toolchain-wheels build` builds it from packaging/wasm-bindgen-cli once its "
+            f"version is {version}), or `pip uninstall {toolchain_wheels.WASM_BINDGEN_WHEEL}` to use cargo install",
+        )
+    return wheel.executable
+
+
 def _candidates(version: str) -> list[tuple[Path, str]]:
-    candidates = [(cached_install_dir(version) / "bin" / "wasm-bindgen", "cargo install into the tool cache")]
+    candidates = []
+    wheel = installed_wheel(version)
+    if wheel:
+        candidates.append((wheel, WHEEL_PROVIDER))
+    candidates.append((cached_install_dir(version) / "bin" / "wasm-bindgen", "cargo install into the tool cache"))
     on_path = shutil.which("wasm-bindgen")
     if on_path:
         candidates.append((Path(on_path), "PATH"))
@@ -56,6 +86,9 @@ def find(version: str) -> tuple[WasmBindgen | None, list[str]]:
         found = reported_version(executable)
         if found == version:
             return WasmBindgen(executable, version, provider), notes
+        if provider == WHEEL_PROVIDER:
+            raise WrongVersion(f"{executable}, from the {toolchain_wheels.WASM_BINDGEN_WHEEL} {version} wheel, "
+                               f"reports wasm-bindgen {found}", "rebuild the wheel from packaging/wasm-bindgen-cli")
         notes.append(f"{executable} is wasm-bindgen {found}, not {version}")
     return None, notes
 

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import cache, console, process, system
+from toolchain import cache, console, process, system, toolchain_wheels
 from toolchain.errors import MissingTool
 
 # rustc target feature -> binaryen flag. Features binaryen folds into another are mapped to it.
@@ -134,6 +134,28 @@ class NpmProvider(Provider):
         cache.install_dir_atomically(self.prefix, populate)
 
 
+class WheelProvider(Provider):
+    """binaryen's native wasm-opt from a binaryen-wasm-opt wheel installed in this Python environment.
+
+    Built from packaging/binaryen-wasm-opt (`python -m toolchain toolchain-wheels build`) and
+    installed with pip, typically from an internal package index on air-gapped CI."""
+
+    def locate(self) -> WasmOpt | None:
+        wheel = toolchain_wheels.installed_executable(toolchain_wheels.WASM_OPT_WHEEL, "wasm-opt")
+        if wheel is None:
+            return None
+        version = parse_version(process.output([wheel.executable, "--version"]))
+        return WasmOpt((str(wheel.executable),), version, self.name) if version else None
+
+    def install(self) -> None:
+        raise MissingTool(
+            f"the {toolchain_wheels.WASM_OPT_WHEEL} wheel is not installed in this Python environment",
+            "build it with `nox -s toolchain_wheels` (or `python -m toolchain toolchain-wheels build`) and "
+            f"`pip install --no-index --find-links artifacts/toolchain-wheels {toolchain_wheels.WASM_OPT_WHEEL}`, "
+            "or install it from your package index",
+        )
+
+
 class PathProvider(Provider):
     """Whatever wasm-opt is first on PATH (a developer's own binaryen); version as reported."""
 
@@ -153,16 +175,34 @@ PROVIDERS: dict[str, Provider] = {
     # instantiate (V8: "Table.set(): ... function-typed object must be null"); measured, see README.
     "debian": DebianProvider("debian", "108", "Debian bookworm package binaryen (native C++); its output does not instantiate"),
     "npm": NpmProvider("npm", "132.0.0", "npm package binaryen (JS/wasm build run by node)"),
+    "wheel": WheelProvider("wheel", "116", "pip wheel binaryen-wasm-opt (native binaryen 116 from the "
+                           "crates.io wasm-opt-sys sources; packaging/binaryen-wasm-opt)"),
     "path": PathProvider("path", "any", "the wasm-opt first on PATH"),
 }
 # Chosen by measurement on the engine (see README, "Choosing the wasm-opt provider").
 DEFAULT_PROVIDER = "npm"
+# Providers preferred over DEFAULT_PROVIDER when they are installed, in order: only those whose
+# output was measured to instantiate on the engine (see README, "Toolchain wheels").
+PREFERRED_WHEN_INSTALLED: tuple[str, ...] = ("wheel",)
+# What --wasm-opt-provider defaults to: the first of PREFERRED_WHEN_INSTALLED that is installed,
+# else DEFAULT_PROVIDER.
+AUTO = "auto"
 
 
-def ensure(provider_name: str = DEFAULT_PROVIDER, install_missing: bool = True) -> WasmOpt:
+def chosen_provider() -> str:
+    """The provider `auto` means on this machine, right now."""
+    for name in PREFERRED_WHEN_INSTALLED:
+        if PROVIDERS[name].locate() is not None:
+            return name
+    return DEFAULT_PROVIDER
+
+
+def ensure(provider_name: str = AUTO, install_missing: bool = True) -> WasmOpt:
+    if provider_name == AUTO:
+        provider_name = chosen_provider()
     provider = PROVIDERS.get(provider_name)
     if provider is None:
-        raise MissingTool(f"unknown wasm-opt provider '{provider_name}'", f"choose one of: {', '.join(PROVIDERS)}")
+        raise MissingTool(f"unknown wasm-opt provider '{provider_name}'", f"choose one of: {AUTO}, {', '.join(PROVIDERS)}")
     found = provider.locate()
     if found is None and install_missing:
         provider.install()

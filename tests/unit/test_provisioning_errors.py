@@ -21,7 +21,7 @@ def test_no_wasm32_rust_explains_both_routes(monkeypatch):
 
 
 def test_unknown_wasm_opt_provider_lists_the_known_ones():
-    with pytest.raises(MissingTool, match="debian, npm, path"):
+    with pytest.raises(MissingTool, match="debian, npm, wheel, path"):
         wasm_opt.ensure("homebrew", install_missing=False)
 
 
