@@ -7,6 +7,7 @@
     nox -s unit                      the fast unit tests only
     nox -s wasm_test                 the engine's Rust tests in headless Chromium
     nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
+    nox -s toolchain_wheels [-- OPTIONS]  the wasm-bindgen CLI and wasm-opt as wheels in artifacts/toolchain-wheels/
 """
 
 from __future__ import annotations
@@ -82,3 +83,10 @@ def bench(session: nox.Session) -> None:
     """Measurements behind choices: every wasm-opt provider on the built engine (time, sizes)."""
     _install(session)
     session.run("python", "-m", "toolchain", "bench-wasm-opt", *session.posargs)
+
+
+@nox.session
+def toolchain_wheels(session: nox.Session) -> None:
+    """The wasm-bindgen CLI and wasm-opt as wheels for air-gapped CI (`-- --help` for options)."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "toolchain-wheels", "build", *session.posargs)

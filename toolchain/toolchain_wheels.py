@@ -59,6 +59,7 @@ class Recipe:
     subdir: str | None  # the part of the crate the recipe builds (None: all of it, staged as crate/)
     tool_version: str  # what the executable reports (wasm-bindgen 0.2.130, binaryen 116)
     executables: tuple[str, ...]
+    lock_file: str | None = None  # a Cargo.lock of the recipe that replaces the crate's published one
 
     @property
     def staged_source_dir(self) -> str:
@@ -85,6 +86,7 @@ def load_recipe(directory: Path) -> Recipe:
             subdir=source.get("subdir"),
             tool_version=source["tool-version"],
             executables=tuple(source["executables"]),
+            lock_file=source.get("lock-file"),
         )
     except KeyError as exc:
         raise ToolchainError(f"wheel recipe {pyproject} lacks {exc}",
@@ -208,10 +210,17 @@ def stage_sources(recipe: Recipe, archive: Path, stage_dir: Path) -> Path:
             raise StageFailed(f"the {recipe.crate} {recipe.crate_version} crate has no {recipe.subdir}/ directory",
                               f"the recipe in {recipe.directory} expects it; check the crate version")
         os.replace(source, stage_dir / recipe.staged_source_dir)
+    if recipe.lock_file:
+        # The recipe's lock differs from the published one only where the registry no longer
+        # serves a locked version (see the recipe); the build still runs with --locked against it.
+        (stage_dir / recipe.lock_file).unlink()
+        shutil.copy2(recipe.directory / recipe.lock_file, stage_dir / recipe.staged_source_dir / "Cargo.lock")
     provenance = {
         "wheel": recipe.name, "version": recipe.version, "tool_version": recipe.tool_version,
         "crate": recipe.crate, "crate_version": recipe.crate_version, "crate_sha256": recipe.sha256,
         "crate_subdir": recipe.subdir,
+        "cargo_lock": f"{recipe.lock_file} of the recipe (sha256 {cache.file_sha256(recipe.directory / recipe.lock_file)})"
+        if recipe.lock_file else "the crate's own",
     }
     (stage_dir / "SOURCE.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return stage_dir
@@ -254,7 +263,8 @@ def _cached_wheel(entry: Path) -> BuiltWheel | None:
 
 def backend_command(recipe: Recipe, stage_dir: Path, wheel_dir: Path, work: Path) -> tuple[list[str], dict[str, str]]:
     """`pip wheel` for the staged tree, and the environment that keeps build outputs in `work`."""
-    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(wheel_dir)]
+    # -v streams the backend's output (cargo, ninja [n/230]): a long build shows progress.
+    argv = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--wheel-dir", str(wheel_dir)]
     env: dict[str, str] = {}
     if recipe.backend.startswith("scikit_build_core"):
         # A persistent CMake build directory: a repeated build after an interruption is incremental.

@@ -8,6 +8,7 @@ answer --version like the real tools, so the real lookup and version checks run 
 from __future__ import annotations
 
 import io
+import sys
 import tarfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from toolchain import cargo_lock, toolchain_wheels, wasm_bindgen, wasm_opt
 from toolchain.errors import MissingTool, StageFailed, ToolchainError, WrongVersion
 
 REPO = Path(__file__).resolve().parents[2]
+WHEELS = (toolchain_wheels.WASM_BINDGEN_WHEEL, toolchain_wheels.WASM_OPT_WHEEL)
 ENGINE_LOCK = REPO / "crates" / "datafusion-wasm" / "Cargo.lock"
 
 
@@ -37,11 +39,22 @@ def install_fake_wheel(site: Path, name: str, version: str, executables: dict[st
     return bin_dir
 
 
+def install_cached_cli(version: str) -> None:
+    """What `cargo install` into the tool cache leaves: bin/wasm-bindgen reporting `version`."""
+    script = wasm_bindgen.cached_install_dir(version) / "bin" / "wasm-bindgen"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!/bin/sh\necho 'wasm-bindgen {version}'\n")
+    script.chmod(0o755)
+
+
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     site = tmp_path / "env" / "site-packages"
     site.mkdir(parents=True)
-    monkeypatch.syspath_prepend(str(site))
+    # Only the wheels a test installs count: hide real toolchain wheels of this environment.
+    real = [p for p in sys.path
+            if any(any(Path(p or ".").glob(f"{n.replace('-', '_')}-*.dist-info")) for n in WHEELS)]
+    monkeypatch.setattr(sys, "path", [str(site), *(p for p in sys.path if p not in real)])
     # An empty tool cache: no cargo-installed CLI to fall back on.
     monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
     wasm_opt.supports.cache_clear()
@@ -53,11 +66,7 @@ def site(tmp_path, monkeypatch):
 
 def test_wasm_bindgen_wheel_is_found_first_with_its_provider(site):
     bin_dir = install_fake_wheel(site, "wasm-bindgen-cli", "0.2.130", {"wasm-bindgen": "wasm-bindgen 0.2.130"})
-    # A cargo-installed CLI of the right version exists too: the wheel still wins.
-    cached = wasm_bindgen.cached_install_dir("0.2.130") / "bin"
-    cached.mkdir(parents=True)
-    (cached / "wasm-bindgen").write_text("#!/bin/sh\necho 'wasm-bindgen 0.2.130'\n")
-    (cached / "wasm-bindgen").chmod(0o755)
+    install_cached_cli("0.2.130")  # a cargo-installed CLI of the right version exists too: the wheel still wins
     found = wasm_bindgen.ensure("0.2.130", install_missing=False)
     assert found.provider == "wheel (pip)"
     assert found.executable == (bin_dir / "wasm-bindgen").resolve()
@@ -65,10 +74,7 @@ def test_wasm_bindgen_wheel_is_found_first_with_its_provider(site):
 
 
 def test_without_a_wheel_the_cargo_install_is_used(site):
-    cached = wasm_bindgen.cached_install_dir("0.2.130") / "bin"
-    cached.mkdir(parents=True)
-    (cached / "wasm-bindgen").write_text("#!/bin/sh\necho 'wasm-bindgen 0.2.130'\n")
-    (cached / "wasm-bindgen").chmod(0o755)
+    install_cached_cli("0.2.130")
     found = wasm_bindgen.ensure("0.2.130", install_missing=False)
     assert found.provider == "cargo install into the tool cache"
 
