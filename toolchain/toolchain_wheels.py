@@ -343,6 +343,9 @@ def publish(wheels: list[BuiltWheel], out_dir: Path) -> Path:
             for w in wheels
         ]
         cache.write_json_atomic(tmp / MANIFEST_NAME, manifest)
+        # mkdtemp/mkstemp make them private; published files are for CI jobs and uploaders to read.
+        tmp.chmod(0o755)
+        (tmp / MANIFEST_NAME).chmod(0o644)
 
     return cache.install_dir_atomically(out_dir, populate)
 

@@ -83,6 +83,7 @@ def test_doctor_in_the_fresh_venv_picks_up_the_wheels(venv, tmp_path, locked_bin
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(venv)))
     result = subprocess.run([venv / "bin" / "python", "-m", "toolchain", "doctor", "--json"],
                             cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.stdout.lstrip().startswith("["), result.stdout[-3000:] + result.stderr[-3000:]
     findings = {f["component"]: f for f in json.loads(result.stdout)}
     bindgen = findings["wasm-bindgen CLI"]
     assert bindgen["ok"], bindgen
