@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["build"]
@@ -21,6 +23,22 @@ nox.options.error_on_missing_interpreters = True
 
 def _install(session: nox.Session, extras: str = "") -> None:
     session.install("-e", f".{extras}")
+    _toolchain_wheels(session)
+
+
+def _toolchain_wheels(session: nox.Session) -> None:
+    """WASM_TOOLCHAIN_WHEELS=DIR (built wheels) or =index (the configured package index) puts the
+    pinned toolchain wheels in the session's venv, and provisioning then prefers them. Unset, they
+    are removed: venvs are reused, and which tools a run uses must not depend on an earlier run."""
+    source = os.environ.get("WASM_TOOLCHAIN_WHEELS")
+    listed = session.run("python", "-m", "toolchain", "toolchain-wheels", "requirements", silent=True)
+    pinned = listed.split()
+    if not source:
+        session.run("python", "-m", "pip", "uninstall", "-q", "-y", *(r.split("==")[0] for r in pinned), silent=True)
+    elif source == "index":
+        session.install(*pinned)
+    else:
+        session.install("--no-index", "--find-links", source, *pinned)
 
 
 @nox.session

@@ -118,6 +118,13 @@ def cmd_toolchain_wheels(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_toolchain_wheel_requirements(args: argparse.Namespace) -> int:
+    from toolchain import toolchain_wheels
+
+    print("\n".join(toolchain_wheels.requirements()))
+    return 0
+
+
 def _add_check_parsers(parser: argparse.ArgumentParser) -> None:
     from toolchain import checks
 
@@ -188,6 +195,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--only", action="append", metavar="NAME",
                    help="build only this wheel (wasm-bindgen-cli, binaryen-wasm-opt); repeatable")
     b.set_defaults(func=cmd_toolchain_wheels)
+    r = actions.add_parser("requirements", help="print the pinned pip requirements of the toolchain wheels")
+    r.set_defaults(func=cmd_toolchain_wheel_requirements)
 
     p = commands.add_parser("size", help="print the size report of a built package")
     p.add_argument("package_dir", type=Path, nargs="?", default=build_module.DEFAULT_ARTIFACTS / "datafusion-wasm")

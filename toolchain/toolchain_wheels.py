@@ -366,6 +366,11 @@ def build(names: list[str] | None, out_dir: Path, locked_wasm_bindgen: str | Non
     return wheels
 
 
+def requirements() -> list[str]:
+    """Pinned pip requirements for the toolchain wheels, as the recipes define them."""
+    return [f"{r.name}=={r.version}" for r in all_recipes().values()]
+
+
 def format_wheels(wheels: list[BuiltWheel]) -> str:
     from toolchain import sizes
 
