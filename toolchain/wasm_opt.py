@@ -69,6 +69,9 @@ class Provider:
     version: str
     description: str
 
+    # What to do when it is not installed (shown by doctor and by a build that needs it).
+    install_hint = "run `nox -s doctor -- --install`, or build with --no-wasm-opt"
+
     def locate(self) -> WasmOpt | None:
         raise NotImplementedError
 
@@ -147,13 +150,15 @@ class WheelProvider(Provider):
         version = parse_version(process.output([wheel.executable, "--version"]))
         return WasmOpt((str(wheel.executable),), version, self.name) if version else None
 
+    install_hint = (
+        "build it with `nox -s toolchain_wheels` and run nox with WASM_TOOLCHAIN_WHEELS=artifacts/toolchain-wheels, "
+        f"or `pip install {toolchain_wheels.WASM_OPT_WHEEL}` (from artifacts/toolchain-wheels or your package index) "
+        "into the environment that runs the toolchain"
+    )
+
     def install(self) -> None:
-        raise MissingTool(
-            f"the {toolchain_wheels.WASM_OPT_WHEEL} wheel is not installed in this Python environment",
-            "build it with `nox -s toolchain_wheels` (or `python -m toolchain toolchain-wheels build`) and "
-            f"`pip install --no-index --find-links artifacts/toolchain-wheels {toolchain_wheels.WASM_OPT_WHEEL}`, "
-            "or install it from your package index",
-        )
+        raise MissingTool(f"the {toolchain_wheels.WASM_OPT_WHEEL} wheel is not installed in this Python environment",
+                          self.install_hint)
 
 
 class PathProvider(Provider):
@@ -210,7 +215,7 @@ def ensure(provider_name: str = AUTO, install_missing: bool = True) -> WasmOpt:
     if found is None:
         raise MissingTool(
             f"wasm-opt from provider '{provider_name}' ({provider.description}) is not installed",
-            "run `nox -s doctor -- --install`, or build with --no-wasm-opt",
+            provider.install_hint,
         )
     pinned = provider.version
     if pinned != "any" and not pinned.startswith(found.version):

@@ -102,6 +102,6 @@ def test_wheel_executables_run(venv, tmp_path, locked_bindgen):
     assert run([bin_dir / "wasm-bindgen", "--version"]).stdout.strip() == f"wasm-bindgen {locked_bindgen}"
     assert locked_bindgen in run([bin_dir / "wasm-bindgen-test-runner", "--version"]).stdout
     wat = tmp_path / "add.wat"
-    wat.write_text('(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))')
+    wat.write_text('(module (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))')
     run([bin_dir / "wasm-opt", wat, "-O2", "-o", tmp_path / "add.wasm"])
     assert (tmp_path / "add.wasm").read_bytes()[:4] == b"\0asm"
