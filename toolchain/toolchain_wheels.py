@@ -309,6 +309,8 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
 
     with console.stage(f"build the {recipe.name} {recipe.version} wheel (from {recipe.crate} {recipe.crate_version})"):
         cache.install_dir_atomically(entry, populate)
+    # The wheel is cached now; its build tree (150-450 MB) only served to resume an interrupted build.
+    shutil.rmtree(work, ignore_errors=True)
     built = _cached_wheel(entry)
     if built is None:
         raise StageFailed(f"the {recipe.name} wheel in {entry} is unreadable right after building it", f"delete {entry} and retry")
