@@ -6,6 +6,8 @@
     nox -s unit                      the fast unit tests only
     nox -s wasm_test                 the engine's Rust tests in headless Chromium
     nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
+    nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
+    nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
 """
 
 from __future__ import annotations
@@ -69,3 +71,17 @@ def bench(session: nox.Session) -> None:
     """Measurements behind choices: every wasm-opt provider on the built engine (time, sizes)."""
     _install(session)
     session.run("python", "-m", "toolchain", "bench-wasm-opt", *session.posargs)
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Build, run every check, then package artifacts/release/<version>/: npm tarball, wheel, SBOM, SHA256SUMS."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "release", *session.posargs)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """Two clean builds + releases of HEAD in two directories (~30 min on 2 CPUs); exit 1 unless byte-identical."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "reproduce", *session.posargs)
