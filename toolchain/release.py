@@ -176,7 +176,9 @@ def crate_sbom(crate: cargo_lock.CrateManifest, request: ReleaseRequest, shipped
     crates, refs = sbom.crate_components(resolution, raw_packages, checksums, patched, checkout)
     root_ref = refs[graph.root]
     root = {"type": "library", "bom-ref": root_ref, "name": crate.package_name, "version": crate.version,
-            "purl": root_ref, "description": crate.description}
+            "purl": root_ref}
+    if crate.description:
+        root["description"] = crate.description
     if crate.license:
         root["licenses"] = sbom.license_entry(crate.license)
     rustc = info.get("rustc", {})
@@ -275,9 +277,10 @@ def make_release(request: ReleaseRequest) -> Release:
         console.warn("the working tree has uncommitted changes: this release cannot be reproduced from "
                      f"commit {head} alone")
 
-    release_dir = request.release_root / crate.version
-    request.release_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=request.release_root, prefix=f".{crate.version}.new-"))
+    release_root = request.release_root.resolve()
+    release_dir = release_root / crate.version
+    release_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=release_root, prefix=f".{crate.version}.new-"))
     result = Release(release_dir, crate.version)
     try:
         with console.stage(f"npm pack {crate.package_name}@{crate.version}"):
