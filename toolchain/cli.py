@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     with console.stage(f"release {crate.package_name} {crate.version}"):
         published = release.make_release(request)
     print(release.format_release(published), flush=True)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as step_summary:
+            step_summary.write(release.summary_markdown(published) + "\n")
     return cmd_verify_release(argparse.Namespace(release_dir=published.directory))
 
 

@@ -338,6 +338,13 @@ def format_release(release: Release) -> str:
     return "\n".join(lines)
 
 
+def summary_markdown(release: Release) -> str:
+    """The release as a Markdown table (appended to $GITHUB_STEP_SUMMARY in CI)."""
+    rows = [f"| `{path.name}` | {path.stat().st_size:,} | `{cache.file_sha256(path)[:16]}…` |"
+            for role, path in release.files.items() if role != "sums"]
+    return "\n".join([f"### Release {release.version}", "", "| file | bytes | sha256 |", "| --- | ---: | --- |", *rows, ""])
+
+
 def run_sha256sum_check(release_dir: Path) -> subprocess.CompletedProcess:
     """`sha256sum -c SHA256SUMS` in the release directory (coreutils), as a user would verify it."""
     return subprocess.run(["sha256sum", "--strict", "-c", SUMS_NAME], cwd=release_dir, capture_output=True, text=True)
