@@ -364,9 +364,12 @@ def verify_wheel(path: Path) -> list[str]:
         if len(records) != 1:
             return [f"{path.name}: expected one .dist-info/RECORD, found {records}"]
         listed = {}
-        for row in archive.read(records[0]).decode().splitlines():
-            name, digest, size = row.rsplit(",", 2)
-            listed[name] = (digest, size)
+        try:
+            for row in archive.read(records[0]).decode().splitlines():
+                name, digest, size = row.rsplit(",", 2)
+                listed[name] = (digest, size)
+        except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+            return [f"{path.name}: its RECORD cannot be read ({exc})"]
         problems = []
         for name in archive.namelist():
             if name == records[0]:
@@ -374,7 +377,11 @@ def verify_wheel(path: Path) -> list[str]:
             if name not in listed:
                 problems.append(f"{path.name}: {name} is not in RECORD")
                 continue
-            data = archive.read(name)
+            try:
+                data = archive.read(name)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a corrupted member (CRC, deflate)
+                problems.append(f"{path.name}: {name} cannot be read ({exc})")
+                continue
             digest = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             if listed[name] != (digest, str(len(data))):
                 problems.append(f"{path.name}: {name} does not match its RECORD entry")
