@@ -81,7 +81,9 @@ def cmd_release(args: argparse.Namespace) -> int:
         build_module.build(options)
     if not args.skip_checks:
         # Nothing is released that failed a check: every check, as `python -m toolchain check` runs them.
-        if cmd_check(argparse.Namespace(check_name=None)) != 0:
+        build = {"manifest_path": options.manifest_path, "artifacts_dir": options.artifacts_dir,
+                 "features": ",".join(options.cargo_features), "no_default_features": options.no_default_features}
+        if cmd_check(argparse.Namespace(check_name=None, build=build)) != 0:
             raise ToolchainError("a check failed, so nothing was released", "fix the violations printed above")
     crate = cargo_lock.read_manifest(options.manifest_path)
     request = release.ReleaseRequest(
@@ -159,7 +161,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     available = checks.registry()
     if args.check_name is None:
         # Every check with its defaults; each still fails on its own, and all of them run.
-        selected = [(name, module, checks.default_args(module)) for name, module in available.items()]
+        selected = [(name, module, _checking_the_build(checks.default_args(module), getattr(args, "build", {})))
+                    for name, module in available.items()]
     else:
         selected = [(args.check_name, available[args.check_name], args)]
     failed = []
@@ -177,6 +180,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         console.info(f"failed checks: {', '.join(failed)}")
         return 1
     return 0
+
+
+def _checking_the_build(check_args: argparse.Namespace, build: dict) -> argparse.Namespace:
+    """A check's default arguments pointed at the crate and artifacts that were built (release passes them)."""
+    for name, value in build.items():
+        if getattr(check_args, name, None) is not None:  # the check has this option (and it means the build's)
+            setattr(check_args, name, value)
+    return check_args
 
 
 def _add_check_parsers(parser: argparse.ArgumentParser) -> None:

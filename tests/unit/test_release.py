@@ -334,3 +334,20 @@ def test_builds_trim_every_machine_path():
     crate = cargo_lock.CrateManifest(Path("/src/e/Cargo.toml"), "e", "0.1.0", "e", "", None)
     argv = build.cargo_build_command(toolchain, crate, "small", [], False)
     assert argv[-3:] == ["-Ztrim-paths", "--config", 'profile.small.trim-paths="all"']
+
+
+def test_release_checks_the_crate_and_artifacts_it_built():
+    from toolchain import checks, cli
+
+    args = cli.parser().parse_args(["release", "--manifest-path", "other/Cargo.toml", "--artifacts-dir", "out",
+                                    "--features", "a,b", "--skip-build", "--force"])
+    assert (args.skip_build, args.skip_checks, args.force) == (True, False, True)
+    options = cli._build_options(args)
+    assert options.cargo_features == ["a", "b"] and options.use_stage_store
+    build = {"manifest_path": options.manifest_path, "artifacts_dir": options.artifacts_dir, "features": "a,b"}
+    gating_args = cli._checking_the_build(checks.default_args(checks.registry()["gating"]), build)
+    assert (gating_args.manifest_path, gating_args.features) == (Path("other/Cargo.toml"), "a,b")
+    size_args = cli._checking_the_build(checks.default_args(checks.registry()["size"]), build)
+    assert size_args.artifacts_dir == Path("out")
+    # The tracing check's --manifest-path names instrumentation crates, not the engine: left alone.
+    assert cli._checking_the_build(checks.default_args(checks.registry()["tracing"]), build).manifest_path is None
