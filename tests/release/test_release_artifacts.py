@@ -12,6 +12,7 @@ import zipfile
 import pytest
 
 from tests.conftest import ENGINE_MANIFEST
+from tests.unit.test_release import cyclonedx_errors
 from toolchain import release, reproduce
 from toolchain.errors import ToolchainError
 
@@ -80,6 +81,7 @@ def test_sbom_lists_the_wasm32_crates_and_the_shipped_packages(engine_release):
     assert purls["pkg:npm/datafusion-wasm@0.1.0"]["hashes"][0]["content"] == sums["datafusion-wasm-0.1.0.tgz"]
     assert purls["pkg:pypi/datafusion-wasm@0.1.0"]["hashes"][0]["content"] == sums["datafusion_wasm-0.1.0-py3-none-any.whl"]
     assert len(bom["components"]) > 150
+    assert cyclonedx_errors(bom) is None
 
 
 def test_build_info_records_tools_and_release(engine_release):

@@ -244,6 +244,21 @@ def test_sbom_lists_the_crates_in_the_module_with_hashes_licenses_and_edges(tmp_
     assert first["components"][0]["purl"] == "pkg:npm/engine@0.1.0"
     other = sbom.document(root, crates[:1], [], shipped, None, 1_700_000_000)
     assert other["serialNumber"] != first["serialNumber"]
+    assert cyclonedx_errors(first) is None
+
+
+def cyclonedx_errors(document: dict):
+    """What the official CycloneDX 1.6 JSON schema says about a document (None: valid)."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    return JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(document))
+
+
+def test_the_schema_validator_rejects_a_broken_sbom():
+    root = {"type": "library", "bom-ref": "pkg:cargo/e@1.0.0", "name": "e", "version": "1.0.0"}
+    broken = sbom.document(root, [{"type": "crate", "name": "x"}], [], [], None, 0)
+    assert cyclonedx_errors(broken) is not None
 
 
 # ---------------------------------------------------------------- reproducibility: the comparison
