@@ -4,6 +4,7 @@ packaging gives the same bytes from another directory."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tarfile
@@ -99,7 +100,7 @@ def test_releasing_again_is_a_no_op_and_different_bytes_are_refused(engine_relea
     assert release.make_release(request).unchanged
     # Same version, different bytes (another SOURCE_DATE_EPOCH changes the wheel): refused.
     with pytest.raises(ToolchainError, match="already exists with different content"):
-        release.make_release(release.ReleaseRequest(**{**request.__dict__, "source_date_epoch": 86400 * 365}))
+        release.make_release(dataclasses.replace(request, source_date_epoch=86400 * 365))
     assert release.verify_release(engine_release.directory) == []
 
 
