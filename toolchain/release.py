@@ -171,7 +171,11 @@ def crate_sbom(crate: cargo_lock.CrateManifest, request: ReleaseRequest, shipped
     resolution = gating.resolve_for_wasm(graph, list(request.features), request.no_default_features)
     lock = cargo_lock.find_lock_file(crate.manifest_path)
     checksums = {(p.name, p.version): p.checksum for p in cargo_lock.read_lock(lock) if p.checksum}
-    patched = sbom.patched_crates(tomllib.loads(crate.manifest_path.read_text()), crate.crate_dir, checkout)
+    patched = {}
+    # [patch] counts in the workspace root's manifest (beside Cargo.lock), or the crate's own when it is the root.
+    for manifest_path in dict.fromkeys([crate.manifest_path, lock.parent / "Cargo.toml"]):
+        if manifest_path.is_file():
+            patched |= sbom.patched_crates(tomllib.loads(manifest_path.read_text()), manifest_path.parent, checkout)
     raw_packages = {p["id"]: p for p in metadata["packages"]}
     crates, refs = sbom.crate_components(resolution, raw_packages, checksums, patched, checkout)
     root_ref = refs[graph.root]
