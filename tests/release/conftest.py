@@ -3,8 +3,6 @@ is left to `nox -s release`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import ENGINE_MANIFEST
@@ -16,8 +14,3 @@ def engine_release(built_engine, tmp_path_factory) -> release.Release:
     request = release.ReleaseRequest(package_dir=built_engine.package_dir, manifest_path=ENGINE_MANIFEST,
                                      release_root=tmp_path_factory.mktemp("release"))
     return release.make_release(request)
-
-
-@pytest.fixture(scope="session")
-def release_package_json(built_engine) -> Path:
-    return built_engine.package_dir / "package.json"
