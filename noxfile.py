@@ -8,6 +8,8 @@
     nox -s wasm_test                 the engine's Rust tests in headless Chromium
     nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
     nox -s toolchain_wheels [-- OPTIONS]  the wasm-bindgen CLI and wasm-opt as wheels in artifacts/toolchain-wheels/
+    nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
+    nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
 """
 
 from __future__ import annotations
@@ -108,3 +110,17 @@ def toolchain_wheels(session: nox.Session) -> None:
     """The wasm-bindgen CLI and wasm-opt as wheels for air-gapped CI (`-- --help` for options)."""
     _install(session)
     session.run("python", "-m", "toolchain", "toolchain-wheels", "build", *session.posargs)
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Build, run every check, then package artifacts/release/<version>/: npm tarball, wheel, SBOM, SHA256SUMS."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "release", *session.posargs)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """Two clean builds + releases of HEAD in two directories (~30 min on 2 CPUs); exit 1 unless byte-identical."""
+    _install(session)
+    session.run("python", "-m", "toolchain", "reproduce", *session.posargs)

@@ -39,6 +39,9 @@ class BuildOptions:
     # None: $CARGO_TARGET_DIR if set, else a per-crate directory in the tool cache, shared by
     # every checkout on the machine so that a fresh clone does not recompile DataFusion.
     target_dir: Path | None = None
+    # False: every stage runs (nothing restored from the machine-wide stage store, nothing saved
+    # to it), as a clean build on a fresh machine would; the reproducibility proof needs that.
+    use_stage_store: bool = True
 
 
 @dataclass
@@ -66,6 +69,7 @@ def cargo_build_command(
         "--message-format", "json-render-diagnostics",
         *toolchain.cargo_flags,
         *toolchain.build_std_feature_flags(crate.settings.build_std_features),
+        *toolchain.trim_paths_flags(profile),
     ]
     if features:
         argv += ["--features", ",".join(features)]
@@ -107,7 +111,7 @@ def cargo_build(
     console.command(argv)
     console.info(f"target dir: {target_dir}")
     # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
-    env = {**os.environ, **toolchain.env, "CARGO_TARGET_DIR": str(target_dir)}
+    env = {**os.environ, **toolchain.env, **rust.UNSTABLE_ENV, "CARGO_TARGET_DIR": str(target_dir)}
     if crate.settings.rustflags:
         # Appended to the caller's RUSTFLAGS; with build-std they apply to std as well.
         env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
@@ -191,7 +195,8 @@ def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callab
 
 
 def bindgen_stage(
-    bindgen: wasm_bindgen.WasmBindgen, cargo_wasm: Path, stage_dir: Path, out_name: str
+    bindgen: wasm_bindgen.WasmBindgen, cargo_wasm: Path, stage_dir: Path, out_name: str,
+    store: Path | None = None,
 ) -> tuple[dict[str, Path], bool]:
     """JS glue + .d.ts; the module it writes keeps its names section (the checks read it)."""
     outputs = {
@@ -203,7 +208,7 @@ def bindgen_stage(
     key = cache.cache_key(input=cache.file_sha256(cargo_wasm), tool=str(bindgen.executable),
                           version=bindgen.version, out_name=out_name, target="web")
     reused = run_cached(stage_dir.with_suffix(".record.json"), key, list(outputs.values()),
-                        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name), stage_store())
+                        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name), store)
     if reused:
         console.info("wasm-bindgen: input unchanged, reusing the previous output")
     return outputs, reused
@@ -213,13 +218,14 @@ def bindgen_stage(
 
 
 def wasm_opt_stage(
-    optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, passes: list[str], flags: list[str]
+    optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, passes: list[str], flags: list[str],
+    store: Path | None = None,
 ) -> tuple[Path, bool]:
     output_wasm.parent.mkdir(parents=True, exist_ok=True)
     key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
                           flags=flags, passes=wasm_opt.pass_flags(optimizer, passes))
     reused = run_cached(output_wasm.with_suffix(".record.json"), key, [output_wasm],
-                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, passes, flags), stage_store())
+                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, passes, flags), store)
     if reused:
         console.info("wasm-opt: input unchanged, reusing the previous output")
     return output_wasm, reused
@@ -298,12 +304,24 @@ def publish_package(package_dir: Path, files: dict[str, Path], documents: dict[s
     return package_dir
 
 
-def git_commit(directory: Path) -> str | None:
+def git_output(directory: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True)
+        out = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True)
     except OSError:
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit(directory: Path) -> str | None:
+    return git_output(directory, "rev-parse", "HEAD")
+
+
+def checkout_relative(path: Path) -> str:
+    """`path` relative to its git checkout (absolute when outside one): build records name no machine path."""
+    top = git_output(path.parent, "rev-parse", "--show-toplevel")
+    if top and path.resolve().is_relative_to(Path(top).resolve()):
+        return str(path.resolve().relative_to(Path(top).resolve()))
+    return str(path)
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -350,6 +368,7 @@ def compile_stages(
     """cargo -> wasm-bindgen -> wasm-opt; returns the glue files, the final module, the reused stages."""
     out_name = crate.lib_name
     reused: list[str] = []
+    store = stage_store() if options.use_stage_store else None
     with console.stage(f"cargo build {crate.package_name} ({options.profile}, {rust.WASM_TARGET})"):
         target_dir = options.target_dir or default_target_dir(crate)
         cargo_wasm = cargo_build(tools.rust, crate, options.profile, target_dir, options.cargo_features,
@@ -357,7 +376,7 @@ def compile_stages(
         measurer.submit("cargo", cargo_wasm)
 
     with console.stage("wasm-bindgen (web target, TypeScript declarations)"):
-        glue, skipped = bindgen_stage(tools.bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name)
+        glue, skipped = bindgen_stage(tools.bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name, store)
         reused += ["wasm-bindgen"] if skipped else []
         measurer.submit("wasm-bindgen", glue["wasm"])
 
@@ -366,7 +385,7 @@ def compile_stages(
         passes = wasm_opt_passes(options, crate)
         with console.stage(f"wasm-opt {' '.join(passes)}"):
             final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
-                                                 passes, tools.opt_flags)
+                                                 passes, tools.opt_flags, store)
             reused += ["wasm-opt"] if skipped else []
             measurer.submit("wasm-opt", final_wasm)
 
@@ -388,7 +407,7 @@ def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: To
     locked = {p.name: p.version for p in cargo_lock.read_lock(lock_path)}
     return {
         "toolchain": __version__,
-        "crate": {"name": crate.package_name, "version": crate.version, "manifest": str(crate.manifest_path)},
+        "crate": {"name": crate.package_name, "version": crate.version, "manifest": checkout_relative(crate.manifest_path)},
         "git_commit": git_commit(crate.crate_dir),
         "profile": options.profile,
         "target": rust.WASM_TARGET,
@@ -396,7 +415,9 @@ def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: To
         "rustc": {"version": tools.rust.version, "provider": tools.rust.provider, "path": str(tools.rust.rustc),
                   "build_std": tools.rust.build_std, "target_features": tools.target_features,
                   "rustflags": list(crate.settings.rustflags),
-                  "build_std_features": list(crate.settings.build_std_features) if tools.rust.build_std else []},
+                  "build_std_features": list(crate.settings.build_std_features) if tools.rust.build_std else [],
+                  # cargo remaps every source path (rust.RustToolchain.trim_paths_flags).
+                  "path_remapping": tools.rust.trim_paths_flags(options.profile)},
         "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
         "wasm_opt": (
             {"version": tools.optimizer.version, "provider": tools.optimizer.provider,

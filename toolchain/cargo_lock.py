@@ -15,6 +15,7 @@ class LockedPackage:
     name: str
     version: str
     source: str | None
+    checksum: str | None = None  # sha256 of the .crate file, for registry packages
 
 
 def read_lock(lock_path: Path) -> list[LockedPackage]:
@@ -31,7 +32,7 @@ def read_lock(lock_path: Path) -> list[LockedPackage]:
     packages = data.get("package")
     if not isinstance(packages, list):
         raise ToolchainError(f"{lock_path} has no [[package]] entries", "regenerate it with `cargo generate-lockfile`")
-    return [LockedPackage(p["name"], p["version"], p.get("source")) for p in packages]
+    return [LockedPackage(p["name"], p["version"], p.get("source"), p.get("checksum")) for p in packages]
 
 
 def locked_versions(lock_path: Path, name: str) -> list[str]:

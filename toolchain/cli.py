@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,26 @@ from toolchain.errors import ToolchainError
 def _add_manifest(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
                         help="Cargo.toml of the crate to build (default: the bundled DataFusion engine)")
+
+
+def _add_build_arguments(p: argparse.ArgumentParser) -> None:
+    _add_manifest(p)
+    p.add_argument("--profile", default="release", help="cargo profile (default: release)")
+    p.add_argument("--features", help="comma-separated cargo features")
+    p.add_argument("--no-default-features", action="store_true")
+    p.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt stage")
+    p.add_argument("--no-verify", action="store_true", help="skip instantiating the module in node before publishing")
+    p.add_argument("--wasm-opt-level", help="wasm-opt optimisation flag (default: the crate's "
+                   "[package.metadata.wasm-qe-toolchain] wasm-opt passes, else -Os)")
+    p.add_argument("--wasm-opt-provider", default=wasm_opt.AUTO, choices=[wasm_opt.AUTO, *sorted(wasm_opt.PROVIDERS)],
+                   help=f"default {wasm_opt.AUTO}: an installed binaryen-wasm-opt wheel where it is known to work, "
+                   f"else {wasm_opt.DEFAULT_PROVIDER}")
+    p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    p.add_argument("--target-dir", type=Path,
+                   help="cargo target directory (default: $CARGO_TARGET_DIR, else one per crate in the tool cache)")
+    p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
+    p.add_argument("--no-stage-store", action="store_true",
+                   help="run every stage: restore nothing from (and save nothing to) the machine-wide stage cache")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -31,8 +52,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    options = build_module.BuildOptions(
+def _build_options(args: argparse.Namespace) -> build_module.BuildOptions:
+    return build_module.BuildOptions(
         manifest_path=args.manifest_path,
         profile=args.profile,
         run_wasm_opt=not args.no_wasm_opt,
@@ -44,10 +65,67 @@ def cmd_build(args: argparse.Namespace) -> int:
         install_missing=not args.no_install,
         target_dir=args.target_dir,
         verify_instantiation=not args.no_verify,
+        use_stage_store=not args.no_stage_store,
     )
-    result = build_module.build(options)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    result = build_module.build(_build_options(args))
     console.info(f"artifacts in {result.package_dir}")
     return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from toolchain import cargo_lock, release
+
+    options = _build_options(args)
+    if not args.skip_build:
+        build_module.build(options)
+    if not args.skip_checks:
+        # Nothing is released that failed a check: every check, as `python -m toolchain check` runs them.
+        build = {"manifest_path": options.manifest_path, "artifacts_dir": options.artifacts_dir,
+                 "features": ",".join(options.cargo_features), "no_default_features": options.no_default_features}
+        if cmd_check(argparse.Namespace(check_name=None, build=build)) != 0:
+            raise ToolchainError("a check failed, so nothing was released", "fix the violations printed above")
+    crate = cargo_lock.read_manifest(options.manifest_path)
+    request = release.ReleaseRequest(
+        package_dir=options.artifacts_dir / crate.package_name,
+        manifest_path=options.manifest_path,
+        release_root=args.release_dir or options.artifacts_dir / "release",
+        features=tuple(options.cargo_features),
+        no_default_features=options.no_default_features,
+        force=args.force,
+    )
+    with console.stage(f"release {crate.package_name} {crate.version}"):
+        published = release.make_release(request)
+    print(release.format_release(published), flush=True)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as step_summary:
+            step_summary.write(release.summary_markdown(published) + "\n")
+    return cmd_verify_release(argparse.Namespace(release_dir=published.directory))
+
+
+def cmd_verify_release(args: argparse.Namespace) -> int:
+    from toolchain import release
+
+    problems = release.verify_release(args.release_dir)
+    for problem in problems:
+        print(f"  ✗ {problem}", flush=True)
+    if problems:
+        console.info(f"{args.release_dir}: {len(problems)} problem(s)")
+        return 1
+    console.info(f"{args.release_dir}: SHA256SUMS verifies (sha256sum -c), wheel RECORD and tarball are intact")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from toolchain import reproduce
+
+    outcome = reproduce.prove(reproduce.ProofRequest(
+        checkout=Path.cwd(), work_dir=args.work_dir, manifest_path=args.manifest_path, keep=args.keep,
+    ))
+    print(reproduce.format_outcome(outcome), flush=True)
+    return 0 if outcome.identical else 1
 
 
 def cmd_size(args: argparse.Namespace) -> int:
@@ -85,7 +163,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     available = checks.registry()
     if args.check_name is None:
         # Every check with its defaults; each still fails on its own, and all of them run.
-        selected = [(name, module, checks.default_args(module)) for name, module in available.items()]
+        selected = [(name, module, _checking_the_build(checks.default_args(module), getattr(args, "build", {})))
+                    for name, module in available.items()]
     else:
         selected = [(args.check_name, available[args.check_name], args)]
     failed = []
@@ -125,6 +204,14 @@ def cmd_toolchain_wheel_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checking_the_build(check_args: argparse.Namespace, build: dict) -> argparse.Namespace:
+    """A check's default arguments pointed at the crate and artifacts that were built (release passes them)."""
+    for name, value in build.items():
+        if getattr(check_args, name, None) is not None:  # the check has this option (and it means the build's)
+            setattr(check_args, name, value)
+    return check_args
+
+
 def _add_check_parsers(parser: argparse.ArgumentParser) -> None:
     from toolchain import checks
 
@@ -148,22 +235,29 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = commands.add_parser("build", help="cargo build -> wasm-bindgen -> wasm-opt -> artifacts/<crate>/")
-    _add_manifest(p)
-    p.add_argument("--profile", default="release", help="cargo profile (default: release)")
-    p.add_argument("--features", help="comma-separated cargo features")
-    p.add_argument("--no-default-features", action="store_true")
-    p.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt stage")
-    p.add_argument("--no-verify", action="store_true", help="skip instantiating the module in node before publishing")
-    p.add_argument("--wasm-opt-level", help="wasm-opt optimisation flag (default: the crate's "
-                   "[package.metadata.wasm-qe-toolchain] wasm-opt passes, else -Os)")
-    p.add_argument("--wasm-opt-provider", default=wasm_opt.AUTO, choices=[wasm_opt.AUTO, *sorted(wasm_opt.PROVIDERS)],
-                   help=f"default {wasm_opt.AUTO}: an installed binaryen-wasm-opt wheel where it is known to work, "
-                   f"else {wasm_opt.DEFAULT_PROVIDER}")
-    p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
-    p.add_argument("--target-dir", type=Path,
-                   help="cargo target directory (default: $CARGO_TARGET_DIR, else one per crate in the tool cache)")
-    p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
+    _add_build_arguments(p)
     p.set_defaults(func=cmd_build)
+
+    p = commands.add_parser("release", help="build, check, then package artifacts/release/<version>/: npm tarball, "
+                                            "Python wheel, CycloneDX SBOM, build-info.json, SHA256SUMS")
+    _add_build_arguments(p)
+    p.add_argument("--skip-build", action="store_true", help="package what artifacts/<crate>/ holds, without building")
+    p.add_argument("--skip-checks", action="store_true", help="do not run the checks first (the reproduce proof only)")
+    p.add_argument("--release-dir", type=Path, help="where versions go (default: ARTIFACTS_DIR/release)")
+    p.add_argument("--force", action="store_true", help="replace an existing release of this version whose bytes differ")
+    p.set_defaults(func=cmd_release)
+
+    p = commands.add_parser("verify-release", help="verify a release directory: SHA256SUMS (sha256sum -c), "
+                                                   "the wheel's RECORD, the tarball")
+    p.add_argument("release_dir", type=Path)
+    p.set_defaults(func=cmd_verify_release)
+
+    p = commands.add_parser("reproduce", help="two clean builds + releases of HEAD in two directories; "
+                                              "compares the bytes, names the first difference")
+    _add_manifest(p)
+    p.add_argument("--work-dir", type=Path, help="where the two clones and target dirs go (default: a new /tmp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the clones and target directories afterwards")
+    p.set_defaults(func=cmd_reproduce)
 
     p = commands.add_parser("bench-wasm-opt", help="time each wasm-opt provider on the engine and compare sizes")
     p.add_argument("--input", type=Path, help="module to optimise (default: the engine's wasm-bindgen output)")

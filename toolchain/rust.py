@@ -24,6 +24,8 @@ DEBIAN_CARGO = Path("/usr/bin/cargo")
 # Debian's clang-22 / llvm-ar-22 compile C dependencies (zstd-sys) for wasm32.
 WASM_C_COMPILERS = ["clang-22", "clang"]
 WASM_ARCHIVERS = ["llvm-ar-22", "llvm-ar"]
+# Lets a stable cargo take -Z flags (-Zbuild-std, -Ztrim-paths); Debian's provider sets it anyway.
+UNSTABLE_ENV = {"RUSTC_BOOTSTRAP": "1"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,18 @@ class RustToolchain:
     def build_std_feature_flags(self, features: tuple[str, ...] | list[str]) -> list[str]:
         """-Zbuild-std-features, which only means something when std is built from source."""
         return [f"-Zbuild-std-features={','.join(features)}"] if self.build_std and features else []
+
+    def trim_paths_flags(self, profile: str) -> list[str]:
+        """Cargo's path trimming, so that no build-machine path ends up in the module.
+
+        cargo then passes --remap-path-prefix per crate: the workspace to ".", registry crates to
+        "<name>-<version>", path dependencies outside the workspace to "<name>-<version>", the std
+        sources to "/rustc/<commit>" and the target directory to "/cargo/build-dir". Two checkouts
+        in different directories (or machines) then compile the same bytes. The flags of registry
+        crates do not depend on the checkout, so a shared target directory keeps serving every
+        clone. Unstable in cargo 1.96: needs RUSTC_BOOTSTRAP=1 (see UNSTABLE_ENV).
+        """
+        return ["-Ztrim-paths", "--config", f'profile.{profile}.trim-paths="all"']
 
     @property
     def semver(self) -> str:

@@ -32,6 +32,8 @@ def test_command(toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest,
         # libtest is built from source too, and tests run with the same abort strategy as the build.
         *(["-Zbuild-std=std,panic_abort,test", "-Zpanic-abort-tests"] if toolchain.build_std else []),
         *toolchain.build_std_feature_flags(crate.settings.build_std_features),
+        # As the build: same profile settings, so the build's compiled crates are reused.
+        *toolchain.trim_paths_flags(profile),
     ]
 
 
@@ -47,7 +49,7 @@ def run(manifest_path: Path, profile: str = "release", install: bool = True, ext
                              "reinstall the CLI: `nox -s doctor -- --install` (it installs both binaries)")
     chromium = browser.find(install=install)
     env = {
-        **os.environ, **toolchain.env,
+        **os.environ, **toolchain.env, **rust.UNSTABLE_ENV,
         "CARGO_TARGET_DIR": str(build.default_target_dir(crate)),
         f"CARGO_TARGET_{rust.WASM_TARGET.upper().replace('-', '_')}_RUNNER": str(bindgen.test_runner),
         "CHROMEDRIVER": str(chromium.chromedriver),
