@@ -19,7 +19,7 @@ from toolchain.errors import MissingTool, StageFailed, ToolchainError, WrongVers
 
 REPO = Path(__file__).resolve().parents[2]
 WHEELS = (toolchain_wheels.WASM_BINDGEN_WHEEL, toolchain_wheels.WASM_OPT_WHEEL)
-ENGINE_LOCK = REPO / "crates" / "datafusion-wasm" / "Cargo.lock"
+ENGINE_LOCK = REPO / "crates" / "Cargo.lock"  # the engine workspace's lock
 
 
 def install_fake_wheel(site: Path, name: str, version: str, executables: dict[str, str]) -> Path:
