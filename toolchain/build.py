@@ -111,7 +111,7 @@ def cargo_build(
     console.command(argv)
     console.info(f"target dir: {target_dir}")
     # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
-    env = {**os.environ, **toolchain.env, **rust.UNSTABLE_ENV, "CARGO_TARGET_DIR": str(target_dir)}
+    env = {**rust.build_env(toolchain), "CARGO_TARGET_DIR": str(target_dir)}
     if crate.settings.rustflags:
         # Appended to the caller's RUSTFLAGS; with build-std they apply to std as well.
         env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
@@ -417,7 +417,8 @@ def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: To
                   "rustflags": list(crate.settings.rustflags),
                   "build_std_features": list(crate.settings.build_std_features) if tools.rust.build_std else [],
                   # cargo remaps every source path (rust.RustToolchain.trim_paths_flags).
-                  "path_remapping": tools.rust.trim_paths_flags(options.profile)},
+                  "path_remapping": tools.rust.trim_paths_flags(options.profile),
+                  "const_random_seed": rust.build_env(tools.rust)["CONST_RANDOM_SEED"]},
         "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
         "wasm_opt": (
             {"version": tools.optimizer.version, "provider": tools.optimizer.provider,

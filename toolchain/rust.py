@@ -26,6 +26,18 @@ WASM_C_COMPILERS = ["clang-22", "clang"]
 WASM_ARCHIVERS = ["llvm-ar-22", "llvm-ar"]
 # Lets a stable cargo take -Z flags (-Zbuild-std, -Ztrim-paths); Debian's provider sets it anyway.
 UNSTABLE_ENV = {"RUSTC_BOOTSTRAP": "1"}
+# arrow enables ahash's compile-time-rng on wasm32: its hash keys come from const-random, which
+# draws a fresh random seed at every compile unless CONST_RANDOM_SEED is set (measured: 126
+# bytes of keys differed between two clean builds). The keys ship inside the module, readable by
+# anyone, so a fixed seed gives nothing away. A seed set by the caller wins.
+REPRODUCIBLE_ENV = {"CONST_RANDOM_SEED": "wasm-qe-toolchain"}
+
+
+def build_env(toolchain: "RustToolchain", environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment cargo builds for wasm32 with: the caller's, the toolchain's, -Z allowed, fixed seeds."""
+    environ = dict(os.environ if environ is None else environ)
+    return {**environ, **toolchain.env, **UNSTABLE_ENV,
+            **{k: v for k, v in REPRODUCIBLE_ENV.items() if k not in environ}}
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def run(manifest_path: Path, profile: str = "release", install: bool = True, ext
                              "reinstall the CLI: `nox -s doctor -- --install` (it installs both binaries)")
     chromium = browser.find(install=install)
     env = {
-        **os.environ, **toolchain.env, **rust.UNSTABLE_ENV,
+        **rust.build_env(toolchain),  # as the build, so its compiled crates are reused
         "CARGO_TARGET_DIR": str(build.default_target_dir(crate)),
         f"CARGO_TARGET_{rust.WASM_TARGET.upper().replace('-', '_')}_RUNNER": str(bindgen.test_runner),
         "CHROMEDRIVER": str(chromium.chromedriver),

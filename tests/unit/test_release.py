@@ -365,3 +365,13 @@ def test_release_checks_the_crate_and_artifacts_it_built():
     assert size_args.artifacts_dir == Path("out")
     # The tracing check's --manifest-path names instrumentation crates, not the engine: left alone.
     assert cli._checking_the_build(checks.default_args(checks.registry()["tracing"]), build).manifest_path is None
+
+
+def test_builds_fix_compile_time_random_seeds_unless_the_caller_chose_one():
+    from toolchain import rust
+
+    toolchain = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", True,
+                                   {"RUSTC": "/usr/bin/rustc"})
+    env = rust.build_env(toolchain, {"PATH": "/bin"})
+    assert env["CONST_RANDOM_SEED"] == "wasm-qe-toolchain" and env["RUSTC_BOOTSTRAP"] == "1"
+    assert rust.build_env(toolchain, {"CONST_RANDOM_SEED": "mine"})["CONST_RANDOM_SEED"] == "mine"
