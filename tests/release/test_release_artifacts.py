@@ -19,7 +19,9 @@ from toolchain.errors import ToolchainError
 
 pytestmark = pytest.mark.integration
 
-SHIPPED = ["datafusion_wasm_bg.wasm", "datafusion_wasm.js", "datafusion_wasm.d.ts", "datafusion_wasm_bg.wasm.d.ts"]
+# The glue, and the crate's own JS modules (js-files: fetch_query_ipc.js and its .d.ts).
+SHIPPED = ["datafusion_wasm_bg.wasm", "datafusion_wasm.js", "datafusion_wasm.d.ts", "datafusion_wasm_bg.wasm.d.ts",
+           "fetch_query_ipc.js", "fetch_query_ipc.d.ts"]
 
 
 def test_release_directory_has_every_artifact_and_verifies(engine_release):
