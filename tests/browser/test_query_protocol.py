@@ -112,7 +112,7 @@ def test_an_error_frame_mid_stream_discards_the_batches_before_it(remote, query_
     assert query_server.wait_for(statement, "error frame").frames == 1 + 2 + 1
 
 
-def full_body_length(server, statement: str, batch_rows: int) -> int:
+def full_body_length(server, statement: str) -> int:
     return server.wait_for(statement, "done").body_bytes
 
 
@@ -120,7 +120,7 @@ def full_body_length(server, statement: str, batch_rows: int) -> int:
 def test_a_truncated_stream_is_a_protocol_error(remote, query_server, where):
     statement = f"SELECT id, city, amount FROM sales -- {where}"
     fetch_and_register(remote, query_server, "probe", sql=statement, batch_rows=6)
-    total = full_body_length(query_server, statement, 6)
+    total = full_body_length(query_server, statement)
     done_frame = len(b'{"type":"done"}\n')
     cut = {"inside the first header": 10, "inside the schema message": 40,
            "inside a batch": total - done_frame - 30, "before done": total - done_frame}[where]
