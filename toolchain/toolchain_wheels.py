@@ -17,6 +17,8 @@ Sources are never committed: the recipe pins them, the registry serves them.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -27,6 +29,8 @@ import tarfile
 import tempfile
 import time
 import tomllib
+import uuid
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +42,10 @@ PACKAGING_DIR = REPO_ROOT / "packaging"
 DEFAULT_OUT = Path("artifacts") / "toolchain-wheels"
 MANIFEST_NAME = "toolchain-wheels.json"
 # Bump when the way wheels are staged or built changes, so cached wheels are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
+# How a wheel names its staged source tree (the real one lies under the machine's cache root).
+STAGED_SOURCE_PLACEHOLDER = "/wheel-build/src"
+WHEEL_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 
 WASM_BINDGEN_WHEEL = "wasm-bindgen-cli"
 WASM_OPT_WHEEL = "binaryen-wasm-opt"
@@ -265,13 +272,25 @@ def backend_command(recipe: Recipe, stage_dir: Path, wheel_dir: Path, work: Path
     """`pip wheel` for the staged tree, and the environment that keeps build outputs in `work`."""
     # -v streams the backend's output (cargo, ninja [n/230]): a long build shows progress.
     argv = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--wheel-dir", str(wheel_dir)]
-    env: dict[str, str] = {}
+    # Reproducible bytes: no wall-clock dates in the archive (both backends honour
+    # SOURCE_DATE_EPOCH; 1980-01-01 is the zip format's first day, what maturin writes anyway),
+    # and no machine path in the binaries (__FILE__ in binaryen's asserts, panic locations).
+    env: dict[str, str] = {"SOURCE_DATE_EPOCH": str(WHEEL_SOURCE_DATE_EPOCH)}
     if recipe.backend.startswith("scikit_build_core"):
+        cmake_build = work / "cmake-build"
         # A persistent CMake build directory: a repeated build after an interruption is incremental.
-        argv += ["--config-settings", f"build-dir={work / 'cmake-build'}"]
+        argv += ["--config-settings", f"build-dir={cmake_build}"]
         env["CMAKE_BUILD_PARALLEL_LEVEL"] = str(os.cpu_count() or 1)
+        prefix_maps = f"-ffile-prefix-map={stage_dir}={STAGED_SOURCE_PLACEHOLDER} -ffile-prefix-map={cmake_build}=/wheel-build/build"
+        for variable in ("CFLAGS", "CXXFLAGS"):  # read by CMake's first configure of cmake_build
+            env[variable] = " ".join(filter(None, [os.environ.get(variable, ""), prefix_maps]))
     elif recipe.backend.startswith("maturin"):
-        env["CARGO_TARGET_DIR"] = str(work / "cargo-target")
+        target = work / "cargo-target"
+        env["CARGO_TARGET_DIR"] = str(target)
+        remaps = [f"--remap-path-prefix={stage_dir}={STAGED_SOURCE_PLACEHOLDER}",
+                  f"--remap-path-prefix={cargo_home()}=/cargo-home",
+                  f"--remap-path-prefix={target}=/wheel-build/target"]
+        env["RUSTFLAGS"] = " ".join(filter(None, [os.environ.get("RUSTFLAGS", ""), *remaps]))
     argv.append(str(stage_dir))
     return argv, env
 
@@ -301,6 +320,8 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
         if len(wheels) != 1:
             raise StageFailed(f"pip wheel left {len(wheels)} wheels for {recipe.name}: {[w.name for w in wheels]}",
                               "the recipe must produce exactly one wheel")
+        for name in normalize_wheel(wheels[0], stage_dir):
+            console.info(f"{wheels[0].name}: {name} made reproducible (no random serial, time or build path)")
         info = {"name": recipe.name, "version": recipe.version, "file": wheels[0].name,
                 "sha256": cache.file_sha256(wheels[0]), "build_seconds": seconds, "key": key,
                 "crate": recipe.crate, "crate_version": recipe.crate_version, "crate_sha256": recipe.sha256,
@@ -328,6 +349,69 @@ def build_host_tools(recipe: Recipe) -> dict[str, str | None]:
         tools["c++"] = first_line(["c++", "--version"])
         tools["cmake"] = first_line(["cmake", "--version"])
     return tools
+
+
+# ---------------------------------------------------------------- stage: reproducible wheel bytes
+
+_SBOM_SERIAL_NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # uuid.NAMESPACE_URL
+
+
+def normalized_sbom(data: bytes, stage_dir: Path) -> bytes:
+    """A backend's CycloneDX SBOM without what changes from build to build.
+
+    maturin's (cargo-cyclonedx) carries a random serial number, the wall-clock time and the
+    absolute path of the staged crate; the rest (the crates, their hashes and edges) is a
+    function of the recipe. The timestamp is optional in CycloneDX and dropped; the serial number
+    is derived from the content, as in the release SBOM.
+    """
+    text = data.decode()
+    for spelling in {str(stage_dir), str(stage_dir.resolve())}:
+        text = text.replace(spelling, STAGED_SOURCE_PLACEHOLDER)
+    document = json.loads(text)
+    document.pop("serialNumber", None)
+    if isinstance(document.get("metadata"), dict):
+        document["metadata"].pop("timestamp", None)
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    serial = f"urn:uuid:{uuid.uuid5(_SBOM_SERIAL_NAMESPACE, 'cyclonedx:' + canonical)}"
+    return (json.dumps({"serialNumber": serial, **document}, indent=2) + "\n").encode()
+
+
+def normalize_wheel(wheel: Path, stage_dir: Path) -> list[str]:
+    """Rewrites the wheel's SBOMs with `normalized_sbom` (and RECORD to match); the names changed.
+
+    Entry order, dates, modes and compression are kept, so the result depends only on the
+    backend's output and this function. A wheel without an SBOM is left untouched.
+    """
+    with zipfile.ZipFile(wheel) as archive:
+        infos = archive.infolist()
+        contents = {info.filename: archive.read(info) for info in infos}
+    changed = {}
+    for name, data in contents.items():
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0].endswith(".dist-info") and parts[1] == "sboms" and name.endswith(".json"):
+            normalized = normalized_sbom(data, stage_dir)
+            if normalized != data:
+                changed[name] = normalized
+    if not changed:
+        return []
+    contents.update(changed)
+    record_name = next((name for name in contents if name.endswith(".dist-info/RECORD")), None)
+    if record_name is None:
+        raise StageFailed(f"{wheel.name} has no .dist-info/RECORD", "the build backend wrote a broken wheel")
+    lines = []
+    for line in contents[record_name].decode().splitlines():
+        name = line.rsplit(",", 2)[0]
+        if name in changed:
+            digest = base64.urlsafe_b64encode(hashlib.sha256(changed[name]).digest()).rstrip(b"=").decode()
+            line = f"{name},sha256={digest},{len(changed[name])}"
+        lines.append(line)
+    contents[record_name] = ("\n".join(lines) + "\n").encode()
+    rewritten = wheel.with_name(wheel.name + ".normalized")
+    with zipfile.ZipFile(rewritten, "w") as archive:
+        for info in infos:
+            archive.writestr(info, contents[info.filename], compress_type=info.compress_type)
+    os.replace(rewritten, wheel)
+    return sorted(changed)
 
 
 # ---------------------------------------------------------------- stage: publish

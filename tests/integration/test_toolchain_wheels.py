@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ENGINE_MANIFEST, REPO
-from toolchain import cargo_lock, toolchain_wheels
+from toolchain import cache, cargo_lock, toolchain_wheels
 
 pytestmark = [pytest.mark.integration, pytest.mark.toolchain_wheels]
 
@@ -69,6 +69,22 @@ def test_wheels_are_published_with_a_manifest(wheels, locked_bindgen):
     # Only wasm-opt: no other binaryen tool, no shared library.
     assert not [n for n in names["binaryen-wasm-opt"] if "wasm-" in Path(n).name and not n.endswith("/wasm-opt")]
     assert not [n for n in names["binaryen-wasm-opt"] if n.endswith(".so")]
+
+
+def test_wheels_carry_no_build_date_or_machine_path(wheels):
+    """What makes a rebuild elsewhere give the same bytes: fixed dates, no cache or build paths."""
+    _, built = wheels
+    machine_paths = [str(cache.cache_root()).encode(), str(toolchain_wheels.cargo_home()).encode(), b"toolchain-wheel-work"]
+    for wheel in built:
+        with zipfile.ZipFile(wheel.path) as archive:
+            for info in archive.infolist():
+                assert info.date_time == (1980, 1, 1, 0, 0, 0), f"{wheel.path.name}: {info.filename} is dated {info.date_time}"
+                data = archive.read(info)
+                found = [p.decode() for p in machine_paths if p in data]
+                assert not found, f"{wheel.path.name}: {info.filename} names the build machine's {found}"
+            sboms = [n for n in archive.namelist() if "/sboms/" in n]
+            for name in sboms:
+                assert "timestamp" not in json.loads(archive.read(name)).get("metadata", {})
 
 
 def test_a_second_build_comes_from_the_cache(wheels, tmp_path, locked_bindgen):

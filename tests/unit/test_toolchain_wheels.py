@@ -207,3 +207,109 @@ def test_staged_tree_is_recipe_plus_crate_subdir(tmp_path):
     assert sorted(p.name for p in staged.iterdir()) == ["CMakeLists.txt", "SOURCE.json", "pyproject.toml", "upstream"]
     assert (staged / "upstream" / "src" / "a.cpp").stat().st_mtime == 1_600_000_000  # mtimes kept: incremental rebuilds
     assert '"crate": "demo-sys"' in (staged / "SOURCE.json").read_text()
+
+
+# ---------------------------------------------------------------- reproducible wheel bytes
+
+def backend_wheel(path: Path, stage_dir: Path, serial: str, timestamp: str) -> Path:
+    """A wheel laid out as maturin writes one: an executable, an SBOM naming the staged crate, RECORD."""
+    import base64
+    import hashlib
+    import json
+    import zipfile
+
+    dist_info = "tool-1.0.dist-info"
+    sbom = {"bomFormat": "CycloneDX", "specVersion": "1.5", "serialNumber": serial, "version": 1,
+            "metadata": {"timestamp": timestamp,
+                         "component": {"bom-ref": f"path+file://{stage_dir}/crate#tool@1.0", "name": "tool"}},
+            "components": [{"name": "dep", "version": "2.0", "purl": "pkg:cargo/dep@2.0"}]}
+    entries = {"tool-1.0.data/scripts/tool": b"\x7fELF binary", f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\n",
+               f"{dist_info}/sboms/tool.cyclonedx.json": json.dumps(sbom, indent=2).encode()}
+    record = "".join(
+        f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+        for name, data in entries.items())
+    entries[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100755 if "scripts" in name else 0o100644) << 16
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def test_two_builds_in_different_directories_give_one_wheel(tmp_path):
+    """maturin's SBOM differs by serial, time and build path: normalized, the wheels are identical."""
+    import hashlib
+    import json
+    import zipfile
+
+    first_stage, second_stage = tmp_path / "cache-a" / "src", tmp_path / "elsewhere" / "b" / "src"
+    first = backend_wheel(tmp_path / "a.whl", first_stage, "urn:uuid:1111", "2026-11-23T20:33:39Z")
+    second = backend_wheel(tmp_path / "b.whl", second_stage, "urn:uuid:2222", "2026-11-23T23:14:39Z")
+    assert first.read_bytes() != second.read_bytes()
+
+    assert toolchain_wheels.normalize_wheel(first, first_stage) == ["tool-1.0.dist-info/sboms/tool.cyclonedx.json"]
+    toolchain_wheels.normalize_wheel(second, second_stage)
+    assert first.read_bytes() == second.read_bytes()
+
+    with zipfile.ZipFile(first) as archive:
+        sbom = json.loads(archive.read("tool-1.0.dist-info/sboms/tool.cyclonedx.json"))
+        assert "timestamp" not in sbom["metadata"]
+        assert sbom["serialNumber"].startswith("urn:uuid:") and sbom["serialNumber"] != "urn:uuid:1111"
+        assert str(tmp_path) not in json.dumps(sbom)
+        assert sbom["components"] == [{"name": "dep", "version": "2.0", "purl": "pkg:cargo/dep@2.0"}]
+        # pip checks RECORD on install: every listed hash still matches its entry.
+        for line in archive.read("tool-1.0.dist-info/RECORD").decode().splitlines():
+            name, digest, size = line.rsplit(",", 2)
+            if digest:
+                data = archive.read(name)
+                assert int(size) == len(data)
+                assert digest == "sha256=" + toolchain_wheels.base64.urlsafe_b64encode(
+                    hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        script = archive.getinfo("tool-1.0.data/scripts/tool")
+        assert script.external_attr >> 16 == 0o100755 and script.date_time == (1980, 1, 1, 0, 0, 0)
+
+
+def test_the_sbom_content_still_decides_the_serial(tmp_path):
+    """Another dependency set is another document: its serial number differs."""
+    import json
+    import zipfile
+
+    stage = tmp_path / "src"
+    first = backend_wheel(tmp_path / "a.whl", stage, "urn:uuid:1", "t")
+    toolchain_wheels.normalize_wheel(first, stage)
+    sbom = json.loads(zipfile.ZipFile(first).read("tool-1.0.dist-info/sboms/tool.cyclonedx.json"))
+    sbom["components"][0]["version"] = "2.1"
+    changed = toolchain_wheels.normalized_sbom(json.dumps(sbom).encode(), stage)
+    assert json.loads(changed)["serialNumber"] != sbom["serialNumber"]
+
+
+def test_a_wheel_without_sbom_is_left_alone(tmp_path):
+    import zipfile
+
+    path = tmp_path / "plain-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("plain-1.0.dist-info/RECORD", "plain-1.0.dist-info/RECORD,,\n")
+    before = path.read_bytes()
+    assert toolchain_wheels.normalize_wheel(path, tmp_path) == []
+    assert path.read_bytes() == before
+
+
+def test_backend_builds_without_dates_or_machine_paths(tmp_path, monkeypatch):
+    """Both backends get a fixed SOURCE_DATE_EPOCH; compilers map the build's paths away."""
+    monkeypatch.setenv("RUSTFLAGS", "-Cdebuginfo=0")
+    monkeypatch.delenv("CXXFLAGS", raising=False)
+    recipes = toolchain_wheels.all_recipes()
+    stage, work = tmp_path / "work" / "src", tmp_path / "work"
+
+    _, rust_env = toolchain_wheels.backend_command(recipes["wasm-bindgen-cli"], stage, tmp_path / "out", work)
+    assert rust_env["SOURCE_DATE_EPOCH"] == "315532800"
+    flags = rust_env["RUSTFLAGS"].split()
+    assert flags[0] == "-Cdebuginfo=0"  # the caller's flags are kept
+    assert f"--remap-path-prefix={stage}=/wheel-build/src" in flags
+    assert f"--remap-path-prefix={toolchain_wheels.cargo_home()}=/cargo-home" in flags
+
+    _, cmake_env = toolchain_wheels.backend_command(recipes["binaryen-wasm-opt"], stage, tmp_path / "out", work)
+    assert cmake_env["SOURCE_DATE_EPOCH"] == "315532800"
+    assert f"-ffile-prefix-map={stage}=/wheel-build/src" in cmake_env["CXXFLAGS"].split()
+    assert cmake_env["CFLAGS"] == cmake_env["CXXFLAGS"]
