@@ -281,16 +281,27 @@ def backend_command(recipe: Recipe, stage_dir: Path, wheel_dir: Path, work: Path
         # A persistent CMake build directory: a repeated build after an interruption is incremental.
         argv += ["--config-settings", f"build-dir={cmake_build}"]
         env["CMAKE_BUILD_PARALLEL_LEVEL"] = str(os.cpu_count() or 1)
-        prefix_maps = f"-ffile-prefix-map={stage_dir}={STAGED_SOURCE_PLACEHOLDER} -ffile-prefix-map={cmake_build}=/wheel-build/build"
-        for variable in ("CFLAGS", "CXXFLAGS"):  # read by CMake's first configure of cmake_build
-            env[variable] = " ".join(filter(None, [os.environ.get(variable, ""), prefix_maps]))
+        if any(char.isspace() for char in str(work)):
+            # CMake passes CFLAGS on split at spaces: such a map would break the build, not the bytes.
+            console.warn(f"{work} contains whitespace: the {recipe.name} binary will name its build paths "
+                         "(set WASM_TOOLCHAIN_CACHE to a path without spaces for a reproducible wheel)")
+        else:
+            prefix_maps = f"-ffile-prefix-map={stage_dir}={STAGED_SOURCE_PLACEHOLDER} -ffile-prefix-map={cmake_build}=/wheel-build/build"
+            for variable in ("CFLAGS", "CXXFLAGS"):  # read by CMake's first configure of cmake_build
+                env[variable] = " ".join(filter(None, [os.environ.get(variable, ""), prefix_maps]))
     elif recipe.backend.startswith("maturin"):
         target = work / "cargo-target"
         env["CARGO_TARGET_DIR"] = str(target)
         remaps = [f"--remap-path-prefix={stage_dir}={STAGED_SOURCE_PLACEHOLDER}",
                   f"--remap-path-prefix={cargo_home()}=/cargo-home",
                   f"--remap-path-prefix={target}=/wheel-build/target"]
-        env["RUSTFLAGS"] = " ".join(filter(None, [os.environ.get("RUSTFLAGS", ""), *remaps]))
+        # The encoded form (0x1f-separated) keeps paths with spaces whole; it also wins over
+        # RUSTFLAGS in cargo, so the caller's flags are carried into it.
+        if os.environ.get("CARGO_ENCODED_RUSTFLAGS"):
+            callers = os.environ["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
+        else:
+            callers = os.environ.get("RUSTFLAGS", "").split()
+        env["CARGO_ENCODED_RUSTFLAGS"] = "\x1f".join([*callers, *remaps])
     argv.append(str(stage_dir))
     return argv, env
 

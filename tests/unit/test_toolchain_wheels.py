@@ -298,13 +298,14 @@ def test_a_wheel_without_sbom_is_left_alone(tmp_path):
 def test_backend_builds_without_dates_or_machine_paths(tmp_path, monkeypatch):
     """Both backends get a fixed SOURCE_DATE_EPOCH; compilers map the build's paths away."""
     monkeypatch.setenv("RUSTFLAGS", "-Cdebuginfo=0")
+    monkeypatch.delenv("CARGO_ENCODED_RUSTFLAGS", raising=False)
     monkeypatch.delenv("CXXFLAGS", raising=False)
     recipes = toolchain_wheels.all_recipes()
     stage, work = tmp_path / "work" / "src", tmp_path / "work"
 
     _, rust_env = toolchain_wheels.backend_command(recipes["wasm-bindgen-cli"], stage, tmp_path / "out", work)
     assert rust_env["SOURCE_DATE_EPOCH"] == "315532800"
-    flags = rust_env["RUSTFLAGS"].split()
+    flags = rust_env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
     assert flags[0] == "-Cdebuginfo=0"  # the caller's flags are kept
     assert f"--remap-path-prefix={stage}=/wheel-build/src" in flags
     assert f"--remap-path-prefix={toolchain_wheels.cargo_home()}=/cargo-home" in flags
@@ -313,3 +314,12 @@ def test_backend_builds_without_dates_or_machine_paths(tmp_path, monkeypatch):
     assert cmake_env["SOURCE_DATE_EPOCH"] == "315532800"
     assert f"-ffile-prefix-map={stage}=/wheel-build/src" in cmake_env["CXXFLAGS"].split()
     assert cmake_env["CFLAGS"] == cmake_env["CXXFLAGS"]
+
+
+def test_a_cache_path_with_spaces_stays_one_rust_flag(tmp_path, monkeypatch):
+    monkeypatch.delenv("CARGO_ENCODED_RUSTFLAGS", raising=False)
+    monkeypatch.delenv("RUSTFLAGS", raising=False)
+    work = tmp_path / "Application Support" / "work"
+    _, env = toolchain_wheels.backend_command(toolchain_wheels.all_recipes()["wasm-bindgen-cli"], work / "src",
+                                              tmp_path / "out", work)
+    assert f"--remap-path-prefix={work / 'src'}=/wheel-build/src" in env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
