@@ -43,32 +43,34 @@ def _toolchain_wheels(session: nox.Session) -> None:
         session.install("--no-index", "--find-links", source, *pinned)
 
 
+def _toolchain(session: nox.Session, *command: str) -> None:
+    """`python -m toolchain COMMAND` in the session's venv, the session's posargs passed through."""
+    _install(session)
+    session.run("python", "-m", "toolchain", *command, *session.posargs)
+
+
 @nox.session
 def doctor(session: nox.Session) -> None:
     """Show the tools found (version, provider); `-- --install` provisions what is missing."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "doctor", *session.posargs)
+    _toolchain(session, "doctor")
 
 
 @nox.session
 def build(session: nox.Session) -> None:
     """Build the bundled DataFusion engine (or --manifest-path PATH) into artifacts/."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "build", *session.posargs)
+    _toolchain(session, "build")
 
 
 @nox.session
 def wasm_test(session: nox.Session) -> None:
     """The engine's #[wasm_bindgen_test] tests in headless Chromium (wasm-bindgen-test-runner)."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "wasm-test", *session.posargs)
+    _toolchain(session, "wasm-test")
 
 
 @nox.session
 def check(session: nox.Session) -> None:
     """Every check (gating, tracing, shims, size), or `-- NAME [options]` for one; non-zero on a violation."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "check", *session.posargs)
+    _toolchain(session, "check")
 
 
 def _pytest(session: nox.Session, paths: list[str], provision: bool = True) -> None:
@@ -101,26 +103,22 @@ def unit(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Measurements behind choices: every wasm-opt provider on the built engine (time, sizes)."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "bench-wasm-opt", *session.posargs)
+    _toolchain(session, "bench-wasm-opt")
 
 
 @nox.session
 def toolchain_wheels(session: nox.Session) -> None:
     """The wasm-bindgen CLI and wasm-opt as wheels for air-gapped CI (`-- --help` for options)."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "toolchain-wheels", "build", *session.posargs)
+    _toolchain(session, "toolchain-wheels", "build")
 
 
 @nox.session
 def release(session: nox.Session) -> None:
     """Build, run every check, then package artifacts/release/<version>/: npm tarball, wheel, SBOM, SHA256SUMS."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "release", *session.posargs)
+    _toolchain(session, "release")
 
 
 @nox.session
 def reproduce(session: nox.Session) -> None:
     """Two clean builds + releases of HEAD in two directories (~30 min on 2 CPUs); exit 1 unless byte-identical."""
-    _install(session)
-    session.run("python", "-m", "toolchain", "reproduce", *session.posargs)
+    _toolchain(session, "reproduce")
