@@ -122,9 +122,13 @@ def document(root: dict, crates: list[dict], edges: list[dict], shipped: list[Sh
         "components": components,
         "dependencies": edges,
     }
+    return {"bomFormat": "CycloneDX", "specVersion": SPEC_VERSION, "serialNumber": content_serial(bom), **bom}
+
+
+def content_serial(bom: dict) -> str:
+    """A serial number that is a function of the document (without a serial), not a random one."""
     canonical = json.dumps(bom, sort_keys=True, separators=(",", ":"))
-    return {"bomFormat": "CycloneDX", "specVersion": SPEC_VERSION,
-            "serialNumber": f"urn:uuid:{uuid.uuid5(_SERIAL_NAMESPACE, canonical)}", **bom}
+    return f"urn:uuid:{uuid.uuid5(_SERIAL_NAMESPACE, canonical)}"
 
 
 def std_component(rustc_semver: str, provider: str) -> dict:

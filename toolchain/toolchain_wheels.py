@@ -17,8 +17,6 @@ Sources are never committed: the recipe pins them, the registry serves them.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -29,12 +27,12 @@ import tarfile
 import tempfile
 import time
 import tomllib
-import uuid
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from toolchain import cache, console, process
+from toolchain import cache, console, process, sbom
+from toolchain import wheel as wheel_format
 from toolchain.errors import MissingTool, StageFailed, ToolchainError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +40,7 @@ PACKAGING_DIR = REPO_ROOT / "packaging"
 DEFAULT_OUT = Path("artifacts") / "toolchain-wheels"
 MANIFEST_NAME = "toolchain-wheels.json"
 # Bump when the way wheels are staged or built changes, so cached wheels are rebuilt.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 # How a wheel names its staged source tree (the real one lies under the machine's cache root).
 STAGED_SOURCE_PLACEHOLDER = "/wheel-build/src"
 WHEEL_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z
@@ -364,9 +362,6 @@ def build_host_tools(recipe: Recipe) -> dict[str, str | None]:
 
 # ---------------------------------------------------------------- stage: reproducible wheel bytes
 
-_SBOM_SERIAL_NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # uuid.NAMESPACE_URL
-
-
 def normalized_sbom(data: bytes, stage_dir: Path) -> bytes:
     """A backend's CycloneDX SBOM without what changes from build to build.
 
@@ -382,9 +377,7 @@ def normalized_sbom(data: bytes, stage_dir: Path) -> bytes:
     document.pop("serialNumber", None)
     if isinstance(document.get("metadata"), dict):
         document["metadata"].pop("timestamp", None)
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    serial = f"urn:uuid:{uuid.uuid5(_SBOM_SERIAL_NAMESPACE, 'cyclonedx:' + canonical)}"
-    return (json.dumps({"serialNumber": serial, **document}, indent=2) + "\n").encode()
+    return (json.dumps({"serialNumber": sbom.content_serial(document), **document}, indent=2) + "\n").encode()
 
 
 def normalize_wheel(wheel: Path, stage_dir: Path) -> list[str]:
@@ -413,8 +406,7 @@ def normalize_wheel(wheel: Path, stage_dir: Path) -> list[str]:
     for line in contents[record_name].decode().splitlines():
         name = line.rsplit(",", 2)[0]
         if name in changed:
-            digest = base64.urlsafe_b64encode(hashlib.sha256(changed[name]).digest()).rstrip(b"=").decode()
-            line = f"{name},sha256={digest},{len(changed[name])}"
+            line = f"{name},{wheel_format.record_hash(changed[name])},{len(changed[name])}"
         lines.append(line)
     contents[record_name] = ("\n".join(lines) + "\n").encode()
     rewritten = wheel.with_name(wheel.name + ".normalized")

@@ -56,7 +56,7 @@ def wheel_name(meta: WheelMetadata) -> str:
     return f"{normalized_name(meta.distribution)}-{meta.version}-py3-none-any.whl"
 
 
-def _record_hash(data: bytes) -> str:
+def record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
@@ -85,7 +85,7 @@ def write_wheel(out_dir: Path, meta: WheelMetadata, contents: dict[str, bytes], 
     entries = dict(sorted(contents.items()))
     entries[f"{dist_info}/METADATA"] = metadata_text(meta, description).encode()
     entries[f"{dist_info}/WHEEL"] = wheel_text(meta).encode()
-    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in entries.items())
+    record = "".join(f"{name},{record_hash(data)},{len(data)}\n" for name, data in entries.items())
     entries[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
 
     date_time = time.gmtime(max(epoch, ZIP_EPOCH_MIN))[:6]
