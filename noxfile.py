@@ -2,12 +2,14 @@
 
     nox -s doctor [-- --install]     what is found, and provisioning
     nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
-    nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser suites
+    nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser suites (the two slow
+                                     builds below only when cached; -- --run-slow-builds forces them)
     nox -s browser [-- PYTEST ARGS]  the browser suite only (differential, protocol, load times)
     nox -s unit                      the fast unit tests only
     nox -s wasm_test                 the engine's Rust tests in headless Chromium
     nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
     nox -s toolchain_wheels [-- OPTIONS]  the wasm-bindgen CLI and wasm-opt as wheels in artifacts/toolchain-wheels/
+    nox -s toolchain_wheels_test     the toolchain-wheel tests (~45 min cold: binaryen from C++)
     nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
     nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
 """
@@ -82,7 +84,7 @@ def _pytest(session: nox.Session, paths: list[str], provision: bool = True) -> N
 
 @nox.session
 def test(session: nox.Session) -> None:
-    """All tests: provisions the tools, builds the engine, runs it in headless Chromium."""
+    """All tests (the toolchain-wheel and wasm-test ones only when cached): provisions, builds, runs headless Chromium."""
     _install(session, "[test]")
     session.run("python", "-m", "toolchain", "doctor", "--install")
     session.run("pytest", *(session.posargs or ["tests"]))
@@ -110,6 +112,12 @@ def bench(session: nox.Session) -> None:
 def toolchain_wheels(session: nox.Session) -> None:
     """The wasm-bindgen CLI and wasm-opt as wheels for air-gapped CI (`-- --help` for options)."""
     _toolchain(session, "toolchain-wheels", "build")
+
+
+@nox.session
+def toolchain_wheels_test(session: nox.Session) -> None:
+    """The toolchain-wheel tests, whatever the cache holds (`test` runs them only when both wheels are cached)."""
+    _pytest(session, ["tests/integration/test_toolchain_wheels.py", "--run-slow-builds"])
 
 
 @nox.session

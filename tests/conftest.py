@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import slow_builds
 from toolchain import browser, npm
 from toolchain import build as build_module
+from toolchain import toolchain_wheels, wasm_test  # after build: toolchain_wheels -> sbom -> build imports in a cycle
 from toolchain.serve import StaticServer
 from toolchain.errors import MissingTool
 from toolchain.webdriver import Page, start_chromium, start_firefox
@@ -28,6 +30,39 @@ def pytest_addoption(parser):
                      help=f"comma-separated browsers to run the page tests in (default: {','.join(BROWSERS)})")
     parser.addoption("--use-built", action="store_true",
                      help="test the engine package already in the artifacts directory instead of building it")
+    parser.addoption(slow_builds.FORCE_OPTION, action="store_true",
+                     help="run the tests that compile for tens of minutes when their build is not cached "
+                          "(toolchain wheels, wasm-test) instead of deselecting them; their nox sessions pass it")
+
+
+def _uncached_toolchain_wheels() -> str | None:
+    missing = toolchain_wheels.uncached()
+    return f"the {' and '.join(missing)} wheel{'s are' if len(missing) > 1 else ' is'} not in the tool cache" if missing else None
+
+
+# Left out of a run unless their build is cached (tests/slow_builds.py); costs measured on 2 cores.
+SLOW_BUILDS = (
+    slow_builds.SlowBuild("toolchain_wheels", "toolchain-wheel tests", "nox -s toolchain_wheels_test",
+                          "about 45 min (binaryen from C++, the wasm-bindgen CLI from Rust)", _uncached_toolchain_wheels),
+    slow_builds.SlowBuild("wasm_test", "wasm-test session test", "nox -s wasm_test",
+                          "15-20 min (DataFusion compiled again for tests)",
+                          lambda: wasm_test.missing_test_build(ENGINE_MANIFEST)),
+)
+_SLOW_BUILD_NOTES = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k: only what the run would otherwise include counts
+def pytest_collection_modifyitems(config, items):
+    selection = slow_builds.select(items, SLOW_BUILDS, config.getoption(slow_builds.FORCE_OPTION))
+    if selection.deselected:
+        config.hook.pytest_deselected(items=selection.deselected)
+        items[:] = selection.kept
+    config.stash[_SLOW_BUILD_NOTES] = selection.notes
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for note in config.stash.get(_SLOW_BUILD_NOTES, []):
+        terminalreporter.write_line(note, yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ Chromium and chromedriver from Debian; Firefox ESR from Debian with geckodriver 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -103,8 +104,24 @@ def install_geckodriver(version: str = GECKODRIVER_VERSION) -> Path:
                     env={"CARGO_TARGET_DIR": str(cache.cache_root() / "cargo-install-target")})
 
     with console.stage(f"install geckodriver {version}"):
-        cache.install_dir_atomically(final, populate)
+        cache.install_dir_atomically(final, populate, record=True)
     return geckodriver_path(version)
+
+
+def geckodriver_problem(version: str = GECKODRIVER_VERSION) -> str | None:
+    """What is wrong with the geckodriver in the tool cache: None when it runs and matches the
+    checksum recorded at install time. A damaged one is rebuilt rather than failing every run."""
+    driver = geckodriver_path(version)
+    if not driver.is_file():
+        return f"{driver} is missing"
+    problem = cache.install_problem(driver.parent.parent)
+    if problem:
+        return problem
+    if not os.access(driver, os.X_OK):
+        return f"{driver} is not executable"
+    if process.output([driver, "--version"]) is None:
+        return f"`{driver} --version` fails"
+    return None
 
 
 def find_firefox(install: bool = False) -> Firefox:
@@ -114,15 +131,19 @@ def find_firefox(install: bool = False) -> Firefox:
         system.ensure_packages(system.FIREFOX_PACKAGES, "browser tests in Firefox")
         firefox = _first(FIREFOX_CANDIDATES)
     driver = geckodriver_path()
-    if not driver.exists() and install:
+    problem = geckodriver_problem()
+    if problem and install:
+        if driver.parent.parent.exists():
+            console.warn(f"the geckodriver in the tool cache is damaged ({problem}): building it again")
         try:
             driver = install_geckodriver()
         except StageFailed as exc:
             raise MissingTool(f"geckodriver could not be built: {exc.what}", exc.fix) from exc
+        problem = geckodriver_problem()
     if firefox is None:
         raise MissingTool("Firefox is not installed", f"run `nox -s doctor -- --install` or: {system.apt_install_command(system.FIREFOX_PACKAGES)}")
-    if not driver.exists():
-        raise MissingTool(f"geckodriver {GECKODRIVER_VERSION} is not installed ({driver})",
+    if problem:
+        raise MissingTool(f"geckodriver {GECKODRIVER_VERSION} is not installed or not usable ({problem})",
                           "run `nox -s doctor -- --install` (it runs cargo install geckodriver into the tool cache)")
     return Firefox(firefox, process.output([firefox, "--version"]) or "unknown", driver,
                    (process.output([driver, "--version"]) or "unknown").splitlines()[0])

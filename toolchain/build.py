@@ -102,19 +102,43 @@ def default_target_dir(crate: cargo_lock.CrateManifest) -> Path:
     return cache.cache_root() / "cargo-target" / crate.package_name
 
 
-def cargo_build(
-    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str, target_dir: Path,
-    features: list[str] | None = None, no_default_features: bool = False,
-) -> Path:
-    """Compiles the crate for wasm32 into target_dir; returns the cdylib .wasm cargo produced."""
-    argv = cargo_build_command(toolchain, crate, profile, features or [], no_default_features)
-    console.command(argv)
-    console.info(f"target dir: {target_dir}")
+def wasm_file_problem(path: Path) -> str | None:
+    """Why a file is not a whole WebAssembly module, or None.
+
+    Checks the header and that the sections' sizes end exactly at the end of the file: a module
+    cut short or overwritten by something else fails, and only the section headers are read
+    (quick on an 80 MB module; a full parse is what the later stages do)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            header = handle.read(8)
+            if header[:4] != wasm_module.MAGIC:
+                return "it has no \\0asm magic number: it is not a WebAssembly module"
+            if header[4:8] != b"\1\0\0\0":
+                return f"it is not a version 1 module (header {header[4:8].hex()})"
+            pos = 8
+            while pos < size:
+                handle.seek(pos)
+                head = handle.read(6)  # the section id and its size, a LEB128 of up to 5 bytes
+                length, shift, used = 0, 0, 1
+                while True:
+                    if used >= len(head) or used > 5:
+                        return f"the section header at byte {pos} is cut off or malformed"
+                    byte = head[used]
+                    length |= (byte & 0x7F) << shift
+                    shift, used = shift + 7, used + 1
+                    if not byte & 0x80:
+                        break
+                pos += used + length
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if pos != size:
+        return f"its last section ends {pos - size} bytes past the end of the file: it was cut short"
+    return None
+
+
+def _cargo_build_once(argv: list[str], env: dict[str, str], crate: cargo_lock.CrateManifest) -> Path:
     # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
-    env = {**rust.build_env(toolchain), "CARGO_TARGET_DIR": str(target_dir)}
-    if crate.settings.rustflags:
-        # Appended to the caller's RUSTFLAGS; with build-std they apply to std as well.
-        env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
     result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise StageFailed(
@@ -132,6 +156,43 @@ def cargo_build(
     return wasm
 
 
+def cargo_build(
+    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str, target_dir: Path,
+    features: list[str] | None = None, no_default_features: bool = False,
+) -> Path:
+    """Compiles the crate for wasm32 into target_dir; returns the cdylib .wasm cargo produced.
+
+    cargo trusts its own fingerprints, so a damaged .wasm in the target directory (a full disk,
+    an interrupted copy) would be reported fresh by every later build and fail wasm-bindgen.
+    It is checked here: when damaged, the crate's own artifacts are cleaned (`cargo clean -p`,
+    the dependencies stay) and it is linked again, once."""
+    argv = cargo_build_command(toolchain, crate, profile, features or [], no_default_features)
+    console.command(argv)
+    console.info(f"target dir: {target_dir}")
+    env = {**rust.build_env(toolchain), "CARGO_TARGET_DIR": str(target_dir)}
+    if crate.settings.rustflags:
+        # Appended to the caller's RUSTFLAGS; with build-std they apply to std as well.
+        env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
+    wasm = _cargo_build_once(argv, env, crate)
+    problem = wasm_file_problem(wasm)
+    if problem is None:
+        return wasm
+    clean = [str(toolchain.cargo), "clean", "--manifest-path", str(crate.manifest_path),
+             "--package", crate.package_name, "--target", rust.WASM_TARGET, "--profile", profile]
+    console.warn(f"cargo's output {wasm} is damaged ({problem}): cleaning {crate.package_name}'s artifacts "
+                 "and building it again")
+    console.command(clean)
+    fix = (f"delete the target directory ({target_dir}) and build again; if it happens again, "
+           "check the disk (free space, errors)")
+    if subprocess.run(clean, env=env).returncode != 0:
+        raise StageFailed(f"`cargo clean --package {crate.package_name}` failed after {wasm} was found damaged", fix)
+    wasm = _cargo_build_once(argv, env, crate)
+    problem = wasm_file_problem(wasm)
+    if problem:
+        raise StageFailed(f"cargo built {wasm} again and it is still not a whole WebAssembly module ({problem})", fix)
+    return wasm
+
+
 # ---------------------------------------------------------------- stage caching
 
 
@@ -143,21 +204,65 @@ def stage_store() -> Path:
     return cache.cache_root() / "stages"
 
 
-def _restore_from_store(entry: Path, outputs: list[Path]) -> bool:
-    if not (entry / ".complete").exists() or not all((entry / p.name).exists() for p in outputs):
-        return False
+# The last file written to a store entry: the size and sha256 of each output. An entry without
+# it, or whose files differ from it, is never restored: it is evicted and the stage runs.
+STORE_MANIFEST = ".complete"
+
+
+def _store_entry_problem(entry: Path, outputs: list[Path], staged: list[tuple[Path, Path]]) -> str | None:
+    """Copies the entry's files to temporary names beside the outputs (listed in staged) and
+    checks each copy against the entry's manifest; what is wrong with the entry, or None."""
+    manifest = cache.read_json(entry / STORE_MANIFEST)
+    if not (entry / STORE_MANIFEST).exists():
+        return f"no {STORE_MANIFEST} manifest: it was never finished"
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("outputs"), dict):
+        return f"its {STORE_MANIFEST} records no checksums (an entry from before they were recorded, or damaged)"
     for output in outputs:
+        expected = manifest["outputs"].get(output.name)
+        if not isinstance(expected, dict):
+            return f"{output.name} is not in its manifest"
         output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(entry / output.name, output)
-    os.utime(entry)  # recently used
-    return True
+        temporary = output.with_name(f".{output.name}.restoring-{os.getpid()}")
+        staged.append((temporary, output))
+        try:
+            shutil.copyfile(entry / output.name, temporary)
+        except FileNotFoundError:
+            return f"{output.name} is missing"
+        # The copy is what is checked: bytes that change between a check and a copy are never used.
+        problem = cache.fingerprint_problem(temporary, expected, output.name)
+        if problem:
+            return problem
+    return None
+
+
+def _restore_from_store(entry: Path, outputs: list[Path]) -> bool:
+    """Outputs from a store entry, each file verified before it replaces an output. A damaged
+    entry is evicted with one line saying what was wrong; False then, and the stage runs."""
+    if not entry.is_dir():
+        return False
+    staged: list[tuple[Path, Path]] = []
+    try:
+        problem = _store_entry_problem(entry, outputs, staged)
+        if problem is None:
+            for temporary, output in staged:
+                os.replace(temporary, output)
+            os.utime(entry)  # recently used
+            return True
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+    console.warn(f"shared stage cache entry {entry.name[:16]}… is damaged ({problem}): evicted; the stage runs again")
+    shutil.rmtree(entry, ignore_errors=True)
+    return False
 
 
 def _save_to_store(entry: Path, outputs: list[Path]) -> None:
     def populate(directory: Path) -> None:
+        recorded = {}
         for output in outputs:
+            recorded[output.name] = cache.file_fingerprint(output)
             shutil.copyfile(output, directory / output.name)
-        (directory / ".complete").touch()
+        cache.write_json_atomic(directory / STORE_MANIFEST, {"outputs": recorded})
 
     cache.install_dir_atomically(entry, populate)
     entries = sorted((e for e in entry.parent.iterdir() if e.is_dir() and not e.name.startswith(".")),
@@ -171,14 +276,16 @@ def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callab
     """Runs produce() unless these outputs were already made from the same key.
 
     The key covers the inputs' hashes, the tool and its arguments. Outputs are reused from the
-    previous run in this checkout (the record), else from the shared store, else produced (and
-    then saved to the store). Returns True when nothing had to run.
+    previous run in this checkout (the record, whose digests are checked), else from the shared
+    store (each file verified against the entry's manifest), else produced (and then saved to
+    the store). Returns True when nothing had to run.
     """
     record = cache.read_json(record_path)
-    if record and record.get("key") == key and all(p.exists() for p in outputs):
-        digests = record.get("outputs", {})
+    if isinstance(record, dict) and record.get("key") == key and all(p.exists() for p in outputs):
+        digests = record.get("outputs") or {}
         if all(digests.get(p.name) == cache.file_sha256(p) for p in outputs):
             return True
+        console.info(f"{record_path.name}: the outputs differ from their record; they are made again")
     record_path.unlink(missing_ok=True)  # a failed run must not leave a record claiming success
     restored = store is not None and _restore_from_store(store / key, outputs)
     if restored:
@@ -291,6 +398,9 @@ def publish_package(package_dir: Path, files: dict[str, Path], documents: dict[s
             shutil.copyfile(source, staging / name)
         for name, document in documents.items():
             (staging / name).write_text(json.dumps(document, indent=2) + "\n")
+        # mkdtemp made it 0700 and the files follow the umask; a web server running as
+        # another user must read the package (cache.make_public).
+        cache.make_public(staging)
         old = package_dir.with_name(f".{package_dir.name}.old")
         if old.exists():
             shutil.rmtree(old)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,33 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _create_unique(parent: Path, prefix: str, make) -> Path:
+    """make(candidate) on a fresh random name in parent (retried on a clash); the name used."""
+    for _ in range(100):
+        candidate = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            make(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name {prefix}* in {parent}")
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False)
-        handle.write("\n")
-    os.replace(tmp, path)
+    # Not mkstemp: its 0600 would make every JSON file written this way private (the size
+    # baseline, bench results, manifests); a plain create gets the umask's mode, as open() does.
+    fds: list[int] = []
+    tmp = _create_unique(path.parent, f".{path.name}.",
+                         lambda name: fds.append(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
+    try:
+        with os.fdopen(fds[0], "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> Any | None:
@@ -57,12 +78,48 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
-def install_dir_atomically(final: Path, populate) -> Path:
-    """Runs populate(tmp_dir) and moves the result to final, so a failed install leaves nothing."""
+# Modes of what the toolchain publishes (the engine package, a release, the toolchain wheels),
+# whatever the umask: a web server or an uploader running as another user must read them, and
+# wasm-pack and npm produce the same. A stricter umask still protects them through the
+# directories they are published into (artifacts/, the release root), which keep its modes.
+PUBLISHED_DIR_MODE = 0o755
+PUBLISHED_FILE_MODE = 0o644
+PUBLISHED_EXECUTABLE_MODE = 0o755
+
+
+def make_public(directory: Path) -> None:
+    """Sets the published modes on a tree: directories 0755, files 0644 (0755 when executable)."""
+    for root, dirs, files in os.walk(directory):
+        os.chmod(root, PUBLISHED_DIR_MODE)
+        for name in files:
+            path = Path(root) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode):  # a symlink keeps pointing; its target gets its own mode
+                os.chmod(path, PUBLISHED_EXECUTABLE_MODE if mode & 0o111 else PUBLISHED_FILE_MODE)
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new uniquely named directory, with the mode a plain mkdir gives (0777 less the umask).
+
+    tempfile.mkdtemp makes it 0700, which is right for scratch space but not for a directory
+    that is renamed into place and then read by others."""
+    return _create_unique(parent, prefix, os.mkdir)
+
+
+def install_dir_atomically(final: Path, populate, public: bool = False, record: bool = False) -> Path:
+    """Runs populate(tmp_dir) and moves the result to final, so a failed install leaves nothing.
+
+    public: the tree gets the published modes (make_public). record: the sha256 and size of
+    every file are recorded in it (INSTALL_RECORD), so that a later damage is found
+    (install_problem) and the install redone instead of failing every build that uses it."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    tmp = make_temp_dir(final.parent, f".{final.name}.partial-")
     try:
         populate(tmp)
+        if record:
+            write_install_record(tmp)
+        if public:
+            make_public(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -70,3 +127,54 @@ def install_dir_atomically(final: Path, populate) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+# ---------------------------------------------------------------- integrity of cached files
+
+INSTALL_RECORD = ".install-record.json"
+
+
+def file_fingerprint(path: Path) -> dict:
+    return {"sha256": file_sha256(path), "size": path.stat().st_size}
+
+
+def write_install_record(directory: Path) -> None:
+    files = {
+        str(path.relative_to(directory)): {**file_fingerprint(path), "executable": os.access(path, os.X_OK)}
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and not path.is_symlink() and path.name != INSTALL_RECORD
+    }
+    write_json_atomic(directory / INSTALL_RECORD, {"files": files})
+
+
+def fingerprint_problem(path: Path, expected: dict, name: str | None = None) -> str | None:
+    """What differs between a file and its recorded size and sha256, or None when it matches."""
+    name = name or path.name
+    if not path.is_file():
+        return f"{name} is missing"
+    size = path.stat().st_size
+    if size != expected.get("size"):
+        return f"{name} is {size} bytes, {expected.get('size')} when it was saved"
+    if file_sha256(path) != expected.get("sha256"):
+        return f"{name} has other bytes than when it was saved (sha256 differs)"
+    if expected.get("executable") and not os.access(path, os.X_OK):
+        return f"{name} is no longer executable"
+    return None
+
+
+def install_problem(directory: Path) -> str | None:
+    """What is wrong with an install in the tool cache: None when every recorded file is intact.
+
+    Installs made before records existed have none and pass here; their tools' --version
+    check still catches a binary that does not run."""
+    record_path = directory / INSTALL_RECORD
+    if not record_path.exists():
+        return None
+    record = read_json(record_path)
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        return f"its install record {record_path} is unreadable"
+    for name, expected in record["files"].items():
+        problem = fingerprint_problem(directory / name, expected, name)
+        if problem:
+            return problem
+    return None

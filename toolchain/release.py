@@ -237,10 +237,14 @@ def publish_release(staging: Path, release_dir: Path, force: bool) -> bool:
     """Moves a complete staging directory to release_dir; returns False if an identical release was there.
 
     A different existing release is an error unless force: a published version's bytes never change.
+    Whatever the umask, the release is readable by others (cache.make_public): the staging
+    directory comes from mkdtemp (0700), and uploaders and web servers run as other users.
     """
+    cache.make_public(staging)
     if release_dir.exists():
         if _same_content(staging, release_dir):
             shutil.rmtree(staging)
+            cache.make_public(release_dir)  # one published by an older toolchain may be 0700
             return False
         if not force:
             raise ToolchainError(

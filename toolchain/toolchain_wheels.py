@@ -266,6 +266,13 @@ def _cached_wheel(entry: Path) -> BuiltWheel | None:
                       info["build_seconds"], info["key"], cached=True)
 
 
+def uncached(recipes: list[Recipe] | None = None) -> list[str]:
+    """The recipes (all by default) whose wheel is not in the tool cache, intact: each of them
+    means a build from source (binaryen: a C++ build of about 40 minutes on 2 cores)."""
+    return [r.name for r in (recipes if recipes is not None else all_recipes().values())
+            if _cached_wheel(cache_entry(r)) is None]
+
+
 def backend_command(recipe: Recipe, stage_dir: Path, wheel_dir: Path, work: Path) -> tuple[list[str], dict[str, str]]:
     """`pip wheel` for the staged tree, and the environment that keeps build outputs in `work`."""
     # -v streams the backend's output (cargo, ninja [n/230]): a long build shows progress.
@@ -311,6 +318,10 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
     if found:
         console.info(f"{recipe.name} {recipe.version}: cached wheel {found.path.name}")
         return found
+    if entry.exists():
+        # Replaced whole by the build below (install_dir_atomically).
+        console.warn(f"the cached {recipe.name} wheel in {entry} is missing or differs from its recorded sha256: "
+                     "it is built again")
     if shutil.which("cargo") is None and not Path("/usr/bin/cargo").exists():
         raise MissingTool("cargo is needed to fetch the sources from crates.io (and to build the Rust wheel)",
                           "install Rust (rustup or Debian cargo); `nox -s doctor -- --install` provisions it")
@@ -432,11 +443,9 @@ def publish(wheels: list[BuiltWheel], out_dir: Path) -> Path:
             for w in wheels
         ]
         cache.write_json_atomic(tmp / MANIFEST_NAME, manifest)
-        # mkdtemp/mkstemp make them private; published files are for CI jobs and uploaders to read.
-        tmp.chmod(0o755)
-        (tmp / MANIFEST_NAME).chmod(0o644)
 
-    return cache.install_dir_atomically(out_dir, populate)
+    # public: mkdtemp/mkstemp make them private; published files are for CI jobs and uploaders to read.
+    return cache.install_dir_atomically(out_dir, populate, public=True)
 
 
 def build(names: list[str] | None, out_dir: Path, locked_wasm_bindgen: str | None = None) -> list[BuiltWheel]:

@@ -11,6 +11,7 @@ that is how air-gapped CI provides it. A wheel of another version is refused, no
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -65,24 +66,54 @@ def installed_wheel(version: str) -> Path | None:
     return wheel.executable
 
 
+CACHE_PROVIDER = "cargo install into the tool cache"
+
+
 def _candidates(version: str) -> list[tuple[Path, str]]:
     candidates = []
     wheel = installed_wheel(version)
     if wheel:
         candidates.append((wheel, WHEEL_PROVIDER))
-    candidates.append((cached_install_dir(version) / "bin" / "wasm-bindgen", "cargo install into the tool cache"))
+    candidates.append((cached_install_dir(version) / "bin" / "wasm-bindgen", CACHE_PROVIDER))
     on_path = shutil.which("wasm-bindgen")
     if on_path:
         candidates.append((Path(on_path), "PATH"))
     return candidates
 
 
+def damaged_install(version: str) -> str | None:
+    """What is wrong with the cargo install of `version` in the tool cache; None when it is
+    absent or intact. A damaged one is reinstalled by ensure() instead of failing every build."""
+    root = cached_install_dir(version)
+    if not root.exists():
+        return None
+    # Every file (wasm-bindgen-test-runner too) against the sha256 and size recorded at install.
+    problem = cache.install_problem(root)
+    if problem:
+        return problem
+    executable = root / "bin" / "wasm-bindgen"
+    if not executable.is_file():
+        return "bin/wasm-bindgen is missing"
+    if not os.access(executable, os.X_OK):
+        return "bin/wasm-bindgen is not executable"
+    if process.output([executable, "--version"]) is None:
+        return "`bin/wasm-bindgen --version` fails"
+    return None
+
+
 def find(version: str) -> tuple[WasmBindgen | None, list[str]]:
     """An installed wasm-bindgen CLI of exactly `version`, and notes on the ones that are not."""
     notes = []
     for executable, provider in _candidates(version):
-        if not executable.exists():
+        if not executable.exists() and provider != CACHE_PROVIDER:
             continue
+        if provider == CACHE_PROVIDER:
+            problem = damaged_install(version)
+            if problem:
+                notes.append(f"{cached_install_dir(version)} is damaged: {problem}")
+                continue
+            if not executable.exists():
+                continue
         found = reported_version(executable)
         if found == version:
             return WasmBindgen(executable, version, provider), notes
@@ -123,7 +154,7 @@ def install(version: str) -> WasmBindgen:
             )
 
     with console.stage(f"install wasm-bindgen-cli {version}"):
-        cache.install_dir_atomically(final, populate)
+        cache.install_dir_atomically(final, populate, record=True)
     found, notes = find(version)
     if found is None:
         raise WrongVersion(f"installed wasm-bindgen-cli {version} but it does not report that version: {notes}",
@@ -135,6 +166,9 @@ def ensure(version: str, install_missing: bool = True) -> WasmBindgen:
     found, notes = find(version)
     if found:
         return found
+    problem = damaged_install(version)
+    if problem and install_missing:
+        console.warn(f"the wasm-bindgen CLI {version} in the tool cache is damaged ({problem}): reinstalling it")
     if not install_missing:
         detail = ("; ".join(notes) + ". ") if notes else ""
         raise MissingTool(

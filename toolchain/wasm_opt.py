@@ -112,10 +112,18 @@ class NpmProvider(Provider):
     def script(self) -> Path:
         return self.prefix / "node_modules" / "binaryen" / "bin" / "wasm-opt"
 
+    def problem(self) -> str | None:
+        """What is wrong with the install in the tool cache (None: absent or intact)."""
+        if not self.prefix.exists():
+            return None
+        if not self.script.is_file():
+            return f"{self.script} is missing"
+        return cache.install_problem(self.prefix)  # checksums recorded at install time
+
     def locate(self) -> WasmOpt | None:
         node = shutil.which("node")
-        if not node or not self.script.exists():
-            return None
+        if not node or not self.script.exists() or self.problem():
+            return None  # a damaged install is not used; install() replaces it
         argv = (node, str(self.script))
         version = parse_version(process.output([*argv, "--version"]))
         if version is None:
@@ -134,7 +142,10 @@ class NpmProvider(Provider):
                 fix="check that the npm registry is reachable",
             )
 
-        cache.install_dir_atomically(self.prefix, populate)
+        problem = self.problem()
+        if problem:
+            console.warn(f"npm binaryen in the tool cache ({self.prefix}) is damaged ({problem}): installing it again")
+        cache.install_dir_atomically(self.prefix, populate, record=True)
 
 
 class WheelProvider(Provider):

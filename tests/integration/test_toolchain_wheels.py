@@ -3,7 +3,8 @@ and the toolchain installed in that venv picks them up: `python -m toolchain doc
 wheels as providers, at the versions the engine needs.
 
 Cold, this builds binaryen's wasm-opt from C++ (see README, "Toolchain wheels", for the time);
-afterwards the wheels come from the tool cache in seconds.
+afterwards the wheels come from the tool cache in seconds. So `nox -s test` deselects it unless
+both wheels are cached (tests/slow_builds.py); `nox -s toolchain_wheels_test` runs it regardless.
 """
 
 from __future__ import annotations

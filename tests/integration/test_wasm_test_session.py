@@ -1,4 +1,8 @@
-"""`nox -s wasm_test`: the engine's #[wasm_bindgen_test] tests pass in headless Chromium."""
+"""`nox -s wasm_test`: the engine's #[wasm_bindgen_test] tests pass in headless Chromium.
+
+Cold, `wasm-test` compiles DataFusion again for tests (15-20 min on 2 cores): marker
+`wasm_test`, deselected from `nox -s test` until a test build is in the target directory
+(tests/slow_builds.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser]
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.wasm_test]
 
 
 def test_engine_wasm_bindgen_tests_pass_in_headless_chromium(built_engine):

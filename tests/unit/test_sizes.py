@@ -1,5 +1,9 @@
 import gzip
 import os
+import subprocess
+import sys
+import textwrap
+import time
 
 import brotli
 import pytest
@@ -51,7 +55,9 @@ def test_measurements_are_memoised_by_content(tmp_path, monkeypatch):
     assert memo.exists()
 
     calls = []
-    monkeypatch.setattr(sizes, "measure_bytes", lambda data: calls.append(data) or sizes.Sizes(1, 1, 1))
+    # Measurements run in a child process: a stand-in child that answers 1, 1, 1 counts them.
+    fixed = [sys.executable, "-c", "import sys; sys.stdin.buffer.read(); print('{\"raw\": 1, \"gzip\": 1, \"brotli\": 1}')"]
+    monkeypatch.setattr(sizes, "measure_command", lambda: calls.append(1) or fixed)
     again = sizes.SizeMeasurer(memo)
     again.submit("cargo", module)  # same content: taken from the memo
     module.write_bytes(b"\0asm" + os.urandom(1000))  # new content: measured again
@@ -59,3 +65,71 @@ def test_measurements_are_memoised_by_content(tmp_path, monkeypatch):
     results = again.results()
     assert results[0] == ("cargo", measured)
     assert len(calls) == 1 and results[1] == ("wasm-opt", sizes.Sizes(1, 1, 1))
+
+
+def test_the_child_process_measures_what_measure_bytes_measures(tmp_path):
+    module = tmp_path / "m.wasm"
+    module.write_bytes(b"\0asm" + b"abc" * 5000)
+    measurer = sizes.SizeMeasurer(None)
+    measurer.submit("cargo", module)
+    assert measurer.results() == [("cargo", sizes.measure_bytes(module.read_bytes()))]
+
+
+def test_a_failed_measurement_is_an_error_with_the_childs_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(sizes, "measure_command", lambda: [sys.executable, "-c", "import sys; sys.exit('no brotli here')"])
+    module = tmp_path / "m.wasm"
+    module.write_bytes(b"\0asm")
+    measurer = sizes.SizeMeasurer(None)
+    measurer.submit("cargo", module)
+    with pytest.raises(sizes.StageFailed, match="no brotli here"):
+        measurer.results()
+
+
+# A build whose produce fails while a (60-second) measurement runs: the process must end at
+# once, not when the measurement would have finished (it used to linger about 85 s).
+FAILING_BUILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from toolchain import sizes
+    from toolchain.errors import StageFailed
+    sizes.measure_command = lambda: [sys.executable, "-c", "import time; time.sleep(60)"]
+    module = Path(sys.argv[1])
+    measurer = sizes.SizeMeasurer(None)
+    measurer.submit("cargo", module)
+    measurer.submit("wasm-opt", module)
+    time.sleep(0.5)  # the children are running
+    def produce():
+        raise StageFailed("wasm-opt failed")
+    try:
+        produce()
+    except BaseException:
+        measurer.abandon()
+        raise
+""")
+
+
+def test_a_failing_build_does_not_wait_for_its_measurements(tmp_path):
+    module = tmp_path / "m.wasm"
+    module.write_bytes(b"\0asm" + os.urandom(1000))
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", FAILING_BUILD, module], capture_output=True, text=True, timeout=30)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1 and "wasm-opt failed" in result.stderr
+    assert elapsed < 5, f"the failed build took {elapsed:.1f} s to exit"
+
+
+def test_abandon_kills_the_running_children(tmp_path, monkeypatch):
+    monkeypatch.setattr(sizes, "measure_command", lambda: [sys.executable, "-c", "import time; time.sleep(60)"])
+    module = tmp_path / "m.wasm"
+    module.write_bytes(b"\0asm")
+    measurer = sizes.SizeMeasurer(None)
+    measurer.submit("cargo", module)
+    deadline = time.monotonic() + 10
+    while not measurer._children and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [child] = list(measurer._children)
+    started = time.monotonic()
+    measurer.abandon()
+    child.wait(timeout=5)
+    measurer._pool.shutdown(wait=True)  # the waiting thread ends too
+    assert child.returncode < 0 and time.monotonic() - started < 2
