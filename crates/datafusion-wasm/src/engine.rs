@@ -4,19 +4,28 @@ use std::fmt;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::catalog::SchemaProvider;
-use datafusion::dataframe::DataFrame;
+use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder, SessionStateDefaults};
 use datafusion::logical_expr::registry::{ExtensionTypeRegistry, MemoryExtensionTypeRegistry};
+use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
+use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
 use qe_tracing::{error, fmetric, imetric, info, span_scope};
+
+use crate::ipc_guard::{self, IpcLimits};
+use crate::{output_guard, sql_guard};
 
 pub use datafusion::DATAFUSION_VERSION;
 
@@ -25,8 +34,8 @@ pub use datafusion::DATAFUSION_VERSION;
 pub enum EngineError {
     /// The bytes given to `register_table` are not a usable Arrow IPC stream.
     InvalidIpc { table: String, reason: String },
-    /// No table of that name is registered.
-    UnknownTable(String),
+    /// No table of that name is registered (`near`: registered names that differ only in case).
+    UnknownTable { name: String, near: Vec<String> },
     /// DataFusion rejected or failed the statement (parse, plan or execution error).
     Sql { sql: String, message: String },
     /// Anything else DataFusion or Arrow reported (registration, serialisation).
@@ -39,10 +48,16 @@ impl fmt::Display for EngineError {
             EngineError::InvalidIpc { table, reason } => {
                 write!(f, "register_table('{table}'): not a valid Arrow IPC stream: {reason}")
             }
-            EngineError::UnknownTable(name) => write!(
-                f,
-                "no table named '{name}' is registered (register it with register_table or execute_and_register; table_names() lists what is there)"
-            ),
+            EngineError::UnknownTable { name, near } => {
+                write!(
+                    f,
+                    "no table named '{name}' is registered (register it with register_table or execute_and_register; table_names() lists what is there)"
+                )?;
+                if !near.is_empty() {
+                    write!(f, "; names are case-sensitive, and these differ only in case: {}", near.join(", "))?;
+                }
+                Ok(())
+            }
             EngineError::Sql { sql, message } => {
                 let shown: String = sql.chars().take(200).collect();
                 let more = if shown.len() < sql.len() { "..." } else { "" };
@@ -69,7 +84,22 @@ const IPC_LEGACY_EOS: [u8; 4] = [0, 0, 0, 0];
 /// The IPC *file* format starts with this magic; StreamReader cannot read it.
 const IPC_FILE_MAGIC: &[u8] = b"ARROW1";
 
+/// The memory DataFusion's operators (hash tables, sorts, the collected result) may use before a
+/// statement fails with "Resources exhausted". wasm32 addresses 4 GiB at most and the registered
+/// tables live in the same memory, so the default stays well below that; `SET
+/// datafusion.runtime.memory_limit = '...'` changes it and `RESET` restores this default.
+pub const DEFAULT_MEMORY_LIMIT: &str = "1G";
+
+/// Runtime settings that would give DataFusion a directory to spill to. There is no file system
+/// in the browser: looking one up trapped the module, so they are refused.
+const DISK_SETTINGS: [&str; 2] = ["datafusion.runtime.temp_directory", "datafusion.runtime.max_temp_directory_size"];
+
 /// One DataFusion session holding the registered tables.
+///
+/// Table names are exact: `register_table("MyTable", ..)` registers `MyTable`, and every method
+/// that takes a name (execute_and_register, read_table_ipc, deregister_table) matches it exactly,
+/// case and all. In SQL the usual rules apply: unquoted identifiers are lowercased, so such a
+/// table is `SELECT * FROM "MyTable"`; a lowercase name needs no quotes.
 pub struct Engine {
     ctx: SessionContext,
     // Some operators spawn tokio tasks (EXPLAIN ANALYZE's AnalyzeExec, for one), and
@@ -78,6 +108,8 @@ pub struct Engine {
     // has no threads to block, and in-memory tables never wait on I/O, so `block_on` only
     // interleaves the spawned tasks and never has to park.
     runtime: tokio::runtime::Runtime,
+    /// Milliseconds a statement may run (0: no limit); checked whenever the plan yields.
+    statement_timeout_ms: std::cell::Cell<f64>,
 }
 
 impl Default for Engine {
@@ -95,7 +127,27 @@ impl Engine {
             .build()
             .expect("a current-thread runtime without I/O or timer drivers needs no OS resources");
         info!("engine created (DataFusion {DATAFUSION_VERSION}, 1 partition)");
-        Engine { ctx: SessionContext::new_with_state(browser_session_state(config)), runtime }
+        let engine = Engine {
+            ctx: SessionContext::new_with_state(browser_session_state(config)),
+            runtime,
+            statement_timeout_ms: std::cell::Cell::new(0.0),
+        };
+        engine.apply_default_memory_limit();
+        engine
+    }
+
+    fn apply_default_memory_limit(&self) {
+        let set = format!("SET datafusion.runtime.memory_limit = '{DEFAULT_MEMORY_LIMIT}'");
+        self.runtime
+            .block_on(async { self.ctx.sql(&set).await?.collect().await })
+            .expect("the default memory limit is a valid setting");
+    }
+
+    /// A statement that runs longer than `ms` milliseconds fails with "statement timeout"
+    /// (0 turns the limit off). The deadline is checked each time the running plan yields
+    /// (DataFusion's operators yield every few batches), not at an exact instant.
+    pub fn set_statement_timeout_ms(&self, ms: f64) {
+        self.statement_timeout_ms.set(if ms.is_finite() && ms > 0.0 { ms } else { 0.0 });
     }
 
     fn default_schema(&self) -> Arc<dyn SchemaProvider> {
@@ -145,25 +197,28 @@ impl Engine {
 
     pub fn read_table_ipc(&self, name: &str) -> Result<Vec<u8>> {
         logged((|| {
-            if !self.default_schema().table_exist(name) {
-                return Err(EngineError::UnknownTable(name.to_string()));
-            }
+            let provider = self
+                .runtime
+                .block_on(self.default_schema().table(name))
+                .map_err(|e| EngineError::Internal { context: format!("read_table_ipc('{name}')"), message: e.to_string() })?
+                .ok_or_else(|| self.unknown_table(name))?;
             let failed = |e: DataFusionError| EngineError::Internal {
                 context: format!("read_table_ipc('{name}')"),
                 message: e.to_string(),
             };
-            let (schema, batches) = self.collect(self.ctx.table(name), failed)?;
+            let frame = self.ctx.read_table(provider).map_err(failed)?;
+            let (schema, batches) = self.collect_plan(frame.logical_plan().clone(), &failed)?;
             encode_ipc_stream_for_js(&schema, &batches)
         })())
     }
 
     pub fn deregister_table(&self, name: &str) -> Result<()> {
-        logged(match self.ctx.deregister_table(name) {
+        logged(match self.ctx.deregister_table(TableReference::bare(name)) {
             Ok(Some(_)) => {
                 info!("deregistered table '{name}'");
                 Ok(())
             }
-            Ok(None) => Err(EngineError::UnknownTable(name.to_string())),
+            Ok(None) => Err(self.unknown_table(name)),
             Err(e) => Err(EngineError::Internal {
                 context: format!("deregister_table('{name}')"),
                 message: e.to_string(),
@@ -187,23 +242,77 @@ impl Engine {
         names
     }
 
-    fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let sql_error = |e: DataFusionError| EngineError::Sql { sql: sql.to_string(), message: e.to_string() };
-        self.collect(self.ctx.sql(sql), sql_error)
+    /// UnknownTable, naming a registered table that differs only in case, if there is one.
+    fn unknown_table(&self, name: &str) -> EngineError {
+        let near: Vec<String> =
+            self.table_names().into_iter().filter(|t| t.eq_ignore_ascii_case(name) && t != name).collect();
+        EngineError::UnknownTable { name: name.to_string(), near }
     }
 
-    /// Plans a DataFrame and collects it inside the engine's runtime: the Arrow schema and batches.
-    fn collect(
+    fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let sql_error = |e: DataFusionError| EngineError::Sql { sql: sql.to_string(), message: self.hint(e.to_string()) };
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect.clone();
+        let statement = state.sql_to_statement(sql, &dialect).map_err(sql_error)?;
+        if let Err(too_deep) = sql_guard::check_statement(&statement) {
+            // Dropping a very deep tree recurses as deep as it is: the overflow this check
+            // prevents. A refused statement's memory (bounded by the SQL text) is left behind.
+            std::mem::forget(statement);
+            return Err(EngineError::Sql { sql: sql.to_string(), message: too_deep.to_string() });
+        }
+        let plan = self.runtime.block_on(state.statement_to_plan(statement)).map_err(sql_error)?;
+        let resets_memory_limit = check_runtime_setting(&plan).map_err(|message| EngineError::Sql { sql: sql.to_string(), message })?;
+        let result = self.collect_plan(plan, &sql_error);
+        if resets_memory_limit {
+            self.apply_default_memory_limit();
+        }
+        result
+    }
+
+    /// A table-not-found message gets the registered name that differs only in case, quoted.
+    fn hint(&self, message: String) -> String {
+        if !message.contains("not found") {
+            return message;
+        }
+        for name in self.table_names() {
+            let lowered = name.to_lowercase();
+            // DataFusion names the table fully qualified: 'datafusion.public.mytable'.
+            if lowered != name && (message.contains(&format!("'{lowered}'")) || message.contains(&format!(".{lowered}'"))) {
+                return format!("{message} (a table \"{name}\" is registered: unquoted names are lowercased in SQL, write \"{name}\" in double quotes)");
+            }
+        }
+        message
+    }
+
+    /// Executes a logical plan inside the engine's runtime and returns the batches exactly as the
+    /// physical plan produced them, with the schema they have (see `result_schema`).
+    fn collect_plan(
         &self,
-        frame: impl std::future::Future<Output = datafusion::error::Result<DataFrame>>,
-        on_error: impl Fn(DataFusionError) -> EngineError,
+        plan: LogicalPlan,
+        on_error: &dyn Fn(DataFusionError) -> EngineError,
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        self.runtime.block_on(async {
-            let frame = frame.await.map_err(&on_error)?;
-            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await.map_err(&on_error)?;
-            Ok((schema, batches))
-        })
+        let timeout_ms = self.statement_timeout_ms.get();
+        let started_ms = qe_tracing::time::now() as f64 / 1000.0;
+        let collected = self.runtime.block_on(with_deadline(timeout_ms, started_ms, async {
+            let frame = self.ctx.execute_logical_plan(plan).await?;
+            let task = Arc::new(frame.task_ctx());
+            let physical = frame.create_physical_plan().await?;
+            let plan_schema = physical.schema();
+            // The result is held in memory until it is encoded: it counts against the memory
+            // limit like any operator's state, so a join that explodes is "Resources exhausted".
+            let reservation = MemoryConsumer::new("datafusion-wasm result").register(task.memory_pool());
+            let mut stream = execute_stream(physical, task)?;
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                reservation.try_grow(batch.get_array_memory_size())?;
+                batches.push(batch);
+            }
+            reservation.free();
+            Ok::<_, DataFusionError>((plan_schema, batches))
+        }));
+        let (plan_schema, batches) = collected.map_err(on_error)?;
+        result_schema(&plan_schema, batches).map_err(|message| EngineError::Internal { context: "collecting the result".into(), message })
     }
 
     fn replace_table(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
@@ -213,15 +322,98 @@ impl Engine {
             message: e.to_string(),
         })?;
         // Build the new table before dropping the old one, so a failure leaves the old intact.
-        self.ctx.deregister_table(name).map_err(|e| EngineError::Internal {
+        // `bare`: the name as given, not parsed as SQL (no lowercasing, dots are part of it).
+        let reference = TableReference::bare(name);
+        self.ctx.deregister_table(reference.clone()).map_err(|e| EngineError::Internal {
             context: context.clone(),
             message: e.to_string(),
         })?;
         self.ctx
-            .register_table(name, Arc::new(table))
+            .register_table(reference, Arc::new(table))
             .map_err(|e| EngineError::Internal { context, message: e.to_string() })?;
         Ok(())
     }
+}
+
+/// Refuses the settings that would point DataFusion at a disk; says whether the statement resets
+/// the memory limit (DataFusion's reset means "unlimited"; the engine restores its default).
+fn check_runtime_setting(plan: &LogicalPlan) -> std::result::Result<bool, String> {
+    let variable = match plan {
+        LogicalPlan::Statement(PlanStatement::SetVariable(set)) => set.variable.to_ascii_lowercase(),
+        LogicalPlan::Statement(PlanStatement::ResetVariable(reset)) => reset.variable.to_ascii_lowercase(),
+        _ => return Ok(false),
+    };
+    if DISK_SETTINGS.contains(&variable.as_str()) {
+        return Err(format!(
+            "{variable} cannot be set in the browser engine: there is no file system to spill to. \
+             A statement that needs more memory than datafusion.runtime.memory_limit fails with \
+             \"Resources exhausted\" instead"
+        ));
+    }
+    Ok(matches!(plan, LogicalPlan::Statement(PlanStatement::ResetVariable(_)))
+        && variable == "datafusion.runtime.memory_limit")
+}
+
+/// Runs `work`, failing with "statement timeout" once `timeout_ms` (0: never) have passed since
+/// `started_ms`. The clock is read each time the runtime polls the statement, which DataFusion's
+/// cooperative operators cause every few batches.
+async fn with_deadline<T>(
+    timeout_ms: f64,
+    started_ms: f64,
+    work: impl std::future::Future<Output = datafusion::error::Result<T>>,
+) -> datafusion::error::Result<T> {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if timeout_ms > 0.0 {
+            let elapsed = qe_tracing::time::now() as f64 / 1000.0 - started_ms;
+            if elapsed > timeout_ms {
+                return std::task::Poll::Ready(Err(DataFusionError::Execution(format!(
+                    "statement timeout: stopped after {elapsed:.0} ms (the limit is {timeout_ms:.0} ms; set_statement_timeout_ms changes it)"
+                ))));
+            }
+        }
+        work.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// The result's schema, taken from the batches the physical plan produced, never from the
+/// statement's logical schema: in DataFusion 55 the two can differ (a UNION ALL of Timestamp(s)
+/// and Timestamp(ms), CASE over structs with fields in different orders, a NULL-typed column that
+/// is Int64 in the batches, a nullability the data does not keep), and casting the batches to the
+/// logical schema changed data silently or failed. Nullability is widened where a batch has
+/// nulls; batches that disagree on a column's type are an error that names it.
+fn result_schema(plan_schema: &SchemaRef, batches: Vec<RecordBatch>) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let reference = batches.first().map(|b| b.schema()).unwrap_or_else(|| plan_schema.clone());
+    let mut fields: Vec<Field> = reference.fields().iter().map(|f| Field::clone(f)).collect();
+    for batch in &batches {
+        if batch.num_columns() != fields.len() {
+            return Err(format!("the plan produced batches with {} and {} columns", fields.len(), batch.num_columns()));
+        }
+        for (field, (column, batch_field)) in fields.iter_mut().zip(batch.columns().iter().zip(batch.schema().fields())) {
+            if column.data_type() != field.data_type() {
+                return Err(format!(
+                    "column '{}' has type {} in one result batch and {} in another; refusing to convert it",
+                    field.name(), field.data_type(), column.data_type()
+                ));
+            }
+            if (batch_field.is_nullable() || column.null_count() > 0) && !field.is_nullable() {
+                *field = field.clone().with_nullable(true);
+            }
+        }
+    }
+    let schema = Arc::new(Schema::new_with_metadata(fields, reference.metadata().clone()));
+    let batches = batches
+        .into_iter()
+        .map(|batch| {
+            if batch.schema() == schema {
+                return Ok(batch);
+            }
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            RecordBatch::try_new_with_options(schema.clone(), batch.columns().to_vec(), &options).map_err(|e| e.to_string())
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
 }
 
 /// DataFusion's default session minus what needs a file system: no file formats (the CSV, JSON,
@@ -233,10 +425,17 @@ fn browser_session_state(config: SessionConfig) -> SessionState {
     extension_types
         .extend(&SessionStateDefaults::default_extension_types())
         .expect("a new in-memory extension type registry accepts registrations");
+    // No disk: spilling would look up a temporary directory, which traps on wasm32. With the disk
+    // manager disabled, an operator over its memory budget fails with "Resources exhausted".
+    let runtime = RuntimeEnvBuilder::new()
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+        .build_arc()
+        .expect("a runtime without a disk manager needs no OS resources");
     SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_expr_planners(SessionStateDefaults::default_expr_planners())
-        .with_scalar_functions(SessionStateDefaults::default_scalar_functions())
+        .with_scalar_functions(output_guard::guard_functions(SessionStateDefaults::default_scalar_functions()))
         .with_higher_order_functions(SessionStateDefaults::default_higher_order_functions())
         .with_aggregate_functions(SessionStateDefaults::default_aggregate_functions())
         .with_window_functions(SessionStateDefaults::default_window_functions())
@@ -294,15 +493,19 @@ pub fn decode_ipc_stream(table: &str, bytes: &[u8]) -> Result<(SchemaRef, Vec<Re
                 .into(),
         ));
     }
-    let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| invalid(e.to_string()))?;
-    let schema = reader.schema();
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| invalid(e.to_string()))?;
     if !(bytes.ends_with(&IPC_EOS) || bytes.ends_with(&IPC_LEGACY_EOS)) {
         return Err(invalid(
             "the stream has no end-of-stream marker: it was truncated, or its writer was not closed"
                 .into(),
         ));
     }
+    // arrow-rs trusts the lengths and offsets in the metadata: out-of-range ones panic (a trap
+    // here), and 64-bit ones are cut to 32 bits on wasm32 (another column's bytes read as this
+    // one's). Every one of them is checked against the input first.
+    ipc_guard::validate_ipc_stream(bytes, &IpcLimits::default()).map_err(invalid)?;
+    let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| invalid(e.to_string()))?;
+    let schema = reader.schema();
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| invalid(e.to_string()))?;
     Ok((schema, batches))
 }
 

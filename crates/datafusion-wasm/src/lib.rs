@@ -8,6 +8,11 @@
 //! adapts it to JavaScript.
 
 pub mod engine;
+pub mod ipc_guard;
+mod output_guard;
+pub mod sql_guard;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use engine::{Engine, EngineError};
 use wasm_bindgen::prelude::*;
@@ -48,7 +53,64 @@ fn to_js(err: EngineError) -> JsValue {
     js_sys::Error::new(&err.to_string()).into()
 }
 
+// ---------------------------------------------------------------- a lost instance says so
+//
+// A trap (a panic under panic=immediate-abort, an out-of-bounds access, the browser's stack
+// limit) unwinds nothing: Rust's state is left wherever the trap hit it (a half-moved table, a
+// held borrow, the stack pointer). Running on would compute on corrupted memory. Every exported
+// call therefore marks the instance busy on entry and clears the mark on return; a call that
+// finds the mark still set knows an earlier call never returned, and refuses with an
+// `InstanceLostError` that names it. wasm32 here has one thread, so the mark cannot race.
+
+static IN_CALL: AtomicBool = AtomicBool::new(false);
+static LAST_CALL: AtomicUsize = AtomicUsize::new(0);
+const CALLS: [&str; 11] = [
+    "none", "new", "register_table", "execute_sql", "execute_and_register", "read_table_ipc",
+    "deregister_table", "reset", "table_names", "set_log_filter", "set_statement_timeout_ms",
+];
+
+struct CallGuard;
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        IN_CALL.store(false, Ordering::SeqCst);
+    }
+}
+
+fn enter(call: usize) -> Result<CallGuard, JsValue> {
+    if IN_CALL.swap(true, Ordering::SeqCst) {
+        let lost = CALLS[LAST_CALL.load(Ordering::SeqCst)];
+        let error = js_sys::Error::new(&format!(
+            "this datafusion-wasm instance is lost: an earlier call ({lost}) never returned. It \
+             trapped (a Rust panic, an out-of-bounds access, a stack overflow, or an exception \
+             thrown by a JS function it called), so its memory may be corrupt; or this call was \
+             made from inside it (a callback), which the engine does not support. Its tables are \
+             gone: load the module again (a new WebAssembly instance) and register them anew."
+        ));
+        error.set_name("InstanceLostError");
+        return Err(error.into());
+    }
+    LAST_CALL.store(call, Ordering::SeqCst);
+    Ok(CallGuard)
+}
+
+/// A promise settled before it is returned: the work ran synchronously (there is no thread to
+/// hand it to), so a trap throws at the call instead of leaving a promise that never settles.
+fn settled(result: Result<JsValue, JsValue>) -> js_sys::Promise {
+    match result {
+        Ok(value) => js_sys::Promise::resolve(&value),
+        Err(error) => js_sys::Promise::reject(&error),
+    }
+}
+
+fn ipc_bytes(result: Result<Vec<u8>, EngineError>) -> Result<JsValue, JsValue> {
+    result.map(|bytes| js_sys::Uint8Array::from(bytes.as_slice()).into()).map_err(to_js)
+}
+
 /// A DataFusion SQL engine with tables registered from Arrow IPC streams.
+///
+/// Table names are exact (case-sensitive, any characters) in every method; in SQL unquoted
+/// identifiers are lowercased, so a table registered as `MyTable` is `"MyTable"` in a statement.
 #[wasm_bindgen]
 pub struct WasmQueryEngine {
     inner: Engine,
@@ -58,63 +120,80 @@ pub struct WasmQueryEngine {
 impl WasmQueryEngine {
     /// A new engine with no tables (single partition: there is no thread pool in the browser).
     #[wasm_bindgen(constructor)]
-    pub fn new() -> WasmQueryEngine {
+    pub fn new() -> Result<WasmQueryEngine, JsValue> {
+        let _call = enter(1)?;
         panic_report::install();
         // Once per page (idempotent): the engine's logs become "[LEVEL] message" console lines.
         qe_telemetry_sink::init_telemetry();
-        WasmQueryEngine { inner: Engine::new() }
+        Ok(WasmQueryEngine { inner: Engine::new() })
+    }
+
+    /// False once a call has trapped: the instance (every engine in it) must not be used again.
+    pub fn is_usable() -> bool {
+        !IN_CALL.load(Ordering::SeqCst)
     }
 
     /// Which log lines reach the console: "off", "error", "warn", "info" (the default), "debug",
     /// "trace", or per module, e.g. "warn,datafusion_wasm=debug".
     pub fn set_log_filter(spec: &str) -> Result<(), JsValue> {
+        let _call = enter(9)?;
         qe_tracing::levels::set_filter_str(spec).map_err(|e| js_sys::Error::new(&e.to_string()).into())
     }
 
+    /// Statements running longer than `ms` milliseconds fail with "statement timeout" (0: no
+    /// limit, the default). Checked whenever the running plan yields, every few batches.
+    pub fn set_statement_timeout_ms(&self, ms: f64) -> Result<(), JsValue> {
+        let _call = enter(10)?;
+        self.inner.set_statement_timeout_ms(ms);
+        Ok(())
+    }
+
     /// Registers a complete Arrow IPC stream (schema, batches, end-of-stream) as table `name`,
-    /// replacing any table of that name. Returns the number of rows registered.
+    /// replacing any table of exactly that name. Returns the number of rows registered.
     pub fn register_table(&self, name: &str, ipc_stream: &[u8]) -> Result<f64, JsValue> {
+        let _call = enter(2)?;
         self.inner.register_table(name, ipc_stream).map(|rows| rows as f64).map_err(to_js)
     }
 
     /// Runs one SQL statement and returns its result as Arrow IPC stream bytes.
-    pub async fn execute_sql(&self, sql: String) -> Result<Vec<u8>, JsValue> {
-        self.inner.execute_sql(&sql).map_err(to_js)
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn execute_sql(&self, sql: String) -> js_sys::Promise {
+        settled(enter(3).and_then(|_call| ipc_bytes(self.inner.execute_sql(&sql))))
     }
 
     /// Runs `sql`, registers its result as table `name` and returns the result as IPC bytes.
-    pub async fn execute_and_register(&self, sql: String, name: String) -> Result<Vec<u8>, JsValue> {
-        self.inner.execute_and_register(&sql, &name).map_err(to_js)
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn execute_and_register(&self, sql: String, name: String) -> js_sys::Promise {
+        settled(enter(4).and_then(|_call| ipc_bytes(self.inner.execute_and_register(&sql, &name))))
     }
 
     /// The contents of registered table `name` as Arrow IPC stream bytes.
-    pub async fn read_table_ipc(&self, name: String) -> Result<Vec<u8>, JsValue> {
-        self.inner.read_table_ipc(&name).map_err(to_js)
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn read_table_ipc(&self, name: String) -> js_sys::Promise {
+        settled(enter(5).and_then(|_call| ipc_bytes(self.inner.read_table_ipc(&name))))
     }
 
     /// Removes table `name`; an error if there is no such table.
     pub fn deregister_table(&self, name: &str) -> Result<(), JsValue> {
+        let _call = enter(6)?;
         self.inner.deregister_table(name).map_err(to_js)
     }
 
     /// Removes every registered table.
-    pub fn reset(&self) {
-        self.inner.reset()
+    pub fn reset(&self) -> Result<(), JsValue> {
+        let _call = enter(7)?;
+        self.inner.reset();
+        Ok(())
     }
 
     /// The names of the registered tables, sorted.
-    pub fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+    pub fn table_names(&self) -> Result<Vec<String>, JsValue> {
+        let _call = enter(8)?;
+        Ok(self.inner.table_names())
     }
 
     /// The DataFusion version this engine was built with.
     pub fn datafusion_version() -> String {
         engine::DATAFUSION_VERSION.to_string()
-    }
-}
-
-impl Default for WasmQueryEngine {
-    fn default() -> Self {
-        Self::new()
     }
 }

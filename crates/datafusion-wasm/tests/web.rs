@@ -97,13 +97,21 @@ fn errors_leave_the_engine_and_its_tables_usable() {
     assert_eq!(out[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 4);
 }
 
+/// The JS API's promises: settled when returned (the work runs synchronously, so a trap throws at
+/// the call instead of leaving a promise pending), resolving to IPC bytes.
+async fn ipc_of(promise: js_sys::Promise) -> Vec<u8> {
+    let value = wasm_bindgen_futures::JsFuture::from(promise).await.expect("the promise resolves");
+    js_sys::Uint8Array::new(&value).to_vec()
+}
+
 #[wasm_bindgen_test]
 async fn the_js_api_returns_promises_that_resolve_to_ipc() {
-    let engine = WasmQueryEngine::new();
+    let engine = WasmQueryEngine::new().unwrap();
     engine.register_table("t", &sample_ipc()).unwrap();
-    let bytes = engine.execute_sql("SELECT count(*) AS n FROM t".into()).await.unwrap();
+    let bytes = ipc_of(engine.execute_sql("SELECT count(*) AS n FROM t".into())).await;
     assert_eq!(decode(&bytes)[0].num_rows(), 1);
-    let derived = engine.execute_and_register("SELECT id FROM t WHERE id > 2".into(), "u".into()).await.unwrap();
+    let derived = ipc_of(engine.execute_and_register("SELECT id FROM t WHERE id > 2".into(), "u".into())).await;
     assert_eq!(decode(&derived)[0].num_rows(), 2);
-    assert_eq!(engine.table_names(), vec!["t".to_string(), "u".to_string()]);
+    assert_eq!(engine.table_names().unwrap(), vec!["t".to_string(), "u".to_string()]);
+    assert!(WasmQueryEngine::is_usable());
 }
