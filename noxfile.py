@@ -8,6 +8,7 @@
     nox -s unit                      the fast unit tests only
     nox -s wasm_test                 the engine's Rust tests in headless Chromium
     nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
+    nox -s fuzz [-- OPTIONS]         the IPC validator natively under a seeded fuzzer (--seconds 120, --seed)
     nox -s toolchain_wheels [-- OPTIONS]  the wasm-bindgen CLI and wasm-opt as wheels in artifacts/toolchain-wheels/
     nox -s toolchain_wheels_test     the toolchain-wheel tests (~45 min cold: binaryen from C++)
     nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
@@ -73,6 +74,12 @@ def wasm_test(session: nox.Session) -> None:
 def check(session: nox.Session) -> None:
     """Every check (gating, tracing, shims, size), or `-- NAME [options]` for one; non-zero on a violation."""
     _toolchain(session, "check")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """ipc_guard.rs natively under a seeded mutation fuzzer (`-- --seconds N --seed N`); non-zero on a panic after validation."""
+    _toolchain(session, "fuzz")
 
 
 def _pytest(session: nox.Session, paths: list[str], provision: bool = True) -> None:

@@ -28,6 +28,10 @@ def pytest_addoption(parser):
                           "e.g. a directory holding a deliberately broken build")
     parser.addoption("--browsers", default=",".join(BROWSERS),
                      help=f"comma-separated browsers to run the page tests in (default: {','.join(BROWSERS)})")
+    parser.addoption("--ipc-fuzz-count", type=int, default=10_000,
+                     help="mutated IPC streams the browser fuzz test feeds each browser (default: 10,000; nox -s fuzz uses more)")
+    parser.addoption("--ipc-fuzz-seed", type=int, default=12,
+                     help="seed of the mutated IPC streams (default: 12, so a failure reproduces)")
     parser.addoption("--use-built", action="store_true",
                      help="test the engine package already in the artifacts directory instead of building it")
     parser.addoption(slow_builds.FORCE_OPTION, action="store_true",

@@ -178,3 +178,40 @@ def enabled_target_features(toolchain: RustToolchain, rustflags: list[str] | Non
 def parse_target_features(cfg_output: str) -> list[str]:
     features = re.findall(r'^target_feature="([^"]+)"$', cfg_output, flags=re.MULTILINE)
     return sorted(set(features))
+
+
+# ---------------------------------------------------------------- a native cargo (host builds)
+
+
+@dataclass(frozen=True)
+class NativeRust:
+    """A cargo and the rustc beside it, building for this machine (native tests, the IPC fuzzer)."""
+    cargo: Path
+    rustc: Path
+    version: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def find_native(install: bool = False) -> NativeRust:
+    """The cargo on PATH (rustup's, where there is one), else Debian's cargo-web: both build natively.
+
+    RUSTC is pinned to the rustc beside that cargo, so a Debian cargo never compiles with the
+    rustup rustc that shadows it on PATH (or the other way round). Nothing here needs -Z flags,
+    so RUSTC_BOOTSTRAP is not set. With install, a machine with neither gets Debian's packages
+    (the same ones the wasm32 build provisions)."""
+    candidates: list[Path] = []
+    for found in (shutil.which("cargo"), str(DEBIAN_CARGO)):
+        if found and Path(found).exists() and Path(found) not in candidates:
+            candidates.append(Path(found))
+    notes = []
+    for cargo in candidates:
+        rustc = cargo.with_name("rustc")
+        version = process.output([rustc, "--version"]) if rustc.exists() else None
+        if version and process.output([cargo, "--version"]):
+            return NativeRust(cargo, rustc, version, {"RUSTC": str(rustc)})
+        notes.append(f"{cargo}: {'no rustc beside it' if not rustc.exists() else 'does not run'}")
+    if install:
+        find_toolchain(install=True)
+        return find_native(install=False)
+    raise MissingTool("no native Rust toolchain (cargo + rustc) found" + (":\n    " + "\n    ".join(notes) if notes else ""),
+                      "run `nox -s doctor -- --install` (Debian's rustc-web and cargo-web), or install Rust with rustup")
