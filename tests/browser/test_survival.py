@@ -377,6 +377,27 @@ def test_a_memory_limit_gives_resources_exhausted_and_the_engine_survives(engine
     assert engine.base_answers()
 
 
+def test_the_default_memory_limit_leaves_room_for_datafusions_accounting_of_one_big_batch(engine):
+    """A 1M-row table registered as one batch: DataFusion counts that batch once per holder, so a
+    window query and a TopK reserved over 1 GiB for ~20 MB of data (a 1 GiB default refused them).
+    With the default limit both run and match native DataFusion."""
+    import random
+
+    rnd = random.Random(1)
+    n = 1_000_000
+    big = pa.table({"k": pa.array([rnd.randrange(1000) for _ in range(n)], pa.int64()),
+                    "v": pa.array([rnd.random() for _ in range(n)])})
+    engine.page.run("const [d] = args; return window.engine.register_table('big1', window.harness.base64ToBytes(d));",
+                    b64(ipc_stream(big)))
+    try:
+        for sql in ["SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM big1 QUALIFY r <= 3 ORDER BY k, r",
+                    "SELECT k, v FROM big1 ORDER BY k, v LIMIT 10 OFFSET 500000"]:
+            assert engine.sql(sql).to_pylist() == native(sql, {"big1": big}).to_pylist(), sql
+    finally:
+        engine.page.run("window.engine.deregister_table('big1');")
+    assert engine.base_answers()
+
+
 def test_a_statement_over_its_time_budget_stops_with_a_timeout(engine):
     outcome, message = engine.classify(RUN_ONE, ADVERSARIAL["recursive CTE without end (time budget)"][0], 500)
     assert outcome == "error" and "statement timeout" in message, message

@@ -85,10 +85,12 @@ const IPC_LEGACY_EOS: [u8; 4] = [0, 0, 0, 0];
 const IPC_FILE_MAGIC: &[u8] = b"ARROW1";
 
 /// The memory DataFusion's operators (hash tables, sorts, the collected result) may use before a
-/// statement fails with "Resources exhausted". wasm32 addresses 4 GiB at most and the registered
-/// tables live in the same memory, so the default stays well below that; `SET
-/// datafusion.runtime.memory_limit = '...'` changes it and `RESET` restores this default.
-pub const DEFAULT_MEMORY_LIMIT: &str = "1G";
+/// statement fails with "Resources exhausted" instead of growing wasm memory past what wasm32
+/// addresses (4 GiB) and trapping. Why not lower: DataFusion's accounting counts a shared batch
+/// once per holder, so over one 1M-row batch a window query reserved over 1 GiB and a TopK 1 GiB
+/// (measured natively and in the browser) for a few tens of MB of data; 1 GiB refused them.
+/// `SET datafusion.runtime.memory_limit = '...'` changes it and `RESET` restores this default.
+pub const DEFAULT_MEMORY_LIMIT: &str = "3G";
 
 /// Runtime settings that would give DataFusion a directory to spill to. There is no file system
 /// in the browser: looking one up trapped the module, so they are refused.

@@ -113,7 +113,12 @@ fn ipc_bytes(result: Result<Vec<u8>, EngineError>) -> Result<JsValue, JsValue> {
 /// identifiers are lowercased, so a table registered as `MyTable` is `"MyTable"` in a statement.
 #[wasm_bindgen]
 pub struct WasmQueryEngine {
-    inner: Engine,
+    // AssertUnwindSafe: built with panic=unwind, wasm-bindgen catches a panic at the export and
+    // requires the receiver to be unwind-safe. The catalog swaps a table in only once it is
+    // complete (Engine::replace_table) and DataFusion's session state sits behind locks that a
+    // panic does not leave half-written, so a caught panic leaves the engine usable. (The shipped
+    // build aborts on panic; see docs/engine.md.)
+    inner: std::panic::AssertUnwindSafe<Engine>,
 }
 
 #[wasm_bindgen]
@@ -125,7 +130,7 @@ impl WasmQueryEngine {
         panic_report::install();
         // Once per page (idempotent): the engine's logs become "[LEVEL] message" console lines.
         qe_telemetry_sink::init_telemetry();
-        Ok(WasmQueryEngine { inner: Engine::new() })
+        Ok(WasmQueryEngine { inner: std::panic::AssertUnwindSafe(Engine::new()) })
     }
 
     /// False once a call has trapped: the instance (every engine in it) must not be used again.
