@@ -189,11 +189,16 @@ def test_64_bit_lengths_that_do_not_fit_wasm32_are_refused_not_truncated(engine,
 def test_a_huge_declared_metadata_length_is_refused_before_anything_is_allocated(engine):
     stream = ipc_stream(TWO_COLUMNS)
     data = stream[:4] + struct.pack("<i", 2**31 - 1) + stream[8:300]
+    memory = "return window.engineExports.memory.buffer.byteLength;"
+    before = engine.page.run(memory)
     started = time.perf_counter()
     outcome, message = engine.classify(
         "const [d] = args; return window.engine.register_table('huge', window.harness.base64ToBytes(d));", b64(data))
     assert outcome == "error" and "not a valid Arrow IPC stream" in message, message
     assert time.perf_counter() - started < 5, "a 300-byte input must not take seconds"
+    # It used to grow wasm memory to 2 GiB (which never shrinks) before its error.
+    grown = engine.page.run(memory) - before
+    assert grown <= 16 * 2**20, f"wasm memory grew by {grown} bytes for a 300-byte input"
     assert engine.base_answers()
 
 
