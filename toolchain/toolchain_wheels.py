@@ -45,8 +45,11 @@ BUILDER_VERSION = 3
 STAGED_SOURCE_PLACEHOLDER = "/wheel-build/src"
 WHEEL_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 
-WASM_BINDGEN_WHEEL = "wasm-bindgen-cli"
-WASM_OPT_WHEEL = "binaryen-wasm-opt"
+# The wheels' names and how an installed one is found live in the tools layer
+# (installed_wheels), which the tool modules import without the builder above them.
+from toolchain.installed_wheels import (  # noqa: E402,F401  (re-exported)
+    WASM_BINDGEN_WHEEL, WASM_OPT_WHEEL, InstalledWheel, installed_executable, read_dist_info,
+)
 
 
 # ---------------------------------------------------------------- recipes
@@ -477,41 +480,3 @@ def format_wheels(wheels: list[BuiltWheel]) -> str:
         lines.append(f"{w.path.name:<48}  {sizes.human(w.size):>9}  {w.build_seconds:>9.0f}s  "
                      f"{'cache' if w.cached else 'built now'}")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- installed wheels (provisioning)
-
-
-@dataclass(frozen=True)
-class InstalledWheel:
-    name: str
-    version: str
-    executable: Path
-
-
-def installed_executable(distribution: str, executable: str) -> InstalledWheel | None:
-    """`executable` as installed by the wheel `distribution` in this Python environment.
-
-    Found through the distribution's RECORD (importlib.metadata), not PATH: the environment
-    that runs the toolchain is the one whose wheels count, whatever PATH says."""
-    try:
-        dist = importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for entry in dist.files or []:
-        if entry.name == executable:
-            path = Path(dist.locate_file(entry)).resolve()
-            if path.is_file() and os.access(path, os.X_OK):
-                return InstalledWheel(distribution, dist.version, path)
-    return None
-
-
-def read_dist_info(distribution: str, filename: str) -> dict | None:
-    try:
-        text = importlib.metadata.distribution(distribution).read_text(filename)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import cache, console, process, toolchain_wheels
+from toolchain import cache, console, process, installed_wheels
 from toolchain.errors import MissingTool, StageFailed, WrongVersion
 
 
@@ -52,16 +52,16 @@ def installed_wheel(version: str) -> Path | None:
 
     The wheel is the deliberate choice of whoever set up the environment, so a mismatch is
     reported rather than silently replaced by another install."""
-    wheel = toolchain_wheels.installed_executable(toolchain_wheels.WASM_BINDGEN_WHEEL, "wasm-bindgen")
+    wheel = installed_wheels.installed_executable(installed_wheels.WASM_BINDGEN_WHEEL, "wasm-bindgen")
     if wheel is None:
         return None
     if wheel.version != version:
         raise WrongVersion(
-            f"the {toolchain_wheels.WASM_BINDGEN_WHEEL} wheel installed in this Python environment "
+            f"the {installed_wheels.WASM_BINDGEN_WHEEL} wheel installed in this Python environment "
             f"({wheel.executable}) is {wheel.version}, but Cargo.lock asks for wasm-bindgen {version}",
-            f"install the matching wheel (`pip install {toolchain_wheels.WASM_BINDGEN_WHEEL}=={version}`; "
+            f"install the matching wheel (`pip install {installed_wheels.WASM_BINDGEN_WHEEL}=={version}`; "
             "`python -m toolchain toolchain-wheels build` builds it from packaging/wasm-bindgen-cli once its "
-            f"version is {version}), or `pip uninstall {toolchain_wheels.WASM_BINDGEN_WHEEL}` to use cargo install",
+            f"version is {version}), or `pip uninstall {installed_wheels.WASM_BINDGEN_WHEEL}` to use cargo install",
         )
     return wheel.executable
 
@@ -118,7 +118,7 @@ def find(version: str) -> tuple[WasmBindgen | None, list[str]]:
         if found == version:
             return WasmBindgen(executable, version, provider), notes
         if provider == WHEEL_PROVIDER:
-            raise WrongVersion(f"{executable}, from the {toolchain_wheels.WASM_BINDGEN_WHEEL} {version} wheel, "
+            raise WrongVersion(f"{executable}, from the {installed_wheels.WASM_BINDGEN_WHEEL} {version} wheel, "
                                f"reports wasm-bindgen {found}", "rebuild the wheel from packaging/wasm-bindgen-cli")
         notes.append(f"{executable} is wasm-bindgen {found}, not {version}")
     return None, notes

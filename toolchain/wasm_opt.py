@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import cache, console, process, system, toolchain_wheels
+from toolchain import cache, console, process, system, installed_wheels
 from toolchain.errors import MissingTool
 
 # rustc target feature -> binaryen flag. Features binaryen folds into another are mapped to it.
@@ -155,7 +155,7 @@ class WheelProvider(Provider):
     installed with pip, typically from an internal package index on air-gapped CI."""
 
     def locate(self) -> WasmOpt | None:
-        wheel = toolchain_wheels.installed_executable(toolchain_wheels.WASM_OPT_WHEEL, "wasm-opt")
+        wheel = installed_wheels.installed_executable(installed_wheels.WASM_OPT_WHEEL, "wasm-opt")
         if wheel is None:
             return None
         version = parse_version(process.output([wheel.executable, "--version"]))
@@ -163,12 +163,12 @@ class WheelProvider(Provider):
 
     install_hint = (
         "build it with `nox -s toolchain_wheels` and run nox with WASM_TOOLCHAIN_WHEELS=artifacts/toolchain-wheels, "
-        f"or `pip install {toolchain_wheels.WASM_OPT_WHEEL}` (from artifacts/toolchain-wheels or your package index) "
+        f"or `pip install {installed_wheels.WASM_OPT_WHEEL}` (from artifacts/toolchain-wheels or your package index) "
         "into the environment that runs the toolchain"
     )
 
     def install(self) -> None:
-        raise MissingTool(f"the {toolchain_wheels.WASM_OPT_WHEEL} wheel is not installed in this Python environment",
+        raise MissingTool(f"the {installed_wheels.WASM_OPT_WHEEL} wheel is not installed in this Python environment",
                           self.install_hint)
 
 
