@@ -102,41 +102,6 @@ def default_target_dir(crate: cargo_lock.CrateManifest) -> Path:
     return cache.cache_root() / "cargo-target" / crate.package_name
 
 
-def wasm_file_problem(path: Path) -> str | None:
-    """Why a file is not a whole WebAssembly module, or None.
-
-    Checks the header and that the sections' sizes end exactly at the end of the file: a module
-    cut short or overwritten by something else fails, and only the section headers are read
-    (quick on an 80 MB module; a full parse is what the later stages do)."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            header = handle.read(8)
-            if header[:4] != wasm_module.MAGIC:
-                return "it has no \\0asm magic number: it is not a WebAssembly module"
-            if header[4:8] != b"\1\0\0\0":
-                return f"it is not a version 1 module (header {header[4:8].hex()})"
-            pos = 8
-            while pos < size:
-                handle.seek(pos)
-                head = handle.read(6)  # the section id and its size, a LEB128 of up to 5 bytes
-                length, shift, used = 0, 0, 1
-                while True:
-                    if used >= len(head) or used > 5:
-                        return f"the section header at byte {pos} is cut off or malformed"
-                    byte = head[used]
-                    length |= (byte & 0x7F) << shift
-                    shift, used = shift + 7, used + 1
-                    if not byte & 0x80:
-                        break
-                pos += used + length
-    except OSError as exc:
-        return f"it cannot be read ({exc.strerror})"
-    if pos != size:
-        return f"its last section ends {pos - size} bytes past the end of the file: it was cut short"
-    return None
-
-
 def _cargo_build_once(argv: list[str], env: dict[str, str], crate: cargo_lock.CrateManifest) -> Path:
     # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
     result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True)
@@ -174,7 +139,7 @@ def cargo_build(
         # Appended to the caller's RUSTFLAGS; with build-std they apply to std as well.
         env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
     wasm = _cargo_build_once(argv, env, crate)
-    problem = wasm_file_problem(wasm)
+    problem = wasm_module.whole_module_problem(wasm)
     if problem is None:
         return wasm
     clean = [str(toolchain.cargo), "clean", "--manifest-path", str(crate.manifest_path),
@@ -187,7 +152,7 @@ def cargo_build(
     if subprocess.run(clean, env=env).returncode != 0:
         raise StageFailed(f"`cargo clean --package {crate.package_name}` failed after {wasm} was found damaged", fix)
     wasm = _cargo_build_once(argv, env, crate)
-    problem = wasm_file_problem(wasm)
+    problem = wasm_module.whole_module_problem(wasm)
     if problem:
         raise StageFailed(f"cargo built {wasm} again and it is still not a whole WebAssembly module ({problem})", fix)
     return wasm

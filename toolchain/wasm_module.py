@@ -439,6 +439,32 @@ def _read_function_names(data: bytes, pos: int, end: int, functions: list[Functi
     return found
 
 
+def whole_module_problem(path: Path) -> str | None:
+    """Why a file is not a whole WebAssembly module, or None: the header, and section sizes that
+    end exactly at the end of the file (a module cut short or overwritten fails). Only the section
+    headers are decoded; `parse` is the full read the later stages do."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if data[:4] != MAGIC:
+        return "it has no \\0asm magic number: it is not a WebAssembly module"
+    if data[4:8] != b"\1\0\0\0":
+        return f"it is not a version 1 module (header {data[4:8].hex()})"
+    pos = 8
+    while pos < len(data):
+        try:
+            length, body = _uleb(data, pos + 1)  # the section id, then its size
+        except IndexError:
+            return f"the section header at byte {pos} is cut off or malformed"
+        if body - pos > 6:
+            return f"the section header at byte {pos} is cut off or malformed"
+        pos = body + length
+    if pos != len(data):
+        return f"its last section ends {pos - len(data)} bytes past the end of the file: it was cut short"
+    return None
+
+
 def parse(path: Path) -> Module:
     """Reads a module. Raises MalformedModule (with what to do) on anything that is not wasm."""
     if not path.is_file():

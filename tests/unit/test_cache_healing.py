@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import browser, build, cache, cargo_lock, rust, toolchain_wheels, wasm_bindgen, wasm_opt
+from toolchain import browser, build, cache, wasm_module, cargo_lock, rust, toolchain_wheels, wasm_bindgen, wasm_opt
 from toolchain.errors import MissingTool, StageFailed
 
 CONTENT = bytes(range(256)) * 8  # 2 kB, every byte value
@@ -316,17 +316,17 @@ MODULE = b"\0asm\x01\x00\x00\x00" + b"\x00\x05\x04abcd" + b"\x00\x03\x02hi"  # t
 def test_wasm_file_check(tmp_path):
     good = tmp_path / "good.wasm"
     good.write_bytes(MODULE)
-    assert build.wasm_file_problem(good) is None
+    assert wasm_module.whole_module_problem(good) is None
     cut = tmp_path / "cut.wasm"
     cut.write_bytes(MODULE[:-1])
-    assert "cut short" in build.wasm_file_problem(cut)
+    assert "cut short" in wasm_module.whole_module_problem(cut)
     text = tmp_path / "glue.wasm"
     text.write_text("export default function init() {}")
-    assert "not a WebAssembly module" in build.wasm_file_problem(text)
+    assert "not a WebAssembly module" in wasm_module.whole_module_problem(text)
     header_only = tmp_path / "half-header.wasm"
     header_only.write_bytes(MODULE[:9] + b"\x85")
-    assert "cut off or malformed" in build.wasm_file_problem(header_only)
-    assert "cannot be read" in build.wasm_file_problem(tmp_path / "absent.wasm")
+    assert "cut off or malformed" in wasm_module.whole_module_problem(header_only)
+    assert "cannot be read" in wasm_module.whole_module_problem(tmp_path / "absent.wasm")
 
 
 def _fake_cargo_build(tmp_path: Path, output: Path, heals: bool) -> Path:
