@@ -3,7 +3,7 @@
 gzip at level 9 and brotli at quality 11 (what a web server's static precompression uses), so the
 numbers are what a browser downloads. Brotli 11 runs at about 0.5 MB/s, so measurements are
 cached by content hash and run in the background while the pipeline's later stages go on: each
-in a child process (`python -m toolchain.sizes`, the bytes on stdin), so that a failed build
+in a child process (`measure_command()`, the bytes on stdin), so that a failed build
 kills them and exits at once. A compression call cannot be interrupted inside a thread, and
 Python waits for its threads before exiting (a failed build used to linger about 85 s).
 """

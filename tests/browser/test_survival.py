@@ -334,6 +334,11 @@ ADVERSARIAL = {
     "drop it again": ("DROP TABLE made", "ok"),
     "insert into a registered table": ("INSERT INTO t VALUES (1, 'x')", "either"),
     "set an unknown setting": ("SET datafusion.nonsense = 1", "error"),
+    "raise the parser's recursion limit past the stack": ("SET datafusion.sql_parser.recursion_limit = 100000", "error"),
+    "then parentheses 5,000 deep (trapped when the SET was allowed)": ("SELECT " + "(" * 5000 + "1" + ")" * 5000, "error"),
+    "raise it within the cap": ("SET datafusion.sql_parser.recursion_limit = 500", "ok"),
+    "parentheses 400 deep under it: the expression limit answers": ("SELECT " + "(" * 400 + "1" + ")" * 400, "error"),
+    "the parser's default back": ("RESET datafusion.sql_parser.recursion_limit", "ok"),
     "two statements": ("SELECT 1; SELECT 2", "error"),
     "empty statement": ("", "error"),
 }

@@ -96,6 +96,9 @@ pub const DEFAULT_MEMORY_LIMIT: &str = "3G";
 /// in the browser: looking one up trapped the module, so they are refused.
 const DISK_SETTINGS: [&str; 2] = ["datafusion.runtime.temp_directory", "datafusion.runtime.max_temp_directory_size"];
 
+/// The parser's own recursion limit (50 by default), which a statement may raise with SET.
+const PARSER_RECURSION_SETTING: &str = "datafusion.sql_parser.recursion_limit";
+
 /// One DataFusion session holding the registered tables.
 ///
 /// Table names are exact: `register_table("MyTable", ..)` registers `MyTable`, and every method
@@ -337,7 +340,8 @@ impl Engine {
     }
 }
 
-/// Refuses the settings that would point DataFusion at a disk; says whether the statement resets
+/// Refuses the settings that would point DataFusion at a disk or let its parser recurse past
+/// what the browser's stack holds; says whether the statement resets
 /// the memory limit (DataFusion's reset means "unlimited"; the engine restores its default).
 fn check_runtime_setting(plan: &LogicalPlan) -> std::result::Result<bool, String> {
     let variable = match plan {
@@ -345,6 +349,19 @@ fn check_runtime_setting(plan: &LogicalPlan) -> std::result::Result<bool, String
         LogicalPlan::Statement(PlanStatement::ResetVariable(reset)) => reset.variable.to_ascii_lowercase(),
         _ => return Ok(false),
     };
+    if let LogicalPlan::Statement(PlanStatement::SetVariable(set)) = plan {
+        if variable == PARSER_RECURSION_SETTING {
+            let within = set.value.trim().parse::<usize>().is_ok_and(|limit| limit <= sql_guard::MAX_PARSER_RECURSION);
+            if !within {
+                return Err(format!(
+                    "{variable} can be at most {} in the browser engine (asked: {}): the parser recurses once \
+                     per level of nesting on the browser's stack, and 5,000 levels of parentheses overflowed it",
+                    sql_guard::MAX_PARSER_RECURSION,
+                    set.value
+                ));
+            }
+        }
+    }
     if DISK_SETTINGS.contains(&variable.as_str()) {
         return Err(format!(
             "{variable} cannot be set in the browser engine: there is no file system to spill to. \
