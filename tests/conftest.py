@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests import slow_builds
-from toolchain import browser, npm
-from toolchain import build as build_module
-from toolchain import toolchain_wheels, wasm_test  # after build: toolchain_wheels -> sbom -> build imports in a cycle
-from toolchain.serve import StaticServer
-from toolchain.errors import MissingTool
-from toolchain.webdriver import Page, start_chromium, start_firefox
+from toolchain.tools import browser
+from toolchain.tools import npm
+from toolchain.pipeline import build as build_module
+from toolchain.release import toolchain_wheels
+from toolchain.pipeline import wasm_test  # after build: toolchain_wheels -> sbom -> build imports in a cycle
+from toolchain.tools.serve import StaticServer
+from toolchain.core.errors import MissingTool
+from toolchain.tools.webdriver import Page, start_chromium, start_firefox
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE_MANIFEST = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.browser.scenarios import datasets
-from toolchain import cache
-from toolchain.query_server import QueryServer
+from toolchain.core import cache
+from toolchain.testing.query_server import QueryServer
 
 
 @pytest.fixture(scope="session")

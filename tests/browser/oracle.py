@@ -14,7 +14,7 @@ import datafusion
 import pyarrow as pa
 import pytest
 
-from toolchain import query_server
+from toolchain.testing import query_server
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12

@@ -30,8 +30,8 @@ from tests.browser.oracle import (Result, check_js_compatible, compare_js, compa
                                   native_context, py_values, registration_payload, without_views)
 from tests.browser.scenarios import SCENARIOS, Scenario, datasets, by_id
 from tests.conftest import b64
-from toolchain import wasm_module
-from toolchain.webdriver import JSError
+from toolchain.analysis import wasm_module
+from toolchain.tools.webdriver import JSError
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.browser.oracle import compare_tables, native
 from tests.browser.scenarios import datasets
-from toolchain.webdriver import JSError
+from toolchain.tools.webdriver import JSError
 
 pytestmark = pytest.mark.browser
 

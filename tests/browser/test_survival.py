@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import b64
-from toolchain.webdriver import JSError
+from toolchain.tools.webdriver import JSError
 
 pytestmark = pytest.mark.browser
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-from toolchain import build as build_module
-from toolchain import cache
-from toolchain.errors import ToolchainError
+from toolchain.pipeline import build as build_module
+from toolchain.core import cache
+from toolchain.core.errors import ToolchainError
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +57,7 @@ def test_build_info_records_pinned_tool_versions(built_engine):
 
 
 def test_named_modules_are_kept_for_the_checks_and_the_shipped_one_is_stripped(built_engine):
-    from toolchain import wasm_module
+    from toolchain.analysis import wasm_module
 
     for stage in ("wasm-bindgen", "wasm-opt"):
         assert wasm_module.parse(built_engine.stages_dir / stage / "datafusion_wasm_bg.wasm").names_present, stage

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import rust
-from toolchain.checks import gating
+from toolchain.analysis import cargo_graph
+from toolchain.tools import rust
 
 pytestmark = pytest.mark.integration
 
@@ -194,11 +194,11 @@ def cargo_tree_features(manifest: Path, options: list[str]) -> dict[str, set[str
 ], ids=["engine", "good", "native-compression", "native-compression-no-default", "parquet", "tokio"])
 def test_resolved_packages_and_features_match_cargo_tree(manifest, options):
     toolchain = rust.find_toolchain()
-    features = gating.split_features(options[1]) if options[:1] == ["--features"] else []
+    features = cargo_graph.split_features(options[1]) if options[:1] == ["--features"] else []
     no_default = "--no-default-features" in options
-    metadata = gating.cargo_metadata(toolchain, manifest, features, no_default)
-    graph = gating.graph_from_metadata(metadata, gating.wasm_target_cfg(toolchain))
-    resolution = gating.resolve_for_wasm(graph, features, no_default)
+    metadata = cargo_graph.cargo_metadata(toolchain, manifest, features, no_default)
+    graph = cargo_graph.graph_from_metadata(metadata, cargo_graph.wasm_target_cfg(toolchain))
+    resolution = cargo_graph.resolve_for_wasm(graph, features, no_default)
     ours = {graph.packages[p].label: resolution.features_of(p) for p in resolution.wasm_packages()}
     assert ours == cargo_tree_features(manifest, options)
 

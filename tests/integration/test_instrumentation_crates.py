@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from tests.conftest import REPO
-from toolchain import cache, rust
+from toolchain.core import cache
+from toolchain.tools import rust
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,8 @@ import subprocess
 import pytest
 
 from tests.conftest import REPO
-from toolchain import ipc_fuzz, rust
+from toolchain.pipeline import ipc_fuzz
+from toolchain.tools import rust
 
 pytestmark = pytest.mark.integration
 

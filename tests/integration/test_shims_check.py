@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import build as build_module
-from toolchain import cargo_lock, rust
+from toolchain.pipeline import build as build_module
+from toolchain.analysis import cargo_lock
+from toolchain.tools import rust
 from toolchain.checks import shims
 
 pytestmark = pytest.mark.integration
@@ -89,7 +90,7 @@ def test_cli_exit_codes_and_message(clock_modules):
 
 
 def test_stripped_module_is_refused_with_a_remedy(clock_modules, tmp_path):
-    from toolchain import wasm_module
+    from toolchain.analysis import wasm_module
 
     module = wasm_module.parse(clock_modules["clean"])
     name_section = next(s for s in module.sections if s.id == 0 and s.name == "name")

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ENGINE_MANIFEST, REPO
-from toolchain import cache, cargo_lock, toolchain_wheels
+from toolchain.core import cache
+from toolchain.analysis import cargo_lock
+from toolchain.release import toolchain_wheels
 
 pytestmark = [pytest.mark.integration, pytest.mark.toolchain_wheels]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from toolchain import rust
+from toolchain.tools import rust
 from toolchain.checks import gating, tracing
 
 pytestmark = pytest.mark.integration

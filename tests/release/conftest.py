@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ENGINE_MANIFEST
-from toolchain import release
+from toolchain.release import artifacts as release
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import npm, process
-from toolchain.serve import StaticServer
-from toolchain.webdriver import Page, start_chromium
+from toolchain.tools import npm
+from toolchain.core import process
+from toolchain.tools.serve import StaticServer
+from toolchain.tools.webdriver import Page, start_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -14,8 +14,9 @@ import pytest
 
 from tests.conftest import ENGINE_MANIFEST
 from tests.unit.test_release import cyclonedx_errors
-from toolchain import release, reproduce
-from toolchain.errors import ToolchainError
+from toolchain.release import artifacts as release
+from toolchain.release import reproduce
+from toolchain.core.errors import ToolchainError
 
 pytestmark = pytest.mark.integration
 

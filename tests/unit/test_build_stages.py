@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import build, cache, cargo_lock, wasm_bindgen
-from toolchain.errors import MissingTool, StageFailed
+from toolchain.pipeline import build
+from toolchain.core import cache
+from toolchain.analysis import cargo_lock
+from toolchain.tools import wasm_bindgen
+from toolchain.core.errors import MissingTool, StageFailed
 
 
 def test_cache_key_is_stable_and_sensitive_to_every_part():

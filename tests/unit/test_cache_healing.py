@@ -15,8 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import browser, build, cache, wasm_module, cargo_lock, rust, toolchain_wheels, wasm_bindgen, wasm_opt
-from toolchain.errors import MissingTool, StageFailed
+from toolchain.tools import browser
+from toolchain.pipeline import build
+from toolchain.core import cache
+from toolchain.analysis import wasm_module
+from toolchain.analysis import cargo_lock
+from toolchain.tools import rust
+from toolchain.release import toolchain_wheels
+from toolchain.tools import wasm_bindgen
+from toolchain.tools import wasm_opt
+from toolchain.core.errors import MissingTool, StageFailed
 
 CONTENT = bytes(range(256)) * 8  # 2 kB, every byte value
 

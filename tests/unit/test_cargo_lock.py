@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import cargo_lock
-from toolchain.errors import ToolchainError
+from toolchain.analysis import cargo_lock
+from toolchain.core.errors import ToolchainError
 
 LOCK = """
 version = 4
@@ -139,7 +139,8 @@ def test_bad_build_settings_are_refused_with_the_fix(tmp_path, metadata, message
 
 
 def test_build_std_features_reach_cargo_only_when_std_is_built(tmp_path):
-    from toolchain import build, rust
+    from toolchain.pipeline import build
+    from toolchain.tools import rust
 
     crate = cargo_lock.read_manifest(write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\n'
                                                               'build-std-features = ["optimize_for_size"]\n'))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from toolchain.analysis import cargo_config, cargo_graph
 from toolchain.checks import gating
-from toolchain.errors import ToolchainError
+from toolchain.core.errors import ToolchainError
 
 REPO = Path(__file__).resolve().parents[2]
 WASM32_CFG = [
@@ -16,7 +17,7 @@ WASM32_CFG = [
     "target_family=\"wasm\"", "target_feature=\"bulk-memory\"", "target_os=\"unknown\"",
     "target_pointer_width=\"32\"", "target_vendor=\"unknown\"",
 ]
-NO_FLAGS = gating.RustFlags((), "test: no rustflags")
+NO_FLAGS = cargo_config.RustFlags((), "test: no rustflags")
 
 
 # ---------------------------------------------------------------- synthetic metadata
@@ -83,14 +84,14 @@ why = "C library"
 
 
 def test_version_ranges_compare_semver_and_ignore_build_metadata():
-    early = gating.VersionRange.parse(">=0.3.0, <0.3.4")
+    early = cargo_graph.VersionRange.parse(">=0.3.0, <0.3.4")
     assert early.contains("0.3.3") and early.contains("0.3.0")
     assert not early.contains("0.3.4") and not early.contains("0.2.17")
-    assert gating.VersionRange.parse("=2.1.2").contains("2.1.2+zstd.1.5.7")
-    assert gating.parse_version("0.3.0-rc.1") < gating.parse_version("0.3.0")
-    assert gating.VersionRange.parse("*").contains("99.0.0")
+    assert cargo_graph.VersionRange.parse("=2.1.2").contains("2.1.2+zstd.1.5.7")
+    assert cargo_graph.parse_version("0.3.0-rc.1") < cargo_graph.parse_version("0.3.0")
+    assert cargo_graph.VersionRange.parse("*").contains("99.0.0")
     with pytest.raises(ValueError):
-        gating.VersionRange.parse("~> 1.0")
+        cargo_graph.VersionRange.parse("~> 1.0")
 
 
 # ---------------------------------------------------------------- policy
@@ -295,8 +296,8 @@ def test_weak_dependency_feature_does_not_enable_the_dependency():
     assert check(meta, FORBID_ZSTD).ok
     report = check(meta, FORBID_ZSTD, features=["compress"])
     assert [v.subject for v in report.violations] == ["zstd-sys 2.0.0"]
-    graph = gating.graph_from_metadata(meta, WASM32_CFG)
-    resolution = gating.resolve_for_wasm(graph, ["compress"], False)
+    graph = cargo_graph.graph_from_metadata(meta, WASM32_CFG)
+    resolution = cargo_graph.resolve_for_wasm(graph, ["compress"], False)
     assert resolution.features_of("registry+https://example#zstd@0.13.0") == {"std"}
 
 
@@ -307,7 +308,7 @@ def test_dependency_feature_syntax_switches_on_the_implicit_feature_like_cargo()
         pkg("tokio", "1.40.0", features={"net": ["mio/os-poll"], "mio": ["dep:mio"]}, deps=[dep("mio", optional=True)]),
         pkg("mio", "1.0.0", features={"os-poll": []}),
     )
-    resolution = gating.resolve_for_wasm(gating.graph_from_metadata(meta, WASM32_CFG), [], False)
+    resolution = cargo_graph.resolve_for_wasm(cargo_graph.graph_from_metadata(meta, WASM32_CFG), [], False)
     assert resolution.features_of("registry+https://example#tokio@1.40.0") == {"net", "mio"}
     report = check(meta, '[[forbid]]\ncrate = "mio"\nwhy = "event loop"\n')
     [violation] = report.violations
@@ -356,7 +357,7 @@ def test_getrandom_before_034_needs_the_cfg_as_well():
     [violation] = report.violations
     assert 'lack --cfg getrandom_backend="wasm_js"' in violation.problem
     assert "rule getrandom >=0.3.0, <0.3.4" in violation.problem
-    flags = gating.RustFlags(("--cfg", 'getrandom_backend="wasm_js"'), "RUSTFLAGS")
+    flags = cargo_config.RustFlags(("--cfg", 'getrandom_backend="wasm_js"'), "RUSTFLAGS")
     report = check(getrandom_app("0.3.3", ["wasm_js"]), GETRANDOM_RULES, flags=flags)
     assert report.ok, report.format()
     assert any('getrandom 0.3.3 (wasm_js ✓, cfg getrandom_backend="wasm_js" ✓)' in n for n in report.notes)
@@ -367,7 +368,7 @@ def test_getrandom_from_034_needs_only_the_feature_unless_a_cfg_overrides_it():
     assert report.ok, report.format()
     assert any("getrandom 0.3.4 (wasm_js ✓, no cfg needed) [rule getrandom >=0.3.4, <0.5.0]" in n for n in report.notes)
     assert not check(getrandom_app("0.3.4"), GETRANDOM_RULES).ok
-    custom = gating.RustFlags(('--cfg=getrandom_backend="custom"',), "RUSTFLAGS")
+    custom = cargo_config.RustFlags(('--cfg=getrandom_backend="custom"',), "RUSTFLAGS")
     [violation] = check(getrandom_app("0.3.4", ["wasm_js"]), GETRANDOM_RULES, flags=custom).violations
     assert "overrides the feature" in violation.problem
 
@@ -409,11 +410,11 @@ def test_chrono_and_uuid_rules_apply_only_with_their_clock_and_rng_features():
 
 
 def test_cfg_expressions():
-    assert gating.cfg_matches('cfg(target_arch = "wasm32")', WASM32_CFG)
-    assert gating.cfg_matches('cfg(all(target_arch = "wasm32", any(target_os = "unknown", target_os = "none")))', WASM32_CFG)
-    assert not gating.cfg_matches('cfg(not(target_arch = "wasm32"))', WASM32_CFG)
-    assert not gating.cfg_matches("cfg(unix)", WASM32_CFG)
-    assert gating.cfg_matches('cfg(all(target_family = "wasm", not(target_feature = "atomics")))', WASM32_CFG)
+    assert cargo_config.cfg_matches('cfg(target_arch = "wasm32")', WASM32_CFG)
+    assert cargo_config.cfg_matches('cfg(all(target_arch = "wasm32", any(target_os = "unknown", target_os = "none")))', WASM32_CFG)
+    assert not cargo_config.cfg_matches('cfg(not(target_arch = "wasm32"))', WASM32_CFG)
+    assert not cargo_config.cfg_matches("cfg(unix)", WASM32_CFG)
+    assert cargo_config.cfg_matches('cfg(all(target_family = "wasm", not(target_feature = "atomics")))', WASM32_CFG)
 
 
 def write_config(directory: Path, text: str) -> None:
@@ -430,20 +431,20 @@ def test_rustflags_follow_cargos_precedence(tmp_path):
                           '[target.\'cfg(target_family = "wasm")\']\nrustflags = "-Cwasm-family"\n'
                           '[build]\nrustflags = ["-Cbuild"]\n')
     environ = {"CARGO_HOME": str(home)}
-    assert gating.wasm_rustflags(home, environ, WASM32_CFG).flags == ()
-    flags = gating.wasm_rustflags(project, environ, WASM32_CFG)
+    assert cargo_config.wasm_rustflags(home, environ, WASM32_CFG).flags == ()
+    flags = cargo_config.wasm_rustflags(project, environ, WASM32_CFG)
     assert flags.flags == ("--cfg", 'getrandom_backend="wasm_js"', "-Cwasm-family")
     assert flags.cfgs() == {"getrandom_backend": ["wasm_js"]}
     # RUSTFLAGS replaces every config rustflags (cargo does not merge them).
-    assert gating.wasm_rustflags(project, {**environ, "RUSTFLAGS": "-Cother"}, WASM32_CFG).flags == ("-Cother",)
+    assert cargo_config.wasm_rustflags(project, {**environ, "RUSTFLAGS": "-Cother"}, WASM32_CFG).flags == ("-Cother",)
     encoded = {**environ, "RUSTFLAGS": "-Cother", "CARGO_ENCODED_RUSTFLAGS": "--cfg\x1fx=\"y\""}
-    assert gating.wasm_rustflags(project, encoded, WASM32_CFG).cfgs() == {"x": ["y"]}
+    assert cargo_config.wasm_rustflags(project, encoded, WASM32_CFG).cfgs() == {"x": ["y"]}
     # A subdirectory sees its parents' config; build.rustflags is the fallback.
     sub = project / "crates" / "engine"
     sub.mkdir(parents=True)
     write_config(tmp_path, "[build]\nrustflags = ['-Cparent']\n")
     write_config(project, "[build]\nrustflags = ['-Cnearest']\n")
-    assert gating.wasm_rustflags(sub, environ, WASM32_CFG).flags == ("-Cnearest",)
+    assert cargo_config.wasm_rustflags(sub, environ, WASM32_CFG).flags == ("-Cnearest",)
 
 
 # ---------------------------------------------------------------- the report

@@ -1,5 +1,5 @@
 """Every module of the toolchain imports alone in a fresh interpreter (an import cycle made
-`import toolchain.wasm_opt` fail unless something else had imported toolchain.build first), and
+`import toolchain.tools.wasm_opt` fail unless something else had imported toolchain.pipeline.build first), and
 every package is in the distribution (`packages` once left out toolchain.checks)."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 

@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from toolchain import cli, ipc_fuzz
+from toolchain import cli
+from toolchain.pipeline import ipc_fuzz
 
 SUMMARY = "ipc-guard fuzz: 20000 inputs, 4516 accepted, 15484 rejected, {panics} panics after validation, 0.7 s, seed 12{tail}"
 

@@ -1,7 +1,10 @@
 import pytest
 
-from toolchain import browser, rust, system, wasm_opt
-from toolchain.errors import MissingTool, WrongVersion
+from toolchain.tools import browser
+from toolchain.tools import rust
+from toolchain.core import system
+from toolchain.tools import wasm_opt
+from toolchain.core.errors import MissingTool, WrongVersion
 
 
 def test_non_root_gets_the_exact_apt_command(monkeypatch):

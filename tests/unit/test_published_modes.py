@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import build, cache, release, toolchain_wheels
+from toolchain.pipeline import build
+from toolchain.core import cache
+from toolchain.release import artifacts as release
+from toolchain.release import toolchain_wheels
 
 
 @pytest.fixture

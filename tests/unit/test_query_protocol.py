@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from toolchain import query_protocol
-from toolchain.query_protocol import ProtocolError, ServerError
+from toolchain.analysis import query_protocol
+from toolchain.analysis.query_protocol import ProtocolError, ServerError
 
 REPO = Path(__file__).resolve().parents[2]
 JS_CLIENT = REPO / "crates" / "datafusion-wasm" / "js" / "fetch_query_ipc.js"

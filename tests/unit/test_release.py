@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_gating import WASM32_CFG, dep, metadata, pkg
-from toolchain import cargo_lock, release, reproduce, sbom, wheel
-from toolchain.checks import gating
-from toolchain.errors import ToolchainError
+from toolchain.analysis import cargo_graph
+from toolchain.analysis import cargo_lock
+from toolchain.release import artifacts as release
+from toolchain.release import reproduce
+from toolchain.release import sbom
+from toolchain.release import wheel
+from toolchain.core.errors import ToolchainError
 
 META = wheel.WheelMetadata("datafusion-wasm", "0.1.0", "an engine", "Apache-2.0")
 
@@ -206,8 +210,8 @@ def test_source_date_epoch_comes_from_the_environment_or_the_commit(tmp_path):
 # ---------------------------------------------------------------- the SBOM
 
 
-def _resolution(meta: dict) -> gating.Resolution:
-    return gating.resolve_for_wasm(gating.graph_from_metadata(meta, WASM32_CFG), [], False)
+def _resolution(meta: dict) -> cargo_graph.Resolution:
+    return cargo_graph.resolve_for_wasm(cargo_graph.graph_from_metadata(meta, WASM32_CFG), [], False)
 
 
 def test_sbom_lists_the_crates_in_the_module_with_hashes_licenses_and_edges(tmp_path):
@@ -342,7 +346,8 @@ def test_the_outcome_names_the_first_difference(tmp_path):
 
 
 def test_builds_trim_every_machine_path():
-    from toolchain import build, rust
+    from toolchain.pipeline import build
+    from toolchain.tools import rust
 
     toolchain = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", True)
     crate = cargo_lock.CrateManifest(Path("/src/e/Cargo.toml"), "e", "0.1.0", "e", "", None)
@@ -368,7 +373,7 @@ def test_release_checks_the_crate_and_artifacts_it_built():
 
 
 def test_builds_fix_compile_time_random_seeds_unless_the_caller_chose_one():
-    from toolchain import rust
+    from toolchain.tools import rust
 
     toolchain = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", True,
                                    {"RUSTC": "/usr/bin/rustc"})

@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.test_wasm_module import assemble
 from toolchain.checks import size
-from toolchain.errors import ToolchainError
+from toolchain.core.errors import ToolchainError
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_MANIFEST = REPO / "tests" / "fixtures" / "hello-engine" / "Cargo.toml"

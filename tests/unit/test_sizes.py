@@ -8,7 +8,7 @@ import time
 import brotli
 import pytest
 
-from toolchain import sizes
+from toolchain.analysis import sizes
 
 
 def test_measurements_are_real_compressed_lengths():
@@ -90,8 +90,8 @@ def test_a_failed_measurement_is_an_error_with_the_childs_message(tmp_path, monk
 FAILING_BUILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from toolchain import sizes
-    from toolchain.errors import StageFailed
+    from toolchain.analysis import sizes
+    from toolchain.core.errors import StageFailed
     sizes.measure_command = lambda: [sys.executable, "-c", "import time; time.sleep(60)"]
     module = Path(sys.argv[1])
     measurer = sizes.SizeMeasurer(None)

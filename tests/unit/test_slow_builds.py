@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 from tests import slow_builds
-from toolchain import browser, rust, wasm_bindgen, wasm_test
+from toolchain.tools import browser
+from toolchain.tools import rust
+from toolchain.tools import wasm_bindgen
+from toolchain.pipeline import wasm_test
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import cargo_lock, toolchain_wheels, wasm_bindgen, wasm_opt
-from toolchain.errors import MissingTool, StageFailed, ToolchainError, WrongVersion
+from toolchain.analysis import cargo_lock
+from toolchain.release import toolchain_wheels
+from toolchain.tools import wasm_bindgen
+from toolchain.tools import wasm_opt
+from toolchain.core.errors import MissingTool, StageFailed, ToolchainError, WrongVersion
 
 REPO = Path(__file__).resolve().parents[2]
 WHEELS = (toolchain_wheels.WASM_BINDGEN_WHEEL, toolchain_wheels.WASM_OPT_WHEEL)

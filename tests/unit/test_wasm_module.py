@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolchain import wasm_module
+from toolchain.analysis import wasm_module
 from toolchain.checks import shims
 
 

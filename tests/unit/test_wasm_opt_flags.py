@@ -1,4 +1,5 @@
-from toolchain import rust, wasm_opt
+from toolchain.tools import rust
+from toolchain.tools import wasm_opt
 
 # What rustc 1.96 prints for wasm32-unknown-unknown (ENVIRONMENT.md), trimmed.
 RUSTC_CFG = """debug_assertions
@@ -45,7 +46,7 @@ def test_binaryen_versions_are_parsed():
 
 
 def test_functions_are_ordered_by_name_only_when_binaryen_has_the_pass(tmp_path):
-    from toolchain import wasm_opt
+    from toolchain.tools import wasm_opt
 
     def fake(name: str, help_text: str) -> wasm_opt.WasmOpt:
         script = tmp_path / name

@@ -20,10 +20,11 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import build as build_module
-from toolchain import cargo_lock, wasm_module
+from toolchain.pipeline import build as build_module
+from toolchain.analysis import cargo_lock
+from toolchain.analysis import wasm_module
 from toolchain.checks import Report, Violation
-from toolchain.errors import ToolchainError
+from toolchain.core.errors import ToolchainError
 
 NAME = "shims"
 SUMMARY = "static call-graph analysis: no export may reach std's unsupported time/randomness stubs"

@@ -19,11 +19,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import build as build_module
-from toolchain import cache, cargo_lock, wasm_module
+from toolchain.pipeline import build as build_module
+from toolchain.core import cache
+from toolchain.analysis import cargo_lock
+from toolchain.analysis import wasm_module
 from toolchain.checks import Report, Violation
-from toolchain.errors import ToolchainError
-from toolchain.sizes import human
+from toolchain.core.errors import ToolchainError
+from toolchain.analysis.sizes import human
 
 NAME = "size"
 SUMMARY = "per-stage sizes, attribution to crates and functions, budget and growth against the baseline"

@@ -21,9 +21,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain import cache, console, rust
+from toolchain.analysis import cargo_config, cargo_graph
+from toolchain.core import cache
+from toolchain.core import console
+from toolchain.tools import rust
 from toolchain.checks import Report, Violation, gating
-from toolchain.errors import ToolchainError
+from toolchain.core.errors import ToolchainError
 
 NAME = "tracing"
 SUMMARY = "instrumentation crates: build native and wasm32, and no native-only dependency in their wasm32 graph"
@@ -80,7 +83,7 @@ def read_crate(manifest: Path, target_cfg: list[str], allowed: frozenset[str] | 
     data = tomllib.loads(manifest.read_text())
     native_only: dict[str, str] = {}
     for target, tables in data.get("target", {}).items():
-        applies = gating.applies_to_wasm(target, target_cfg)
+        applies = cargo_graph.applies_to_wasm(target, target_cfg)
         if applies:
             continue
         for name, spec in tables.get("dependencies", {}).items():
@@ -91,18 +94,18 @@ def read_crate(manifest: Path, target_cfg: list[str], allowed: frozenset[str] | 
 
 def graph_violations(crate: CrateUnderCheck, metadata: dict, policy: gating.Policy, context: gating.Context,
                      target_cfg: list[str]) -> tuple[list[Violation], list[str]]:
-    graph = gating.graph_from_metadata(metadata, target_cfg)
-    resolution = gating.resolve_for_wasm(graph, [], True)
+    graph = cargo_graph.graph_from_metadata(metadata, target_cfg)
+    resolution = cargo_graph.resolve_for_wasm(graph, [], True)
     violations = []
     on = {graph.packages[p].name: p for p in resolution.wasm_packages()}
 
     def offender(package_id: str, problem: str, fix: str, fix_first: bool) -> Violation:
-        gates, unconditional = gating.gates_of(resolution, package_id)
-        suggested = gating.suggested_fixes(resolution, gates, unconditional, str(crate.manifest))
+        gates, unconditional = cargo_graph.gates_of(resolution, package_id)
+        suggested = cargo_graph.suggested_fixes(resolution, gates, unconditional, str(crate.manifest))
         return Violation(
             subject=graph.packages[package_id].label,
-            problem=f"{problem}, enabled by {gating.describe_gates(resolution, gates, unconditional)}",
-            chain=gating.chain_of(resolution, gating.path_to(resolution, ("pkg", package_id))),
+            problem=f"{problem}, enabled by {cargo_graph.describe_gates(resolution, gates, unconditional)}",
+            chain=cargo_graph.chain_of(resolution, cargo_graph.path_to(resolution, ("pkg", package_id))),
             fix="; ".join([fix, *suggested] if fix_first else suggested or [fix]),
         )
 
@@ -151,13 +154,13 @@ def build(toolchain: rust.RustToolchain, crate: CrateUnderCheck, wasm: bool) -> 
 def run(args: argparse.Namespace) -> Report:
     crates = crates_to_check(args)
     toolchain = rust.find_toolchain()
-    target_cfg = gating.wasm_target_cfg(toolchain)
+    target_cfg = cargo_graph.wasm_target_cfg(toolchain)
     policy = gating.load_policy(args.policy)
     report = Report(NAME, ", ".join(str(m) for m, _ in crates))
     for manifest, allowed in crates:
         crate = read_crate(manifest, target_cfg, allowed)
-        metadata = gating.cargo_metadata(toolchain, manifest, [], True)
-        context = gating.Context(str(manifest), gating.wasm_rustflags(Path.cwd(), {**os.environ, **toolchain.env}, target_cfg),
+        metadata = cargo_graph.cargo_metadata(toolchain, manifest, [], True)
+        context = gating.Context(str(manifest), cargo_config.wasm_rustflags(Path.cwd(), {**os.environ, **toolchain.env}, target_cfg),
                                  target_cfg)
         violations, notes = graph_violations(crate, metadata, policy, context, target_cfg)
         report.violations += violations

@@ -1,0 +1,552 @@
+"""The build pipeline: cargo build -> wasm-bindgen -> wasm-opt -> strip -> a publishable package.
+
+Each stage is a function with explicit inputs and outputs, so it can be run, tested and cached
+on its own. Stages after cargo are skipped when their inputs, tool versions and arguments are
+unchanged (cargo is incremental by itself), so a rebuild with nothing changed takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from toolchain import __version__
+from toolchain.core import cache
+from toolchain.analysis import cargo_lock
+from toolchain.core import console
+from toolchain.tools import rust
+from toolchain.analysis import sizes
+from toolchain.pipeline import verify
+from toolchain.tools import wasm_bindgen
+from toolchain.analysis import wasm_module
+from toolchain.tools import wasm_opt
+from toolchain.core.git import checkout_relative, git_commit
+from toolchain.core.errors import StageFailed, ToolchainError
+
+DEFAULT_MANIFEST = Path("crates/datafusion-wasm/Cargo.toml")
+DEFAULT_ARTIFACTS = Path("artifacts")
+DEFAULT_WASM_OPT_LEVEL = "-Os"
+
+
+@dataclass
+class BuildOptions:
+    manifest_path: Path = DEFAULT_MANIFEST
+    profile: str = "release"
+    run_wasm_opt: bool = True
+    wasm_opt_level: str | None = None  # None: the crate's wasm-opt setting, else DEFAULT_WASM_OPT_LEVEL
+    wasm_opt_provider: str = wasm_opt.AUTO  # an installed binaryen-wasm-opt wheel if usable, else npm
+    artifacts_dir: Path = DEFAULT_ARTIFACTS
+    cargo_features: list[str] = field(default_factory=list)
+    no_default_features: bool = False
+    install_missing: bool = True
+    verify_instantiation: bool = True
+    # None: $CARGO_TARGET_DIR if set, else a per-crate directory in the tool cache, shared by
+    # every checkout on the machine so that a fresh clone does not recompile DataFusion.
+    target_dir: Path | None = None
+    # False: every stage runs (nothing restored from the machine-wide stage store, nothing saved
+    # to it), as a clean build on a fresh machine would; the reproducibility proof needs that.
+    use_stage_store: bool = True
+
+
+@dataclass
+class BuildResult:
+    package_dir: Path
+    stages_dir: Path
+    report: dict
+    build_info: dict
+    reused_stages: list[str] = field(default_factory=list)  # stages skipped because nothing changed
+
+
+# ---------------------------------------------------------------- stage: cargo build
+
+
+def cargo_build_command(
+    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str,
+    features: list[str], no_default_features: bool,
+) -> list[str]:
+    argv = [
+        str(toolchain.cargo), "build", "--locked",
+        "--manifest-path", str(crate.manifest_path),
+        "--target", rust.WASM_TARGET,
+        "--profile", profile,
+        "--lib",
+        "--message-format", "json-render-diagnostics",
+        *toolchain.cargo_flags,
+        *toolchain.build_std_feature_flags(crate.settings.build_std_features),
+        *toolchain.trim_paths_flags(profile),
+    ]
+    if features:
+        argv += ["--features", ",".join(features)]
+    if no_default_features:
+        argv.append("--no-default-features")
+    return argv
+
+
+def wasm_from_cargo_messages(stdout: str, lib_name: str) -> Path | None:
+    """The .wasm file cargo reports for the crate's cdylib in its JSON messages."""
+    found = None
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        message = json.loads(line)
+        if message.get("reason") != "compiler-artifact":
+            continue
+        target = message.get("target", {})
+        if "cdylib" not in target.get("crate_types", []) or target.get("name", "").replace("-", "_") != lib_name:
+            continue
+        for filename in message.get("filenames", []):
+            if filename.endswith(".wasm"):
+                found = Path(filename)
+    return found
+
+
+def default_target_dir(crate: cargo_lock.CrateManifest) -> Path:
+    if os.environ.get("CARGO_TARGET_DIR"):
+        return Path(os.environ["CARGO_TARGET_DIR"])
+    return cache.cache_root() / "cargo-target" / crate.package_name
+
+
+def _cargo_build_once(argv: list[str], env: dict[str, str], crate: cargo_lock.CrateManifest) -> Path:
+    # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
+    result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise StageFailed(
+            f"cargo build for {rust.WASM_TARGET} failed (exit {result.returncode}); the compiler's errors are above",
+            "fix the Rust errors; if a dependency fails to compile for wasm32 (a C library, a native-only "
+            "crate), disable the feature that pulls it in (`nox -s check -- gating` shows the path). "
+            "If Cargo.lock is out of date, run `cargo update` in the crate and commit the lock file",
+        )
+    wasm = wasm_from_cargo_messages(result.stdout, crate.lib_name)
+    if wasm is None or not wasm.exists():
+        raise StageFailed(
+            f"cargo build succeeded but reported no .wasm for the cdylib '{crate.lib_name}'",
+            'check that the crate has `[lib] crate-type = ["cdylib"]`',
+        )
+    return wasm
+
+
+def cargo_build(
+    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str, target_dir: Path,
+    features: list[str] | None = None, no_default_features: bool = False,
+) -> Path:
+    """Compiles the crate for wasm32 into target_dir; returns the cdylib .wasm cargo produced.
+
+    cargo trusts its own fingerprints, so a damaged .wasm in the target directory (a full disk,
+    an interrupted copy) would be reported fresh by every later build and fail wasm-bindgen.
+    It is checked here: when damaged, the crate's own artifacts are cleaned (`cargo clean -p`,
+    the dependencies stay) and it is linked again, once."""
+    argv = cargo_build_command(toolchain, crate, profile, features or [], no_default_features)
+    console.command(argv)
+    console.info(f"target dir: {target_dir}")
+    env = {**rust.build_env(toolchain), "CARGO_TARGET_DIR": str(target_dir)}
+    if crate.settings.rustflags:
+        # Appended to the caller's RUSTFLAGS; with build-std they apply to std as well.
+        env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
+    wasm = _cargo_build_once(argv, env, crate)
+    problem = wasm_module.whole_module_problem(wasm)
+    if problem is None:
+        return wasm
+    clean = [str(toolchain.cargo), "clean", "--manifest-path", str(crate.manifest_path),
+             "--package", crate.package_name, "--target", rust.WASM_TARGET, "--profile", profile]
+    console.warn(f"cargo's output {wasm} is damaged ({problem}): cleaning {crate.package_name}'s artifacts "
+                 "and building it again")
+    console.command(clean)
+    fix = (f"delete the target directory ({target_dir}) and build again; if it happens again, "
+           "check the disk (free space, errors)")
+    if subprocess.run(clean, env=env).returncode != 0:
+        raise StageFailed(f"`cargo clean --package {crate.package_name}` failed after {wasm} was found damaged", fix)
+    wasm = _cargo_build_once(argv, env, crate)
+    problem = wasm_module.whole_module_problem(wasm)
+    if problem:
+        raise StageFailed(f"cargo built {wasm} again and it is still not a whole WebAssembly module ({problem})", fix)
+    return wasm
+
+
+# ---------------------------------------------------------------- stage caching
+
+
+STAGE_STORE_ENTRIES = 12  # outputs kept in the shared store (least recently used go first)
+
+
+def stage_store() -> Path:
+    """Content-addressed stage outputs shared by every checkout on the machine (fresh clones, CI)."""
+    return cache.cache_root() / "stages"
+
+
+# The last file written to a store entry: the size and sha256 of each output. An entry without
+# it, or whose files differ from it, is never restored: it is evicted and the stage runs.
+STORE_MANIFEST = ".complete"
+
+
+def _store_entry_problem(entry: Path, outputs: list[Path], staged: list[tuple[Path, Path]]) -> str | None:
+    """Copies the entry's files to temporary names beside the outputs (listed in staged) and
+    checks each copy against the entry's manifest; what is wrong with the entry, or None."""
+    manifest = cache.read_json(entry / STORE_MANIFEST)
+    if not (entry / STORE_MANIFEST).exists():
+        return f"no {STORE_MANIFEST} manifest: it was never finished"
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("outputs"), dict):
+        return f"its {STORE_MANIFEST} records no checksums (an entry from before they were recorded, or damaged)"
+    for output in outputs:
+        expected = manifest["outputs"].get(output.name)
+        if not isinstance(expected, dict):
+            return f"{output.name} is not in its manifest"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        temporary = output.with_name(f".{output.name}.restoring-{os.getpid()}")
+        staged.append((temporary, output))
+        try:
+            shutil.copyfile(entry / output.name, temporary)
+        except FileNotFoundError:
+            return f"{output.name} is missing"
+        # The copy is what is checked: bytes that change between a check and a copy are never used.
+        problem = cache.fingerprint_problem(temporary, expected, output.name)
+        if problem:
+            return problem
+    return None
+
+
+def _restore_from_store(entry: Path, outputs: list[Path]) -> bool:
+    """Outputs from a store entry, each file verified before it replaces an output. A damaged
+    entry is evicted with one line saying what was wrong; False then, and the stage runs."""
+    if not entry.is_dir():
+        return False
+    staged: list[tuple[Path, Path]] = []
+    try:
+        problem = _store_entry_problem(entry, outputs, staged)
+        if problem is None:
+            for temporary, output in staged:
+                os.replace(temporary, output)
+            os.utime(entry)  # recently used
+            return True
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+    console.warn(f"shared stage cache entry {entry.name[:16]}… is damaged ({problem}): evicted; the stage runs again")
+    shutil.rmtree(entry, ignore_errors=True)
+    return False
+
+
+def _save_to_store(entry: Path, outputs: list[Path]) -> None:
+    def populate(directory: Path) -> None:
+        recorded = {}
+        for output in outputs:
+            recorded[output.name] = cache.file_fingerprint(output)
+            shutil.copyfile(output, directory / output.name)
+        cache.write_json_atomic(directory / STORE_MANIFEST, {"outputs": recorded})
+
+    cache.install_dir_atomically(entry, populate)
+    entries = sorted((e for e in entry.parent.iterdir() if e.is_dir() and not e.name.startswith(".")),
+                     key=lambda e: e.stat().st_mtime, reverse=True)
+    for stale in entries[STAGE_STORE_ENTRIES:]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callable[[], None],
+               store: Path | None = None) -> bool:
+    """Runs produce() unless these outputs were already made from the same key.
+
+    The key covers the inputs' hashes, the tool and its arguments. Outputs are reused from the
+    previous run in this checkout (the record, whose digests are checked), else from the shared
+    store (each file verified against the entry's manifest), else produced (and then saved to
+    the store). Returns True when nothing had to run.
+    """
+    record = cache.read_json(record_path)
+    if isinstance(record, dict) and record.get("key") == key and all(p.exists() for p in outputs):
+        digests = record.get("outputs") or {}
+        if all(digests.get(p.name) == cache.file_sha256(p) for p in outputs):
+            return True
+        console.info(f"{record_path.name}: the outputs differ from their record; they are made again")
+    record_path.unlink(missing_ok=True)  # a failed run must not leave a record claiming success
+    restored = store is not None and _restore_from_store(store / key, outputs)
+    if restored:
+        console.info(f"restored from the shared stage cache ({store / key})")
+    else:
+        produce()
+    cache.write_json_atomic(record_path, {"key": key, "outputs": {p.name: cache.file_sha256(p) for p in outputs}})
+    if store is not None and not restored:
+        _save_to_store(store / key, outputs)
+    return restored
+
+
+# ---------------------------------------------------------------- stage: wasm-bindgen
+
+
+def bindgen_stage(
+    bindgen: wasm_bindgen.WasmBindgen, cargo_wasm: Path, stage_dir: Path, out_name: str,
+    store: Path | None = None,
+) -> tuple[dict[str, Path], bool]:
+    """JS glue + .d.ts; the module it writes keeps its names section (the checks read it)."""
+    outputs = {
+        "wasm": stage_dir / f"{out_name}_bg.wasm",
+        "js": stage_dir / f"{out_name}.js",
+        "dts": stage_dir / f"{out_name}.d.ts",
+        "wasm_dts": stage_dir / f"{out_name}_bg.wasm.d.ts",
+    }
+    key = cache.cache_key(input=cache.file_sha256(cargo_wasm), tool=str(bindgen.executable),
+                          version=bindgen.version, out_name=out_name, target="web")
+    reused = run_cached(stage_dir.with_suffix(".record.json"), key, list(outputs.values()),
+                        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name), store)
+    if reused:
+        console.info("wasm-bindgen: input unchanged, reusing the previous output")
+    return outputs, reused
+
+
+# ---------------------------------------------------------------- stage: wasm-opt
+
+
+def wasm_opt_stage(
+    optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, passes: list[str], flags: list[str],
+    store: Path | None = None,
+) -> tuple[Path, bool]:
+    output_wasm.parent.mkdir(parents=True, exist_ok=True)
+    key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
+                          flags=flags, passes=wasm_opt.pass_flags(optimizer, passes))
+    reused = run_cached(output_wasm.with_suffix(".record.json"), key, [output_wasm],
+                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, passes, flags), store)
+    if reused:
+        console.info("wasm-opt: input unchanged, reusing the previous output")
+    return output_wasm, reused
+
+
+# ---------------------------------------------------------------- stage: strip
+
+
+def strip_stage(input_wasm: Path, output_wasm: Path) -> Path:
+    """The shipped module: the optimised one without its names section (kept in .stages for the checks)."""
+    output_wasm.parent.mkdir(parents=True, exist_ok=True)
+    wasm_module.strip_custom_sections(input_wasm, output_wasm, {"name"})
+    return output_wasm
+
+
+# ---------------------------------------------------------------- stage: package
+
+
+def extra_js_files(crate: cargo_lock.CrateManifest) -> dict[str, Path]:
+    """The crate's own JS modules (js-files in its metadata), by the name they get in the package."""
+    files = {Path(name).name: crate.crate_dir / name for name in crate.settings.js_files}
+    if len(files) != len(crate.settings.js_files):
+        raise ToolchainError(f"{crate.manifest_path}: two js-files entries have the same file name",
+                             "the package is flat: give every shipped JS file its own name")
+    return files
+
+
+def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: list[str] = ()) -> dict:
+    files = [f"{out_name}_bg.wasm", f"{out_name}.js", f"{out_name}.d.ts", f"{out_name}_bg.wasm.d.ts", *sorted(extra_files)]
+    exports = {
+        ".": {"types": f"./{out_name}.d.ts", "default": f"./{out_name}.js"},
+        f"./{out_name}_bg.wasm": f"./{out_name}_bg.wasm",
+    }
+    for name in sorted(extra_files):
+        if name.endswith((".js", ".mjs")):
+            stem = name.rsplit(".", 1)[0]
+            types = f"{stem}.d.ts"
+            exports[f"./{name}"] = {"types": f"./{types}", "default": f"./{name}"} if types in extra_files else f"./{name}"
+    exports["./package.json"] = "./package.json"
+    manifest = {
+        "name": crate.package_name,
+        "version": crate.version,
+        "description": crate.description,
+        "type": "module",
+        "main": f"{out_name}.js",
+        "module": f"{out_name}.js",
+        "types": f"{out_name}.d.ts",
+        "exports": exports,
+        "files": files,
+        "sideEffects": [f"./{out_name}.js"],
+    }
+    if crate.license:
+        manifest["license"] = crate.license
+    return manifest
+
+
+def publish_package(package_dir: Path, files: dict[str, Path], documents: dict[str, dict]) -> Path:
+    """Writes the package beside its final place and swaps it in, so readers never see half of it."""
+    package_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=package_dir.parent, prefix=f".{package_dir.name}.new-"))
+    try:
+        for name, source in files.items():
+            shutil.copyfile(source, staging / name)
+        for name, document in documents.items():
+            (staging / name).write_text(json.dumps(document, indent=2) + "\n")
+        # mkdtemp made it 0700 and the files follow the umask; a web server running as
+        # another user must read the package (cache.make_public).
+        cache.make_public(staging)
+        old = package_dir.with_name(f".{package_dir.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if package_dir.exists():
+            os.replace(package_dir, old)
+        os.replace(staging, package_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return package_dir
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+@dataclass(frozen=True)
+class Tools:
+    rust: rust.RustToolchain
+    bindgen: wasm_bindgen.WasmBindgen
+    optimizer: wasm_opt.WasmOpt | None
+    target_features: list[str]
+    opt_flags: list[str]
+
+
+def wasm_opt_passes(options: BuildOptions, crate: cargo_lock.CrateManifest) -> list[str]:
+    """The command line's level wins over the crate's own passes, which win over the default."""
+    if options.wasm_opt_level:
+        return [options.wasm_opt_level]
+    return list(crate.settings.wasm_opt) or [DEFAULT_WASM_OPT_LEVEL]
+
+
+def provision(options: BuildOptions, bindgen_version: str, crate: cargo_lock.CrateManifest) -> Tools:
+    with console.stage("provision tools"):
+        toolchain = rust.find_toolchain(install=options.install_missing)
+        console.info(f"rust: {toolchain.version} [{toolchain.provider}]")
+        if crate.settings.build_std_features and not toolchain.build_std:
+            console.warn(f"{crate.package_name} asks for build-std-features {list(crate.settings.build_std_features)}, "
+                         "but this toolchain has a prebuilt wasm32 std: they do not apply")
+        bindgen = wasm_bindgen.ensure(bindgen_version, install_missing=options.install_missing)
+        console.info(f"wasm-bindgen: {bindgen.version} ({bindgen.executable})")
+        target_features = rust.enabled_target_features(toolchain, list(crate.settings.rustflags))
+        optimizer, opt_flags = None, []
+        if options.run_wasm_opt:
+            optimizer = wasm_opt.ensure(options.wasm_opt_provider, install_missing=options.install_missing)
+            opt_flags = wasm_opt.feature_flags(target_features)
+            console.info(f"wasm-opt: binaryen {optimizer.version} [{optimizer.provider}] {' '.join(opt_flags)}")
+    return Tools(toolchain, bindgen, optimizer, target_features, opt_flags)
+
+
+def compile_stages(
+    options: BuildOptions, crate: cargo_lock.CrateManifest, tools: Tools, stages_dir: Path,
+    measurer: sizes.SizeMeasurer,
+) -> tuple[dict[str, Path], Path, list[str]]:
+    """cargo -> wasm-bindgen -> wasm-opt; returns the glue files, the final module, the reused stages."""
+    out_name = crate.lib_name
+    reused: list[str] = []
+    store = stage_store() if options.use_stage_store else None
+    with console.stage(f"cargo build {crate.package_name} ({options.profile}, {rust.WASM_TARGET})"):
+        target_dir = options.target_dir or default_target_dir(crate)
+        cargo_wasm = cargo_build(tools.rust, crate, options.profile, target_dir, options.cargo_features,
+                                 options.no_default_features)
+        measurer.submit("cargo", cargo_wasm)
+
+    with console.stage("wasm-bindgen (web target, TypeScript declarations)"):
+        glue, skipped = bindgen_stage(tools.bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name, store)
+        reused += ["wasm-bindgen"] if skipped else []
+        measurer.submit("wasm-bindgen", glue["wasm"])
+
+    final_wasm = glue["wasm"]
+    if tools.optimizer is not None:
+        passes = wasm_opt_passes(options, crate)
+        with console.stage(f"wasm-opt {' '.join(passes)}"):
+            final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
+                                                 passes, tools.opt_flags, store)
+            reused += ["wasm-opt"] if skipped else []
+            measurer.submit("wasm-opt", final_wasm)
+
+    with console.stage("strip the names section (the named module stays in .stages for the checks)"):
+        final_wasm = strip_stage(final_wasm, stages_dir / "final" / f"{out_name}_bg.wasm")
+        measurer.submit("strip", final_wasm)
+
+    if options.verify_instantiation:
+        with console.stage("verify: instantiate the module through its glue (node)"):
+            if verify.node_available():
+                console.info(verify.instantiate_in_node(glue["js"], final_wasm))
+            else:
+                console.warn("node is not installed: skipping the instantiation check")
+    return glue, final_wasm, reused
+
+
+def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: Tools, lock_path: Path) -> dict:
+    """What was built with what: pinned versions and providers, for people and for release notes."""
+    locked = {p.name: p.version for p in cargo_lock.read_lock(lock_path)}
+    return {
+        "toolchain": __version__,
+        "crate": {"name": crate.package_name, "version": crate.version, "manifest": checkout_relative(crate.manifest_path)},
+        "git_commit": git_commit(crate.crate_dir),
+        "profile": options.profile,
+        "target": rust.WASM_TARGET,
+        "cargo_features": options.cargo_features,
+        "rustc": {"version": tools.rust.version, "provider": tools.rust.provider, "path": str(tools.rust.rustc),
+                  "build_std": tools.rust.build_std, "target_features": tools.target_features,
+                  "rustflags": list(crate.settings.rustflags),
+                  "build_std_features": list(crate.settings.build_std_features) if tools.rust.build_std else [],
+                  # cargo remaps every source path (rust.RustToolchain.trim_paths_flags).
+                  "path_remapping": tools.rust.trim_paths_flags(options.profile),
+                  "const_random_seed": rust.build_env(tools.rust)["CONST_RANDOM_SEED"]},
+        "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
+        "wasm_opt": (
+            {"version": tools.optimizer.version, "provider": tools.optimizer.provider,
+             "passes": wasm_opt.pass_flags(tools.optimizer, wasm_opt_passes(options, crate)), "flags": tools.opt_flags}
+            if tools.optimizer else None
+        ),
+        "locked_versions": {name: locked[name] for name in ("datafusion", "arrow", "wasm-bindgen") if name in locked},
+    }
+
+
+def build(options: BuildOptions) -> BuildResult:
+    crate = cargo_lock.read_manifest(options.manifest_path)
+    lock_path = cargo_lock.find_lock_file(crate.manifest_path)
+    tools = provision(options, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"), crate)
+    out_name = crate.lib_name
+    stages_dir = options.artifacts_dir / ".stages" / crate.package_name
+    package_dir = options.artifacts_dir / crate.package_name
+
+    measurer = sizes.SizeMeasurer(stages_dir / "size-memo.json")
+    try:
+        glue, final_wasm, reused = compile_stages(options, crate, tools, stages_dir, measurer)
+    except BaseException:
+        measurer.abandon()
+        raise
+    with console.stage("size report (raw, gzip -9, brotli -q 11)"):
+        report = sizes.build_report(measurer.results())
+    info = build_info(options, crate, tools, lock_path)
+
+    with console.stage(f"package -> {package_dir}"):
+        files = {
+            f"{out_name}_bg.wasm": final_wasm,
+            f"{out_name}.js": glue["js"],
+            f"{out_name}.d.ts": glue["dts"],
+            f"{out_name}_bg.wasm.d.ts": glue["wasm_dts"],
+        }
+        extra = extra_js_files(crate)
+        clashes = sorted(set(extra) & set(files))
+        if clashes:
+            raise ToolchainError(f"{crate.manifest_path}: js-files {clashes} would replace the generated glue",
+                                 "rename those files")
+        files.update(extra)
+        publish_package(package_dir, files, {
+            "package.json": package_json(crate, out_name, list(extra)),
+            "size-report.json": report,
+            "build-info.json": info,
+        })
+
+    print(sizes.format_table(report), flush=True)
+    return BuildResult(package_dir, stages_dir, report, info, reused)
+
+
+def load_result(package_dir: Path) -> BuildResult:
+    """A package built earlier, as build() would have returned it (no stage reused or run)."""
+    report, info = cache.read_json(package_dir / "size-report.json"), cache.read_json(package_dir / "build-info.json")
+    if report is None or info is None:
+        raise ToolchainError(f"{package_dir} is not a built package (no size-report.json or build-info.json)",
+                             "build it first (`nox -s build`, or `python -m toolchain build --artifacts-dir DIR`)")
+    return BuildResult(package_dir, package_dir.parent / ".stages" / package_dir.name, report, info)
+
+
+def load_report(package_dir: Path) -> dict:
+    path = package_dir / "size-report.json"
+    report = cache.read_json(path)
+    if report is None:
+        raise ToolchainError(f"no size report at {path}", "run `nox -s build` first")
+    return report
