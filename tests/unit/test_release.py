@@ -357,19 +357,21 @@ def test_builds_trim_every_machine_path():
 
 def test_release_checks_the_crate_and_artifacts_it_built():
     from toolchain import checks, cli
+    from toolchain.cli import check as check_cli
+    from toolchain.cli import common as cli_common
 
     args = cli.parser().parse_args(["release", "--manifest-path", "other/Cargo.toml", "--artifacts-dir", "out",
                                     "--features", "a,b", "--skip-build", "--force"])
     assert (args.skip_build, args.skip_checks, args.force) == (True, False, True)
-    options = cli._build_options(args)
+    options = cli_common.build_options(args)
     assert options.cargo_features == ["a", "b"] and options.use_stage_store
     build = {"manifest_path": options.manifest_path, "artifacts_dir": options.artifacts_dir, "features": "a,b"}
-    gating_args = cli._checking_the_build(checks.default_args(checks.registry()["gating"]), build)
+    gating_args = check_cli._checking_the_build(checks.default_args(checks.registry()["gating"]), build)
     assert (gating_args.manifest_path, gating_args.features) == (Path("other/Cargo.toml"), "a,b")
-    size_args = cli._checking_the_build(checks.default_args(checks.registry()["size"]), build)
+    size_args = check_cli._checking_the_build(checks.default_args(checks.registry()["size"]), build)
     assert size_args.artifacts_dir == Path("out")
     # The tracing check's --manifest-path names instrumentation crates, not the engine: left alone.
-    assert cli._checking_the_build(checks.default_args(checks.registry()["tracing"]), build).manifest_path is None
+    assert check_cli._checking_the_build(checks.default_args(checks.registry()["tracing"]), build).manifest_path is None
 
 
 def test_builds_fix_compile_time_random_seeds_unless_the_caller_chose_one():
