@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from toolchain.analysis import cargo_graph
+from toolchain.tools import patched_crates
 from toolchain.tools import rust
 
 pytestmark = pytest.mark.integration
@@ -159,6 +160,7 @@ def test_tokio_multi_thread_and_sockets_fail(tmp_path):
 def cargo_tree_features(manifest: Path, options: list[str]) -> dict[str, set[str]]:
     """Per package, the features `cargo tree` (resolver 2) switches on for wasm32; proc-macro subtrees skipped."""
     toolchain = rust.find_toolchain()
+    patched_crates.prepare_for(manifest)
     out = subprocess.run(
         [str(toolchain.cargo), "tree", "--locked", "--target", rust.WASM_TARGET, "-e", "normal",
          "--prefix", "depth", "-f", "{p}|{f}", "--manifest-path", str(manifest), *options],

@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import REPO
 from toolchain.pipeline import ipc_fuzz
+from toolchain.tools import patched_crates
 from toolchain.tools import rust
 
 pytestmark = pytest.mark.integration
@@ -33,6 +34,7 @@ FUZZ_COUNT = 100_000  # about 4 s: the fuzzer runs ~25,000 inputs a second on on
 
 def _cargo(*args: str) -> subprocess.CompletedProcess[str]:
     native = rust.find_native()
+    patched_crates.prepare_for(CRATE)  # the engine's patched arrow-ipc, which the harness uses
     return subprocess.run([str(native.cargo), *args, "--manifest-path", str(CRATE / "Cargo.toml")],
                           env={**os.environ, **ipc_fuzz.cargo_env(native)}, capture_output=True, text=True)
 

@@ -4,12 +4,14 @@ deselected (never skipped) with one line naming what, why and the command that r
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from tests import slow_builds
 from toolchain.tools import browser
+from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.tools import wasm_bindgen
 from toolchain.pipeline import wasm_test
@@ -96,6 +98,11 @@ def _crate(tmp_path: Path) -> Path:
     (workspace / "patches" / "arrow-ipc").mkdir(parents=True)
     (workspace / "Cargo.toml").write_text('[workspace]\nmembers = ["demo"]\n[profile.release]\nlto = true\n')
     (workspace / "Cargo.lock").write_text('version = 4\n[[package]]\nname = "wasm-bindgen"\nversion = "0.2.130"\n')
+    # crates/patches as it is: patches.toml and a patch (inputs); arrow-ipc/ prepared from them (not an input).
+    (workspace / "patches" / "patches.toml").write_text(
+        '[[crate]]\nname = "arrow-ipc"\nversion = "59.3.2"\ncrate_sha256 = "' + "ab" * 32 + '"\n'
+        'patch = "arrow-ipc-59.3.2.patch"\npatch_sha256 = "' + "cd" * 32 + '"\n')
+    (workspace / "patches" / "arrow-ipc-59.3.2.patch").write_text("--- a/src/lib.rs\n+++ b/src/lib.rs\n")
     (workspace / "patches" / "arrow-ipc" / "lib.rs").write_text("// patched\n")
     (crate / "Cargo.toml").write_text('[package]\nname = "demo-engine"\nversion = "0.1.0"\n[lib]\ncrate-type = ["cdylib"]\n')
     (crate / "src" / "lib.rs").write_text("")
@@ -121,7 +128,10 @@ def test_a_test_build_counts_once_wasm_test_compiled_it_with_this_lock(tmp_path,
     monkeypatch.setattr(browser, "find", lambda install=False: browser.Browser(Path("c"), "1", Path("d"), "1"))
     monkeypatch.setattr(wasm_test.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
         a[0], 0, stdout="test result: ok. 1 passed; 0 failed\n"))
+    prepared = []
+    monkeypatch.setattr(patched_crates, "prepare_for", prepared.append)
     wasm_test.run(manifest)
+    assert prepared == [manifest]  # the patched crates are prepared before cargo runs
     assert (target / wasm_test.TEST_BUILD_STAMP).is_file()
     deps = target / rust.WASM_TARGET / "release" / "deps"
     assert f"the compiled test 'web-api' is gone from {deps}" == wasm_test.missing_test_build(manifest)
@@ -132,10 +142,19 @@ def test_a_test_build_counts_once_wasm_test_compiled_it_with_this_lock(tmp_path,
     # The crate's own sources recompile only the crate: still cheap.
     (manifest.parent / "src" / "lib.rs").write_text("pub fn changed() {}\n")
     assert wasm_test.missing_test_build(manifest) is None
-    # A patched crate, the profiles, another lock (a dependency bumped) or compiler: the
-    # dependencies compile again.
+    # A patched crate's directory is made from patches.toml and its patch: prepared again, missing
+    # (a fresh clone before its first build) or a preparation's lock file, the key stays.
     workspace = manifest.parent.parent
-    for path, change in ((workspace / "patches" / "arrow-ipc" / "lib.rs", "// patched again\n"),
+    (workspace / "patches" / "arrow-ipc" / "lib.rs").write_text("// prepared again\n")
+    (workspace / "patches" / ".prepare.lock").write_text("")
+    assert wasm_test.missing_test_build(manifest) is None
+    shutil.rmtree(workspace / "patches" / "arrow-ipc")
+    assert wasm_test.missing_test_build(manifest) is None
+    # A patch or the patch list, the profiles, another lock (a dependency bumped) or compiler:
+    # the dependencies compile again.
+    for path, change in ((workspace / "patches" / "arrow-ipc-59.3.2.patch", "--- a/src/lib.rs\n+++ b/src/lib.rs\n@@\n"),
+                         (workspace / "patches" / "patches.toml",
+                          (workspace / "patches" / "patches.toml").read_text().replace("ab" * 32, "ef" * 32)),
                          (workspace / "Cargo.toml", '[workspace]\nmembers = ["demo"]\n'),
                          (workspace / "Cargo.lock", "version = 4\n")):
         original = path.read_text()
@@ -159,6 +178,7 @@ def test_a_run_with_extra_arguments_or_without_results_records_nothing(tmp_path,
     monkeypatch.setattr(wasm_bindgen, "ensure", lambda version, install_missing=True:
                         wasm_bindgen.WasmBindgen(runner.with_name("wasm-bindgen"), version, "test"))
     monkeypatch.setattr(browser, "find", lambda install=False: browser.Browser(Path("c"), "1", Path("d"), "1"))
+    monkeypatch.setattr(patched_crates, "prepare_for", lambda path: [])
     outputs = iter(["test result: ok. 1 passed\n", ""])
     monkeypatch.setattr(wasm_test.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
         a[0], 101, stdout=next(outputs)))

@@ -21,7 +21,7 @@ from pathlib import Path
 from toolchain.analysis.cargo_config import cfg_matches
 from toolchain.core import process
 from toolchain.core.errors import ToolchainError
-from toolchain.tools import rust
+from toolchain.tools import patched_crates, rust
 
 
 # ---------------------------------------------------------------- versions
@@ -529,7 +529,7 @@ def split_features(text: str) -> list[str]:
 
 def cargo_metadata(toolchain: rust.RustToolchain, manifest: Path, features: list[str],
                    no_default_features: bool) -> dict:
-
+    patched_crates.prepare_for(manifest)  # cargo reads the [patch] crates' manifests too
     argv = [toolchain.cargo, "metadata", "--format-version", "1", "--locked",
             "--filter-platform", rust.WASM_TARGET, "--manifest-path", manifest]
     if features:

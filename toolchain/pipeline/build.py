@@ -20,6 +20,7 @@ from toolchain import __version__
 from toolchain.core import cache
 from toolchain.analysis import cargo_lock
 from toolchain.core import console
+from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.analysis import sizes
 from toolchain.pipeline import verify
@@ -141,6 +142,7 @@ def cargo_build(
     an interrupted copy) would be reported fresh by every later build and fail wasm-bindgen.
     It is checked here: when damaged, the crate's own artifacts are cleaned (`cargo clean -p`,
     the dependencies stay) and it is linked again, once."""
+    patched_crates.prepare_for(crate.manifest_path)
     argv = cargo_build_command(toolchain, crate, profile, features or [], no_default_features)
     console.command(argv)
     console.info(f"target dir: {target_dir}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from toolchain.core import cache
 from toolchain.core import console
 from toolchain.core import process
+from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.core.errors import StageFailed
 
@@ -66,6 +67,7 @@ def build(manifest: Path = DEFAULT_MANIFEST, install: bool = False, target: Path
     fuzz: the mutation fuzzer; check: validator + decoder verdicts on a file of records."""
     native = rust.find_native(install=install)
     target = target or target_dir()
+    patched_crates.prepare_for(manifest)  # the engine's patched arrow-ipc
     process.run([native.cargo, "build", "--release", "--locked", *(f"--bin={b}" for b in bins), "--manifest-path", manifest],
                 what="building the IPC fuzzer", env=cargo_env(native, target),
                 fix=f"fix the compile errors above (ipc_guard.rs is compiled as is from crates/datafusion-wasm/src); "

@@ -19,6 +19,7 @@ from toolchain.pipeline import build
 from toolchain.core import cache
 from toolchain.analysis import cargo_lock
 from toolchain.core import console
+from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.tools import wasm_bindgen
 from toolchain.core.errors import MissingTool, StageFailed, ToolchainError
@@ -51,16 +52,20 @@ def test_command(toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest,
 def _dependency_inputs(crate: cargo_lock.CrateManifest) -> dict[str, str]:
     """sha256 of what the crate's dependencies are compiled from, beyond the registry crates the
     lock file pins: its Cargo.toml, and the workspace's files outside the crate (the workspace
-    Cargo.toml with the profiles, patched and path crates). The crate's own sources are left
-    out: a change there recompiles only the crate and its tests."""
+    Cargo.toml with the profiles, path crates, the patched crates' patches.toml and patches). The
+    crate's own sources are left out: a change there recompiles only the crate and its tests. So
+    are the patched crates' prepared directories: made from patches.toml and the patches, they
+    may not exist yet when this is asked."""
     lock = cargo_lock.find_lock_file(crate.manifest_path)
     files = [crate.manifest_path, lock]
     workspace = lock.parent
     if workspace != crate.crate_dir:
+        generated = set(patched_crates.generated_paths(workspace))
         for root, dirs, names in os.walk(workspace):
             # Pruned, not filtered: a target directory holds hundreds of thousands of files.
-            dirs[:] = [d for d in dirs if d not in ("target", ".git") and Path(root, d) != crate.crate_dir]
-            files += [Path(root, name) for name in names]
+            dirs[:] = [d for d in dirs if d not in ("target", ".git") and Path(root, d) != crate.crate_dir
+                       and Path(root, d) not in generated]
+            files += [Path(root, name) for name in names if Path(root, name) not in generated]
     return {str(path.relative_to(workspace) if path.is_relative_to(workspace) else path): cache.file_sha256(path)
             for path in sorted(set(files))}
 
@@ -103,6 +108,7 @@ def run(manifest_path: Path, profile: str = "release", install: bool = True, ext
     if not (crate.crate_dir / "webdriver.json").is_file():
         console.warn(f"{crate.crate_dir}/webdriver.json is missing: Chromium will run without --no-sandbox/--headless flags")
     toolchain = rust.find_toolchain(install=install)
+    patched_crates.prepare_for(crate.manifest_path)
     lock = cargo_lock.find_lock_file(crate.manifest_path)
     bindgen = wasm_bindgen.ensure(cargo_lock.single_locked_version(lock, "wasm-bindgen"), install_missing=install)
     if not bindgen.test_runner.exists():

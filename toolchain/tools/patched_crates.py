@@ -165,6 +165,14 @@ def prepare_for(path: Path) -> list[PreparedCrate]:
     return prepare(root) if root else []
 
 
+def generated_paths(workspace_root: Path) -> list[Path]:
+    """What preparing writes under WORKSPACE/patches (the crates' directories, the lock, temporary
+    directories), whether it exists yet or not: not inputs, for whoever hashes the workspace."""
+    directory = patches_dir(workspace_root)  # as given: relative stays relative, as os.walk's paths
+    dotted = sorted(p for p in directory.glob(".*")) if directory.is_dir() else []
+    return [*(directory / spec.name for spec in load(workspace_root)), *dotted]
+
+
 def stamp_problem(spec: PatchSpec, destination: Path) -> str | None:
     """Why `destination` is not the prepared crate of `spec`, or None when it is."""
     stamp_path = destination / STAMP
