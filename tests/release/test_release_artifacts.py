@@ -12,10 +12,11 @@ import zipfile
 
 import pytest
 
-from tests.conftest import ENGINE_MANIFEST
+from tests.conftest import ENGINE_MANIFEST, REPO
 from tests.unit.test_release import cyclonedx_errors
 from toolchain.release import artifacts as release
 from toolchain.release import reproduce
+from toolchain.tools import patched_crates
 from toolchain.core.errors import ToolchainError
 
 pytestmark = pytest.mark.integration
@@ -76,8 +77,15 @@ def test_sbom_lists_the_wasm32_crates_and_the_shipped_packages(engine_release):
     assert components["datafusion"]["purl"] == f"pkg:cargo/datafusion@{components['datafusion']['version']}"
     assert components["datafusion"]["hashes"][0]["alg"] == "SHA-256"
     assert "Apache-2.0" in components["datafusion"]["licenses"][0]["expression"]
-    # The patched arrow-ipc comes from the checkout, and says so.
-    assert "crates/patches/arrow-ipc" in components["arrow-ipc"]["pedigree"]["notes"]
+    # The patched arrow-ipc is crates.io's with crates/patches' patch applied, and says so: the ancestor with its
+    # .crate's sha256 (patches.toml), the diff itself.
+    [spec] = [s for s in patched_crates.load(REPO / "crates") if s.name == "arrow-ipc"]
+    pedigree = components["arrow-ipc"]["pedigree"]
+    assert pedigree["ancestors"][0]["hashes"] == [{"alg": "SHA-256", "content": spec.crate_sha256}]
+    assert pedigree["patches"][0]["type"] == "unofficial"
+    assert pedigree["patches"][0]["diff"]["url"] == f"crates/patches/{spec.patch_path.name}"
+    assert pedigree["patches"][0]["diff"]["text"]["content"] == spec.patch_path.read_text()
+    assert "crates/patches/arrow-ipc" in pedigree["notes"] and spec.patch_sha256 in pedigree["notes"]
     # Host-only crates (proc-macros, build scripts) are not in the module, so not in the SBOM.
     assert "wasm-bindgen-macro" not in components and "zstd-sys" not in components
     sums = dict(line.split(" *")[::-1] for line in engine_release.files["sums"].read_text().splitlines())

@@ -20,6 +20,7 @@ from toolchain.release import artifacts as release
 from toolchain.release import reproduce
 from toolchain.release import sbom
 from toolchain.release import wheel
+from toolchain.tools import patched_crates
 from toolchain.core.errors import ToolchainError
 
 META = wheel.WheelMetadata("datafusion-wasm", "0.1.0", "an engine", "Apache-2.0")
@@ -249,6 +250,39 @@ def test_sbom_lists_the_crates_in_the_module_with_hashes_licenses_and_edges(tmp_
     other = sbom.document(root, crates[:1], [], shipped, None, 1_700_000_000)
     assert other["serialNumber"] != first["serialNumber"]
     assert cyclonedx_errors(first) is None
+
+
+def test_sbom_pedigree_of_a_patched_crate_carries_its_patch_and_the_crate_hash(tmp_path):
+    """A crate prepared from a crates.io .crate and a patch (crates/patches/patches.toml): the SBOM names the
+    ancestor with its .crate's sha256 and carries the diff itself, so the shipped code can be rebuilt from both."""
+    meta = metadata(pkg("engine", "0.1.0", deps=[dep("arrow-ipc")]), pkg("arrow-ipc", "59.3.2"))
+    raw = {p["id"]: p for p in meta["packages"]}
+    for p in raw.values():
+        p["source"] = None
+        p["license"] = "Apache-2.0"
+    checkout = tmp_path / "checkout"
+    patch = checkout / "crates" / "patches" / "arrow-ipc-59.3.2.patch"
+    patch.parent.mkdir(parents=True)
+    patch.write_text("--- a/Cargo.toml\n+++ b/Cargo.toml\n@@ -1 +1 @@\n-a\n+b\n")
+    prepared = patched_crates.PreparedCrate("arrow-ipc", "59.3.2", patch.parent / "arrow-ipc", "ab" * 32, "cd" * 32, patch)
+    crates, _ = sbom.crate_components(_resolution(meta), raw, {}, {"arrow-ipc": "crates/patches/arrow-ipc"}, checkout,
+                                      {"arrow-ipc": prepared})
+    [component] = crates
+    pedigree = component["pedigree"]
+    assert pedigree["ancestors"] == [{"type": "library", "name": "arrow-ipc", "version": "59.3.2",
+                                      "purl": "pkg:cargo/arrow-ipc@59.3.2",
+                                      "hashes": [{"alg": "SHA-256", "content": "ab" * 32}]}]
+    assert pedigree["patches"] == [{"type": "unofficial", "diff": {
+        "text": {"contentType": "text/x-diff", "content": patch.read_text()},
+        "url": "crates/patches/arrow-ipc-59.3.2.patch"}}]
+    assert "cd" * 32 in pedigree["notes"] and "crates/patches/arrow-ipc" in pedigree["notes"]
+    root = {"type": "library", "bom-ref": "pkg:cargo/engine@0.1.0", "name": "engine", "version": "0.1.0"}
+    assert cyclonedx_errors(sbom.document(root, crates, [], [], None, 0)) is None
+    # Another version than the one prepared (a stale patches.toml): no patch is claimed for it.
+    other = patched_crates.PreparedCrate("arrow-ipc", "59.3.1", prepared.directory, "ab" * 32, "cd" * 32, patch)
+    crates, _ = sbom.crate_components(_resolution(meta), raw, {}, {"arrow-ipc": "crates/patches/arrow-ipc"}, checkout,
+                                      {"arrow-ipc": other})
+    assert "patches" not in crates[0]["pedigree"]
 
 
 def cyclonedx_errors(document: dict):

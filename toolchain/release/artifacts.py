@@ -29,6 +29,7 @@ from toolchain.core import cache
 from toolchain.analysis import cargo_lock
 from toolchain.core import console
 from toolchain.core import process
+from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.release import sbom
 from toolchain.release import wheel
@@ -184,7 +185,8 @@ def crate_sbom(crate: cargo_lock.CrateManifest, request: ReleaseRequest, shipped
         if manifest_path.is_file():
             patched |= sbom.patched_crates(tomllib.loads(manifest_path.read_text()), manifest_path.parent, checkout)
     raw_packages = {p["id"]: p for p in metadata["packages"]}
-    crates, refs = sbom.crate_components(resolution, raw_packages, checksums, patched, checkout)
+    prepared = {p.name: p for p in patched_crates.prepare_for(crate.manifest_path)}
+    crates, refs = sbom.crate_components(resolution, raw_packages, checksums, patched, checkout, prepared)
     root_ref = refs[graph.root]
     root = {"type": "library", "bom-ref": root_ref, "name": crate.package_name, "version": crate.version,
             "purl": root_ref}

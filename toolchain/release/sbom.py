@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.analysis import cargo_graph
+from toolchain.tools.patched_crates import PreparedCrate
 from toolchain import __version__
 
 SPEC_VERSION = "1.6"
@@ -46,8 +47,12 @@ def license_entry(expression: str | None) -> list[dict]:
 
 
 def crate_components(resolution: cargo_graph.Resolution, raw_packages: dict[str, dict], checksums: dict[tuple[str, str], str],
-                     patched: dict[str, str], checkout: Path | None) -> tuple[list[dict], dict[str, str]]:
-    """One component per crate in the module (the root excluded); returns them and package id -> bom-ref."""
+                     patched: dict[str, str], checkout: Path | None,
+                     prepared: dict[str, PreparedCrate] | None = None) -> tuple[list[dict], dict[str, str]]:
+    """One component per crate in the module (the root excluded); returns them and package id -> bom-ref.
+
+    patched: [patch.crates-io] crate name -> where its replacement lives; prepared: the patched
+    crates made from a crates.io .crate and a patch (crates/patches/patches.toml), by name."""
     graph = resolution.graph
     refs: dict[str, str] = {}
     components = []
@@ -74,17 +79,41 @@ def crate_components(resolution: cargo_graph.Resolution, raw_packages: dict[str,
                 where = where.relative_to(checkout)
             component["properties"] = [{"name": "cargo:source", "value": f"path:{where}"}]
             if package.name in patched:
-                component["pedigree"] = {
-                    "ancestors": [{"type": "library", "name": package.name, "version": package.version,
-                                   "purl": purl}],
-                    "notes": f"replaced by [patch.crates-io] with the copy at {patched[package.name]}",
-                }
+                source_patch = (prepared or {}).get(package.name)
+                if source_patch is not None and source_patch.version != package.version:
+                    source_patch = None
+                component["pedigree"] = pedigree(package.name, package.version, patched[package.name],
+                                                 source_patch, checkout)
         else:
             component["purl"] = purl
             if repository := raw.get("repository"):
                 component["externalReferences"] = [{"type": "vcs", "url": repository}]
         components.append(component)
     return components, refs
+
+
+def pedigree(name: str, version: str, location: str, prepared: PreparedCrate | None, checkout: Path | None) -> dict:
+    """Where a [patch.crates-io] crate comes from: crates.io's release (the ancestor, with the sha256 of
+    its .crate) and, for a prepared one, the patch applied to it (CycloneDX pedigree.patches, the
+    diff's text in the document)."""
+    purl = cargo_purl(name, version)
+    ancestor: dict = {"type": "library", "name": name, "version": version, "purl": purl}
+    if prepared is None:
+        return {"ancestors": [ancestor], "notes": f"replaced by [patch.crates-io] with the copy at {location}"}
+    ancestor["hashes"] = [{"alg": "SHA-256", "content": prepared.crate_sha256}]
+    patch_path = prepared.patch_path
+    if checkout and patch_path.is_relative_to(checkout):
+        patch_path = patch_path.relative_to(checkout)
+    return {
+        "ancestors": [ancestor],
+        "patches": [{"type": "unofficial", "diff": {
+            "text": {"contentType": "text/x-diff", "content": prepared.patch_path.read_text()},
+            "url": patch_path.as_posix(),
+        }}],
+        "notes": (f"crates.io's {name} {version} (.crate sha256 {prepared.crate_sha256}) with the patch "
+                  f"{patch_path.as_posix()} (sha256 {prepared.patch_sha256}) applied; replaced by "
+                  f"[patch.crates-io] with the result, prepared at {location}"),
+    }
 
 
 def dependency_edges(resolution: cargo_graph.Resolution, refs: dict[str, str]) -> list[dict]:
