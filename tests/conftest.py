@@ -1,5 +1,6 @@
-"""Shared fixtures, in the manner of pytest-pyodide: one build and one localhost server per
-session, one headless Chromium per module, console output shown when a test fails."""
+"""Shared fixtures: the engine, built once per session, and the suite's options. The browsers, the
+static server and the pages come from the toolchain's pytest plugin (toolchain/testing/pytest_plugin.py,
+entry point wasm_qe_browser), as for any user's crate: tests/browser/conftest.py points it at the engine."""
 
 from __future__ import annotations
 
@@ -9,27 +10,21 @@ from pathlib import Path
 import pytest
 
 from tests import slow_builds
-from toolchain.tools import browser
+from toolchain.analysis import config
 from toolchain.tools import npm
 from toolchain.pipeline import build as build_module
 from toolchain.release import toolchain_wheels
 from toolchain.pipeline import wasm_test  # after build: toolchain_wheels -> sbom -> build imports in a cycle
-from toolchain.tools.serve import StaticServer
-from toolchain.core.errors import MissingTool
-from toolchain.tools.webdriver import Page, start_chromium, start_firefox
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE_MANIFEST = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"
 ARTIFACTS = REPO / "artifacts"
-BROWSERS = ("chromium", "firefox")
 
 
 def pytest_addoption(parser):
     parser.addoption("--artifacts-dir", type=Path, default=ARTIFACTS,
                      help="where the engine is built and served from (default: the checkout's artifacts/); "
                           "e.g. a directory holding a deliberately broken build")
-    parser.addoption("--browsers", default=",".join(BROWSERS),
-                     help=f"comma-separated browsers to run the page tests in (default: {','.join(BROWSERS)})")
     parser.addoption("--ipc-fuzz-count", type=int, default=10_000,
                      help="mutated IPC streams the browser fuzz test feeds each browser (default: 10,000; nox -s fuzz uses more)")
     parser.addoption("--ipc-fuzz-seed", type=int, default=12,
@@ -79,72 +74,15 @@ def artifacts_dir(request) -> Path:
 @pytest.fixture(scope="session")
 def built_engine(artifacts_dir, request) -> build_module.BuildResult:
     """The bundled engine, built (incrementally) by the real toolchain into the artifacts directory."""
+    resolved = config.resolve(config.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=artifacts_dir))
     if request.config.getoption("--use-built"):
-        return build_module.load_result(artifacts_dir / "datafusion-wasm")
-    return build_module.build(build_module.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=artifacts_dir))
+        return build_module.load_result(resolved)
+    return build_module.build(resolved)
 
 
 @pytest.fixture(scope="session")
 def js_node_modules() -> Path:
     return npm.install_locked(REPO / "tests" / "browser" / "js")
-
-
-@pytest.fixture(scope="session")
-def server(built_engine, js_node_modules, artifacts_dir):
-    mounts = {
-        "/artifacts/": artifacts_dir,
-        "/harness/": REPO / "tests" / "browser" / "harness",
-        "/npm/": js_node_modules,
-    }
-    with StaticServer(mounts) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def chromium() -> browser.Browser:
-    return browser.find(install=False)
-
-
-@pytest.fixture(scope="session")
-def firefox() -> browser.Firefox:
-    try:
-        return browser.find_firefox(install=False)
-    except MissingTool as exc:
-        pytest.skip(f"Firefox ESR is not available, so its run is skipped: {exc}")
-
-
-def pytest_generate_tests(metafunc):
-    # Every module that uses a page runs once per browser (--browsers chooses which).
-    if "browser_name" in metafunc.fixturenames:
-        names = [n for n in metafunc.config.getoption("--browsers").split(",") if n]
-        unknown = sorted(set(names) - set(BROWSERS))
-        if unknown:
-            raise pytest.UsageError(f"--browsers: unknown {unknown}; choose from {', '.join(BROWSERS)}")
-        metafunc.parametrize("browser_name", names, scope="module")
-
-
-@pytest.fixture(scope="module")
-def page(server, browser_name, request):
-    if browser_name == "chromium":
-        driver = start_chromium(request.getfixturevalue("chromium"))
-    else:
-        driver = start_firefox(request.getfixturevalue("firefox"))
-    loaded = Page(driver, [], browser_name)
-    try:
-        driver.get(f"{server.url}/harness/index.html")
-        loaded.init = loaded.run("return await window.harness.ready;")
-        yield loaded
-    finally:
-        driver.quit()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    page_fixture = item.funcargs.get("page") if hasattr(item, "funcargs") else None
-    if report.failed and isinstance(page_fixture, Page):
-        report.sections.append(("browser console", page_fixture.dump()))
 
 
 def b64(data: bytes) -> str:

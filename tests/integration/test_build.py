@@ -60,11 +60,25 @@ def test_named_modules_are_kept_for_the_checks_and_the_shipped_one_is_stripped(b
     from toolchain.analysis import wasm_module
 
     for stage in ("wasm-bindgen", "wasm-opt"):
-        assert wasm_module.parse(built_engine.stages_dir / stage / "datafusion_wasm_bg.wasm").names_present, stage
+        assert wasm_module.parse(built_engine.layout.stage_module(stage)).names_present, stage
     shipped = wasm_module.parse(built_engine.package_dir / "datafusion_wasm_bg.wasm")
     assert not shipped.names_present
-    optimised = wasm_module.parse(built_engine.stages_dir / "wasm-opt" / "datafusion_wasm_bg.wasm")
+    optimised = wasm_module.parse(built_engine.layout.stage_module("wasm-opt"))
     assert shipped.section_sizes()["code"] == optimised.section_sizes()["code"]
+
+
+def test_the_build_record_names_every_stage_and_feeds_the_package(built_engine):
+    from toolchain.core.record import BuildRecord
+
+    layout = built_engine.layout
+    record = BuildRecord.load(layout)
+    assert [s.stage for s in record.stages] == ["cargo", "wasm-bindgen", "wasm-opt", "final"]
+    for stage in record.stages:
+        assert cache.file_sha256(record.module(layout, stage.stage)) == stage.sha256, stage.stage
+    assert record.module(layout, "final") == layout.stage_module("final")
+    assert json.loads(layout.build_info.read_text()) == record.build_info
+    assert json.loads(layout.size_report.read_text()) == record.size_report
+    assert record.crate.manifest == "crates/datafusion-wasm/Cargo.toml"  # no machine path
 
 
 def test_rebuild_with_nothing_changed_reuses_every_stage(built_engine):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from toolchain.analysis import cargo_graph
+from toolchain.checks import gating
 from toolchain.tools import patched_crates
 from toolchain.tools import rust
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "gating"
 ENGINE = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"
-POLICY = REPO / "ci" / "wasm-gating.toml"
+POLICY = gating.DEFAULT_POLICY
 # The fixtures must not see the rustflags of whoever runs the tests.
 FLAG_VARIABLES = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS",
                   "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS")

@@ -20,10 +20,15 @@ TRACING = REPO / "crates" / "tracing"
 
 
 def args(**overrides) -> argparse.Namespace:
-    values = dict(manifest_path=None, list=REPO / "ci" / "wasm-tracing.toml", policy=REPO / gating.DEFAULT_POLICY,
+    values = dict(manifest_path=None, list=REPO / "ci" / "wasm-tracing.toml", policy=gating.DEFAULT_POLICY,
                   no_build=False)
     values.update(overrides)
     return argparse.Namespace(**values)
+
+
+def options(**overrides) -> tracing.Options:
+    """The typed options the check runs with, made from command-line-like arguments."""
+    return tracing.options_from_args(args(**overrides))
 
 
 @pytest.fixture
@@ -58,7 +63,7 @@ def list_file(tmp_path: Path, crate: Path, allowed: list[str]) -> Path:
 
 
 def test_the_instrumentation_crates_pass_and_build_for_both_targets():
-    report = tracing.run(args())
+    report = tracing.run(options())
     assert report.ok, report.format()
     assert any("qe-tracing: built natively and for wasm32" in n for n in report.notes)
     assert any("qe-telemetry-sink: built natively and for wasm32" in n for n in report.notes)
@@ -66,7 +71,7 @@ def test_the_instrumentation_crates_pass_and_build_for_both_targets():
 
 def test_a_native_only_dependency_made_unconditional_fails(tracing_copy):
     add_dependency(tracing_copy, 'parking_lot = "0.12"')  # already locked: --locked still resolves
-    report = tracing.run(args(manifest_path=[tracing_copy / "Cargo.toml"], no_build=True))
+    report = tracing.run(options(manifest_path=[tracing_copy / "Cargo.toml"], no_build=True))
     [violation] = [v for v in report.violations if v.subject.startswith("parking_lot ")]
     assert "declared native-only in qe-tracing" in violation.problem
     assert violation.chain[0].startswith("qe-tracing") and violation.chain[-1].startswith("parking_lot")
@@ -75,11 +80,11 @@ def test_a_native_only_dependency_made_unconditional_fails(tracing_copy):
 def test_a_dependency_outside_the_reviewed_set_fails(tracing_copy, tmp_path):
     allowed = ["qe-tracing", "wasm-bindgen", "wasm-bindgen-shared", "js-sys", "cfg-if", "unicode-ident",
                "futures-util", "futures-core", "futures-task", "pin-project-lite", "slab"]
-    passing = tracing.run(args(list=list_file(tmp_path, tracing_copy, allowed), no_build=True))
+    passing = tracing.run(options(list=list_file(tmp_path, tracing_copy, allowed), no_build=True))
     assert passing.ok, passing.format()
     add_dependency(tracing_copy, 'libc = "0.2"')
     relock(tracing_copy)
-    report = tracing.run(args(list=list_file(tmp_path, tracing_copy, allowed), no_build=True))
+    report = tracing.run(options(list=list_file(tmp_path, tracing_copy, allowed), no_build=True))
     [violation] = report.violations
     assert violation.subject.startswith("libc ") and "not among the reviewed wasm32 dependencies" in violation.problem
     assert "wasm32-allowed" in violation.fix or "libc" in violation.fix
@@ -88,7 +93,7 @@ def test_a_dependency_outside_the_reviewed_set_fails(tracing_copy, tmp_path):
 def test_code_that_only_builds_natively_fails_the_wasm32_build(tracing_copy):
     lib = tracing_copy / "src" / "lib.rs"
     lib.write_text(lib.read_text() + "\n/// A Unix-only path: no std::os::unix on wasm32.\npub use std::os::unix::ffi::OsStrExt;\n")
-    report = tracing.run(args(manifest_path=[tracing_copy / "Cargo.toml"]))
+    report = tracing.run(options(manifest_path=[tracing_copy / "Cargo.toml"]))
     [violation] = report.violations
     assert violation.subject == "qe-tracing" and "does not build for wasm32-unknown-unknown" in violation.problem
     assert any("unix" in line for line in violation.chain)

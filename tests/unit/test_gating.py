@@ -98,7 +98,7 @@ def test_version_ranges_compare_semver_and_ignore_build_metadata():
 
 
 def test_repository_policy_parses_and_ranges_getrandom_by_version():
-    loaded = gating.load_policy(REPO / "ci" / "wasm-gating.toml")
+    loaded = gating.load_policy(gating.DEFAULT_POLICY)
     forbidden = {(f.crate, f.features) for f in loaded.forbidden}
     assert ("zstd-sys", ()) in forbidden and ("parquet", ()) in forbidden and ("mio", ()) in forbidden
     assert any(c == "tokio" and "rt-multi-thread" in fs for c, fs in forbidden)
@@ -333,7 +333,7 @@ def test_no_default_features_and_requested_features_follow_the_build():
 # ---------------------------------------------------------------- required backends
 
 
-GETRANDOM_RULES = (REPO / "ci" / "wasm-gating.toml").read_text()
+GETRANDOM_RULES = (gating.DEFAULT_POLICY).read_text()
 
 
 def getrandom_app(version: str, features=()) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ENGINE_MANIFEST, REPO
 from tests.unit.test_gating import WASM32_CFG, dep, metadata, pkg
 from toolchain.analysis import cargo_graph
 from toolchain.analysis import cargo_lock
@@ -389,23 +390,28 @@ def test_builds_trim_every_machine_path():
     assert argv[-3:] == ["-Ztrim-paths", "--config", 'profile.small.trim-paths="all"']
 
 
-def test_release_checks_the_crate_and_artifacts_it_built():
+def test_release_checks_the_crate_and_artifacts_it_built(tmp_path):
+    """release resolves one configuration and every check takes its typed options from it: the crate,
+    features and artifacts that were built, and the crate's own policies."""
     from toolchain import checks, cli
-    from toolchain.cli import check as check_cli
     from toolchain.cli import common as cli_common
 
-    args = cli.parser().parse_args(["release", "--manifest-path", "other/Cargo.toml", "--artifacts-dir", "out",
+    args = cli.parser().parse_args(["release", "--manifest-path", str(ENGINE_MANIFEST), "--artifacts-dir", str(tmp_path),
                                     "--features", "a,b", "--skip-build", "--force"])
     assert (args.skip_build, args.skip_checks, args.force) == (True, False, True)
-    options = cli_common.build_options(args)
-    assert options.cargo_features == ["a", "b"] and options.use_stage_store
-    build = {"manifest_path": options.manifest_path, "artifacts_dir": options.artifacts_dir, "features": "a,b"}
-    gating_args = check_cli._checking_the_build(checks.default_args(checks.registry()["gating"]), build)
-    assert (gating_args.manifest_path, gating_args.features) == (Path("other/Cargo.toml"), "a,b")
-    size_args = check_cli._checking_the_build(checks.default_args(checks.registry()["size"]), build)
-    assert size_args.artifacts_dir == Path("out")
-    # The tracing check's --manifest-path names instrumentation crates, not the engine: left alone.
-    assert check_cli._checking_the_build(checks.default_args(checks.registry()["tracing"]), build).manifest_path is None
+    resolved = cli_common.resolve(args)
+    assert resolved.build.cargo_features == ["a", "b"] and resolved.build.use_stage_store
+    registry = checks.registry()
+    gating_options = registry["gating"].options_for(resolved)
+    assert (gating_options.manifest_path, gating_options.features) == (ENGINE_MANIFEST.resolve(), ("a", "b"))
+    assert gating_options.policy == registry["gating"].DEFAULT_POLICY  # the engine names no gating policy of its own
+    # The tracing check takes the engine's list of instrumentation crates, not the engine itself.
+    tracing_options = registry["tracing"].options_for(resolved)
+    assert tracing_options.listed_in == REPO / "ci" / "wasm-tracing.toml"
+    assert ENGINE_MANIFEST.resolve() not in [m.resolve() for m, _ in tracing_options.crates]
+    # The module checks read the build record under the artifacts directory: none there yet, and the error says so.
+    with pytest.raises(ToolchainError, match="no build record"):
+        registry["size"].options_for(resolved)
 
 
 def test_builds_fix_compile_time_random_seeds_unless_the_caller_chose_one():

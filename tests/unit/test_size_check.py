@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_wasm_module import assemble
+from toolchain.core import cache
+from toolchain.core.layout import WASM_OPT, Layout
+from toolchain.core.record import BuildRecord, CrateRecord, StageRecord
 from toolchain.checks import size
 from toolchain.core.errors import ToolchainError
 
@@ -24,13 +27,18 @@ def report(raw: int, gzip: int, brotli: int) -> dict:
 
 @pytest.fixture
 def layout(tmp_path):
-    """artifacts/<crate>/size-report.json, a named module in .stages, and a budget in ci/."""
+    """artifacts/<crate>/size-report.json, a named module in .stages with the build record that names
+    it, and a budget in ci/."""
     artifacts = tmp_path / "artifacts"
-    package = artifacts / "hello-engine"
+    paths = Layout(artifacts, "hello-engine", "hello_engine")
+    package = paths.package_dir
     package.mkdir(parents=True)
-    module = artifacts / ".stages" / "hello-engine" / "wasm-opt" / "hello_engine_bg.wasm"
+    module = paths.stage_module(WASM_OPT)
     module.parent.mkdir(parents=True)
     module.write_bytes(assemble())
+    record = BuildRecord(CrateRecord("hello-engine", "0.1.0", "hello_engine", "Cargo.toml"), "release", [], False)
+    record.append(StageRecord(WASM_OPT, paths.relative(module), cache.file_sha256(module)))
+    record.save(paths)
     ci = tmp_path / "ci"
     ci.mkdir()
     return artifacts, package, ci

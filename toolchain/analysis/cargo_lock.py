@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolchain.analysis.schema import validate
 from toolchain.core.errors import ToolchainError
 
 
@@ -68,42 +69,33 @@ class BuildSettings:
     rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]
     wasm-opt = ["-O1", "--merge-similar-functions"]  # passes, unless --wasm-opt-level is given
     js-files = ["js/fetch_query_ipc.js", "js/fetch_query_ipc.d.ts"]  # shipped beside the glue
+    policies = { shims = "../../ci/wasm-shims.toml", size-budget = "../../ci/size-budget.toml" }
+    (the schema: analysis/config.schema.json, $defs/crate-metadata)
     """
 
     build_std_features: tuple[str, ...] = ()
     rustflags: tuple[str, ...] = ()
     wasm_opt: tuple[str, ...] = ()  # empty: the toolchain's default
     js_files: tuple[str, ...] = ()  # paths relative to the crate directory
+    # policy files for the checks by kind (gating, shims, tracing, size-budget), relative to the crate
+    policies: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
     table = package.get("metadata", {}).get(METADATA_TABLE, {})
     where = f"{manifest_path} [package.metadata.{METADATA_TABLE}]"
-    known = ("build-std-features", "rustflags", "wasm-opt", "js-files")
-    for key in known:
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ToolchainError(f"{where}: {key} must be a list of strings, not {value!r}",
-                                 f'write it as {key} = ["..."]')
-    passes = table.get("wasm-opt", [])
-    if any(not re.fullmatch(r"--?[A-Za-z0-9][\w=.,-]*", p) for p in passes):
-        raise ToolchainError(f"{where}: wasm-opt {passes!r} must be wasm-opt flags (-O1, -Oz, --merge-similar-functions)",
-                             'e.g. wasm-opt = ["-Oz"]; the input, -o and the feature flags are added by the toolchain')
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise ToolchainError(f"{where}: unknown key(s) {', '.join(unknown)}",
-                             f"the known keys are {', '.join(known)}")
+    validate(table, "crate-metadata", where)  # types, known keys, pass and file-name patterns
     js_files = table.get("js-files", [])
     for name in js_files:
         path = (manifest_path.parent / name).resolve()
-        if not name.endswith((".js", ".mjs", ".d.ts")) or manifest_path.parent.resolve() not in path.parents:
-            raise ToolchainError(f"{where}: js-files entry {name!r} must be a .js, .mjs or .d.ts file inside the crate",
-                                 'e.g. js-files = ["js/helper.js", "js/helper.d.ts"]')
+        if manifest_path.parent.resolve() not in path.parents:
+            raise ToolchainError(f"{where} js-files: {name!r} must be a .js, .mjs or .d.ts file inside the crate",
+                                 'e.g. js-files = ["js/helper.js", "js/helper.d.ts"], relative to the crate directory')
         if not path.is_file():
-            raise ToolchainError(f"{where}: js-files entry {name!r} does not exist ({path})",
+            raise ToolchainError(f"{where} js-files: {name!r} does not exist ({path})",
                                  "fix the path (relative to the crate directory) or remove the entry")
-    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])), tuple(passes),
-                         tuple(js_files))
+    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])),
+                         tuple(table.get("wasm-opt", [])), tuple(js_files), dict(table.get("policies", {})))
 
 
 @dataclass(frozen=True)
@@ -157,6 +149,18 @@ def read_manifest(manifest_path: Path) -> CrateManifest:
         license=license_ if isinstance(license_, str) else None,
         settings=_build_settings(manifest_path, package),
     )
+
+
+def read_settings(manifest_path: Path) -> BuildSettings:
+    """Only the crate's [package.metadata.wasm-qe-toolchain] (validated): for checks that take any crate."""
+    manifest_path = manifest_path.resolve()
+    if not manifest_path.is_file():
+        raise ToolchainError(f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml")
+    try:
+        data = tomllib.loads(manifest_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ToolchainError(f"{manifest_path} is not valid TOML: {exc}", "fix its syntax") from exc
+    return _build_settings(manifest_path, data.get("package") or {})
 
 
 def find_lock_file(manifest_path: Path) -> Path:

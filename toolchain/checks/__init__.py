@@ -1,7 +1,9 @@
 """Checks that catch what silently breaks a wasm engine, one module per check.
 
-Each check module defines NAME, SUMMARY, `add_arguments(parser)` and `run(args) -> Report`.
-`python -m toolchain check` runs them all with their defaults; `check NAME [options]` runs one.
+Each check module defines NAME, SUMMARY, a frozen `Options` dataclass, `run(options) -> Report`, and two ways
+to make its Options: `options_for(config)` from the resolved configuration (what `check` with no name and
+`release` use: the crate, features, artifacts and policies the build was configured with) and
+`add_arguments(parser)` + `options_from_args(args)` for `check NAME [options]`. No check reads a Namespace.
 A check works on any crate or module (`--manifest-path`, `--wasm`), not only the bundled engine.
 """
 
@@ -60,14 +62,3 @@ def registry() -> dict:
 
     modules = [importlib.import_module(f"toolchain.checks.{name}") for name in CHECK_MODULES]
     return {m.NAME: m for m in modules}
-
-
-def default_args(module):
-    """The arguments a check runs with when `check` runs them all: its defaults, no options given."""
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    args = parser.parse_args([])
-    args.json = None
-    return args

@@ -4,7 +4,7 @@ A crate that needs a C library (zstd-sys, libz-sys), OS threads or sockets (toki
 rt-multi-thread, mio), or assembly (psm) either breaks the wasm32 build far into it or, worse,
 builds and fails in the page. A crate with a browser backend behind a feature (getrandom's `js` /
 `wasm_js`, chrono's `wasmbind`, uuid's `js`) compiles or panics without it. The policy
-(ci/wasm-gating.toml) names both; this check resolves the crate's dependency graph for
+(the packaged analysis/policies/wasm-gating.toml, or the crate's policies.gating) names both; this check resolves the crate's dependency graph for
 wasm32-unknown-unknown with the features the build uses, without compiling anything, and prints
 for each violation the chain from the root crate and the feature that switched the offender on.
 
@@ -26,8 +26,8 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from toolchain.pipeline import build as build_module
 from toolchain.tools import rust
+from toolchain.analysis import config
 from toolchain.analysis.cargo_config import RustFlags, wasm_rustflags
 from toolchain.analysis.cargo_graph import (
     EVERY_VERSION, Gate, Package, Resolution, VersionRange, cargo_metadata, chain_of, describe_gates, describe_request,
@@ -39,8 +39,8 @@ from toolchain.core.errors import ToolchainError
 
 NAME = "gating"
 SUMMARY = "dependency graph for wasm32: no forbidden crate or feature, every required browser backend on"
-DEFAULT_POLICY = Path("ci/wasm-gating.toml")
-POLICY_FORMAT_HINT = "see the comment at the top of ci/wasm-gating.toml for the format"
+DEFAULT_POLICY = config.PACKAGED_DEFAULTS["gating"]  # analysis/policies/wasm-gating.toml
+POLICY_FORMAT_HINT = f"see the comment at the top of {DEFAULT_POLICY} (the default policy) for the format"
 
 
 # ---------------------------------------------------------------- policy
@@ -86,7 +86,7 @@ _CFG = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*$')
 def load_policy(path: Path) -> Policy:
     if not path.is_file():
         raise ToolchainError(f"no gating policy at {path}",
-                             f"run from the repository root (the default is {DEFAULT_POLICY}) or pass --policy FILE")
+                             "fix the path, or leave --policy out for the crate's own (policies.gating) or the default")
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -374,13 +374,36 @@ def _policy_crates_outside(resolution: Resolution, policy: Policy) -> list[str]:
 # ---------------------------------------------------------------- running it
 
 
+@dataclass(frozen=True)
+class Options:
+    manifest_path: Path  # the crate built for wasm32
+    policy: Path
+    features: tuple[str, ...] = ()
+    no_default_features: bool = False
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
+    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
                         help="Cargo.toml of the crate built for wasm32 (default: the bundled engine)")
-    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
-                        help=f"TOML file of forbidden and required crates/features (default: {DEFAULT_POLICY})")
+    parser.add_argument("--policy", type=Path, help="TOML file of forbidden and required crates/features (default: the "
+                        f"crate's policies.gating, else the toolchain's {DEFAULT_POLICY.name})")
     parser.add_argument("--features", default="", help="comma-separated features, as given to the build")
     parser.add_argument("--no-default-features", action="store_true", help="as given to the build")
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    manifest = Path(args.manifest_path)
+    if not manifest.is_file():
+        raise ToolchainError(f"no Cargo.toml at {manifest}",
+                             "pass --manifest-path pointing at the Cargo.toml of the crate built for wasm32")
+    policy = config.resolve_policies(manifest, {"gating": args.policy}).gating
+    return Options(manifest, policy, tuple(split_features(args.features)), args.no_default_features)
+
+
+def options_for(resolved: config.Config) -> Options:
+    """The options `check` and `release` use: the crate, features and policy the build was configured with."""
+    return Options(resolved.crate.manifest_path, resolved.policies.gating, tuple(resolved.build.cargo_features),
+                   resolved.build.no_default_features)
 
 
 def _unread_crate_config(manifest: Path, cwd: Path) -> Path | None:
@@ -394,20 +417,17 @@ def _unread_crate_config(manifest: Path, cwd: Path) -> Path | None:
     return None
 
 
-def run(args: argparse.Namespace) -> Report:
-    policy = load_policy(args.policy)
-    manifest = Path(args.manifest_path)
-    if not manifest.is_file():
-        raise ToolchainError(f"no Cargo.toml at {manifest}",
-                             "pass --manifest-path pointing at the Cargo.toml of the crate built for wasm32")
-    features = split_features(args.features)
+def run(options: Options) -> Report:
+    policy = load_policy(options.policy)
+    manifest = options.manifest_path
+    features = list(options.features)
     toolchain = rust.find_toolchain()
-    metadata = cargo_metadata(toolchain, manifest, features, args.no_default_features)
+    metadata = cargo_metadata(toolchain, manifest, features, options.no_default_features)
     cwd = Path.cwd()
     environ = {**os.environ, **toolchain.env}
     target_cfg = wasm_target_cfg(toolchain)
     context = Context(str(manifest), wasm_rustflags(cwd, environ, target_cfg), target_cfg)
-    report = analyse(metadata, policy, features, args.no_default_features, context)
+    report = analyse(metadata, policy, features, options.no_default_features, context)
     unread = _unread_crate_config(manifest.resolve(), cwd)
     if unread:
         report.notes.append(f"{unread} is not read: cargo takes its config from the directory it runs in ({cwd}) "

@@ -20,15 +20,16 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.pipeline import build as build_module
+from toolchain.analysis import config
 from toolchain.analysis import cargo_lock
 from toolchain.analysis import wasm_module
 from toolchain.checks import Report, Violation
 from toolchain.core.errors import ToolchainError
+from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN, Layout
+from toolchain.core.record import BuildRecord
 
 NAME = "shims"
 SUMMARY = "static call-graph analysis: no export may reach std's unsupported time/randomness stubs"
-DEFAULT_POLICY = Path("ci/wasm-shims.toml")
 
 
 @dataclass(frozen=True)
@@ -73,31 +74,65 @@ class Waiver:
     source: str  # "policy file:index" for the report
 
 
+@dataclass(frozen=True)
+class Options:
+    wasm: Path  # the module, with its names section
+    glue: Path | None = None  # its wasm-bindgen JS glue, to name the JS behind each import
+    policy: Path | None = None  # waivers; None: none
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wasm", type=Path,
-                        help="the module to analyse, with its names section (default: the unstripped "
-                             "wasm-bindgen stage output of --manifest-path's crate under artifacts/.stages/)")
-    parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
+                        help="the module to analyse, with its names section (default: the wasm-bindgen stage output "
+                             "of --manifest-path's crate, from its build record)")
+    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
                         help="crate whose built module to analyse when --wasm is not given")
-    parser.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
-    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
-                        help=f"TOML file with [[allow]] waivers (default: {DEFAULT_POLICY}; absent = no waivers)")
+    parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
+    parser.add_argument("--policy", type=Path,
+                        help="TOML file with [[allow]] waivers (default: the crate's policies.shims; none: no waivers)")
     parser.add_argument("--glue", type=Path, help="the module's wasm-bindgen JS glue, to name the JS behind each import "
                                                   "(default: the .js beside the module, if any)")
 
 
-def default_module(manifest_path: Path, artifacts_dir: Path) -> Path:
-    crate = cargo_lock.read_manifest(manifest_path)
-    return artifacts_dir / ".stages" / crate.package_name / "wasm-bindgen" / f"{crate.lib_name}_bg.wasm"
+def _glue_beside(wasm: Path) -> Path | None:
+    candidates = list(wasm.parent.glob(wasm.name.removesuffix("_bg.wasm") + ".js"))
+    return candidates[0] if candidates else None
 
 
-def load_waivers(policy: Path) -> list[Waiver]:
-    if not policy.exists():
+def options_from_args(args: argparse.Namespace) -> Options:
+    manifest = args.manifest_path if args.manifest_path and Path(args.manifest_path).is_file() else None
+    if args.wasm:
+        wasm = args.wasm
+    elif manifest is None:
+        raise ToolchainError(f"no Cargo.toml at {args.manifest_path}", "pass --manifest-path of a built crate, or --wasm FILE")
+    else:
+        wasm = built_module(Layout.of(args.artifacts_dir, cargo_lock.read_manifest(manifest)))
+    policy = config.resolve_policies(manifest, {"shims": args.policy}).shims
+    return Options(wasm, args.glue or _glue_beside(wasm), policy)
+
+
+def options_for(resolved: config.Config) -> Options:
+    wasm = built_module(resolved.layout)
+    return Options(wasm, _glue_beside(wasm), resolved.policies.shims)
+
+
+def built_module(layout: Layout) -> Path:
+    """The unstripped wasm-bindgen output the last build recorded (it keeps the names section)."""
+    module = BuildRecord.load(layout).module(layout, WASM_BINDGEN)
+    if module is None:
+        raise ToolchainError(f"the build record of {layout.package_name} has no wasm-bindgen stage", "rebuild the crate")
+    return module
+
+
+def load_waivers(policy: Path | None) -> list[Waiver]:
+    if policy is None:
         return []
+    if not policy.is_file():
+        raise ToolchainError(f"no waiver file at {policy}", "fix the path, or leave --policy out (no waivers)")
     try:
         data = tomllib.loads(policy.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ToolchainError(f"{policy} is not valid TOML: {exc}", "fix the syntax (see ci/wasm-shims.toml for the format)") from exc
+        raise ToolchainError(f"{policy} is not valid TOML: {exc}", "fix the syntax (the format: docs/checks.md, \"shims\")") from exc
     waivers = []
     for i, entry in enumerate(data.get("allow", [])):
         missing = [k for k in ("caller", "callee", "reason") if not str(entry.get(k, "")).strip()]
@@ -261,7 +296,7 @@ def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Repo
                      f"export `{export}`" + (" through an indirect call (conservative: may be a false alarm)"
                                              if through_indirect else " by direct calls")),
             chain=[f"export {export}"] + [graph.describe(n) for n in chain[1:]],
-            fix=stub.fix + ("; if the call cannot happen at run time, waive that edge in ci/wasm-shims.toml "
+            fix=stub.fix + ("; if the call cannot happen at run time, waive that edge in the crate's waiver file (policies.shims) "
                             "[[allow]] with the reason"),
         ))
     providers = js_providers(module, glue)
@@ -288,13 +323,8 @@ def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Repo
     return report
 
 
-def run(args: argparse.Namespace) -> Report:
-    wasm = args.wasm or default_module(args.manifest_path, args.artifacts_dir)
-    if not wasm.is_file():
-        raise ToolchainError(f"no module at {wasm}",
+def run(options: Options) -> Report:
+    if not options.wasm.is_file():
+        raise ToolchainError(f"no module at {options.wasm}",
                              "build the crate first (`nox -s build`, or `-- --manifest-path PATH`), or pass --wasm FILE")
-    glue = args.glue
-    if glue is None:
-        candidates = list(wasm.parent.glob(wasm.name.removesuffix("_bg.wasm") + ".js"))
-        glue = candidates[0] if candidates else None
-    return analyse(wasm, load_waivers(args.policy), glue)
+    return analyse(options.wasm, load_waivers(options.policy), options.glue)

@@ -2,7 +2,7 @@
 
 Reads the build's size-report.json (raw/gzip/brotli per stage) and the optimised module with its
 names section (the build keeps it in artifacts/.stages/<crate>/wasm-opt/), attributes code bytes
-to crates and functions, and compares the shipped sizes with ci/size-budget.toml: absolute limits,
+to crates and functions, and compares the shipped sizes with the crate's budget (policies.size-budget): absolute limits,
 and a maximum growth against the committed baseline (ci/size-baseline.json). Writes a Markdown
 summary (also to $GITHUB_STEP_SUMMARY when set), an HTML chart and a JSON attribution.
 """
@@ -19,33 +19,70 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.pipeline import build as build_module
+from toolchain.analysis import config
 from toolchain.core import cache
 from toolchain.analysis import cargo_lock
 from toolchain.analysis import wasm_module
 from toolchain.checks import Report, Violation
 from toolchain.core.errors import ToolchainError
+from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN, WASM_OPT, Layout
+from toolchain.core.record import BuildRecord
 from toolchain.analysis.sizes import human
 
 NAME = "size"
 SUMMARY = "per-stage sizes, attribution to crates and functions, budget and growth against the baseline"
-DEFAULT_BUDGET = Path("ci/size-budget.toml")
 METRICS = ("raw", "gzip", "brotli")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
+    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
                         help="crate whose build to check (default: the bundled engine)")
-    parser.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
     parser.add_argument("--package-dir", type=Path, help="built package with size-report.json (default: artifacts/<crate>)")
     parser.add_argument("--wasm", type=Path, help="named module to attribute (default: the wasm-opt stage output, "
-                                                  "else the wasm-bindgen one)")
-    parser.add_argument("--budget", type=Path, default=DEFAULT_BUDGET, help=f"budget file (default: {DEFAULT_BUDGET})")
+                                                  "else the wasm-bindgen one, from the build record)")
+    parser.add_argument("--budget", type=Path, help="budget file (default: the crate's policies.size-budget; "
+                                                    "none: sizes are reported, nothing is limited)")
     parser.add_argument("--update-baseline", action="store_true",
                         help="write the current sizes and attribution as the new baseline (then commit it)")
     parser.add_argument("--top", type=int, default=20, help="how many crates and functions to list")
     parser.add_argument("--out-dir", type=Path, help="where the summary, chart and attribution go "
                                                      "(default: artifacts/reports/<crate>)")
+
+
+@dataclass(frozen=True)
+class Options:
+    crate: str  # the package name, for the reports and the baseline
+    size_report: Path
+    wasm: Path  # the named module to attribute
+    budget: Path | None
+    out_dir: Path
+    top: int = 20
+    update_baseline: bool = False
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    crate = cargo_lock.read_manifest(args.manifest_path)
+    layout = Layout.of(args.artifacts_dir, crate)
+    package_dir = args.package_dir or layout.package_dir
+    budget = config.resolve_policies(crate.manifest_path, {"size-budget": args.budget}, crate.settings).size_budget
+    return Options(crate.package_name, package_dir / layout.size_report.name, args.wasm or named_module(layout), budget,
+                   args.out_dir or layout.reports_dir, args.top, args.update_baseline)
+
+
+def options_for(resolved: config.Config) -> Options:
+    layout = resolved.layout
+    return Options(resolved.crate.package_name, layout.size_report, named_module(layout), resolved.policies.size_budget,
+                   layout.reports_dir)
+
+
+def named_module(layout: Layout) -> Path:
+    """The newest module of the last build that keeps its names section: wasm-opt's, else wasm-bindgen's."""
+    record = BuildRecord.load(layout)
+    module = record.module(layout, WASM_OPT) or record.module(layout, WASM_BINDGEN)
+    if module is None:
+        raise ToolchainError(f"the build record of {layout.package_name} has no named module", "rebuild the crate")
+    return module
 
 
 # ---------------------------------------------------------------- attribution
@@ -93,16 +130,21 @@ def attribute(wasm: Path, top: int) -> Attribution:
 
 @dataclass
 class Budget:
-    path: Path
+    path: Path | None  # None: no budget (sizes are reported, nothing is limited)
     final_limits: dict[str, int]  # metric -> bytes
     max_growth_percent: float | None
     baseline: Path | None
 
 
-def load_budget(path: Path) -> Budget:
+NO_BUDGET = Budget(None, {}, None, None)
+
+
+def load_budget(path: Path | None) -> Budget:
+    if path is None:
+        return NO_BUDGET
     if not path.is_file():
         raise ToolchainError(f"no size budget at {path}",
-                             "create one (see ci/size-budget.toml in wasm-qe-toolchain): [final] max_gzip = ..., "
+                             "fix the path, or create it: [final] max_gzip = ..., "
                              "[growth] max_percent = ..., baseline = \"size-baseline.json\" (next to the budget)")
     try:
         data = tomllib.loads(path.read_text())
@@ -188,7 +230,7 @@ def markdown(crate: str, report: dict, attribution: Attribution | None, budget: 
         lines.append(f"| {stage['name']} | {human(stage['raw'])} | {human(stage['gzip'])} | {human(stage['brotli'])} |")
     final = report["final"]
     lines.append(f"| **final** | **{human(final['raw'])}** | **{human(final['gzip'])}** | **{human(final['brotli'])}** |")
-    lines += ["", "Budget (" + str(budget.path) + "):", ""]
+    lines += ["", f"Budget ({budget.path or 'none: name one with policies.size-budget in the crate metadata'}):", ""]
     for metric, limit in budget.final_limits.items():
         mark = "✅" if final[metric] <= limit else "❌"
         lines.append(f"- {mark} final {metric} {human(final[metric])} ≤ {human(limit)}")
@@ -254,35 +296,26 @@ td.f {{ font-family: monospace; font-size: 12px; word-break: break-all; }}
 # ---------------------------------------------------------------- the check
 
 
-def default_named_module(artifacts_dir: Path, crate: cargo_lock.CrateManifest) -> Path:
-    stages = artifacts_dir / ".stages" / crate.package_name
-    for stage in ("wasm-opt", "wasm-bindgen"):
-        candidate = stages / stage / f"{crate.lib_name}_bg.wasm"
-        if candidate.is_file():
-            return candidate
-    return stages / "wasm-opt" / f"{crate.lib_name}_bg.wasm"
-
-
-def run(args: argparse.Namespace) -> Report:
-    crate = cargo_lock.read_manifest(args.manifest_path)
-    package_dir = args.package_dir or args.artifacts_dir / crate.package_name
-    report_path = package_dir / "size-report.json"
+def run(options: Options) -> Report:
+    report_path = options.size_report
     size_report = cache.read_json(report_path)
     if size_report is None:
         raise ToolchainError(f"no size report at {report_path}", "build first: `nox -s build` (or -- --manifest-path PATH)")
-    budget = load_budget(args.budget)
-    wasm = args.wasm or default_named_module(args.artifacts_dir, crate)
-    attribution = attribute(wasm, args.top)
+    budget = load_budget(options.budget)
+    wasm = options.wasm
+    attribution = attribute(wasm, options.top)
     baseline = cache.read_json(budget.baseline) if budget.baseline else None
-    out_dir = args.out_dir or args.artifacts_dir / "reports" / crate.package_name
+    out_dir = options.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    result = Report(NAME, str(package_dir))
-    if args.update_baseline:
+    result = Report(NAME, str(report_path.parent))
+    if options.update_baseline:
         if budget.baseline is None:
-            raise ToolchainError(f"{budget.path} names no baseline file", 'add baseline = "size-baseline.json" under [growth]')
+            raise ToolchainError(f"{budget.path or 'no size budget'}: no baseline file to write",
+                                 'add baseline = "size-baseline.json" under [growth] of the budget '
+                                 "(the crate's policies.size-budget, or --budget FILE)")
         cache.write_json_atomic(budget.baseline, {
-            "crate": crate.package_name, "final": size_report["final"],
+            "crate": options.crate, "final": size_report["final"],
             "crates": {name: {"raw": entry["raw"]} for name, entry in attribution.crates.items()},
         })
         result.notes.append(f"baseline written to {budget.baseline}: commit it")
@@ -290,9 +323,9 @@ def run(args: argparse.Namespace) -> Report:
     else:
         result.violations = evaluate(size_report, budget, baseline, attribution)
 
-    summary = markdown(crate.package_name, size_report, attribution, budget, result.violations, baseline, args.top)
+    summary = markdown(options.crate, size_report, attribution, budget, result.violations, baseline, options.top)
     (out_dir / "size-summary.md").write_text(summary)
-    (out_dir / "size-attribution.html").write_text(chart_html(crate.package_name, attribution, args.top))
+    (out_dir / "size-attribution.html").write_text(chart_html(options.crate, attribution, options.top))
     (out_dir / "size-attribution.json").write_text(json.dumps({
         "module": str(wasm), "total": attribution.total, "code": attribution.code, "sections": attribution.sections,
         "crates": attribution.crates, "functions": attribution.functions}, indent=2) + "\n")
@@ -309,5 +342,5 @@ def run(args: argparse.Namespace) -> Report:
     ]
     result.data = {"final": final, "limits": budget.final_limits, "max_growth_percent": budget.max_growth_percent,
                    "baseline_final": (baseline or {}).get("final"),
-                   "crates": {n: c["raw"] for n, c in list(attribution.crates.items())[:args.top]}}
+                   "crates": {n: c["raw"] for n, c in list(attribution.crates.items())[:options.top]}}
     return result

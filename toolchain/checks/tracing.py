@@ -3,7 +3,7 @@
 Instrumented analytics code runs in the browser only if its tracing library compiles for
 wasm32-unknown-unknown without the native-only dependencies (transport, serialization, threads)
 it uses on servers. Those are declared under `[target.'cfg(not(target_arch = "wasm32"))'...]`;
-this check proves, for each crate listed in ci/wasm-tracing.toml:
+this check proves, for each crate listed in the crate's tracing list (policies.tracing; the engine's is ci/wasm-tracing.toml):
 
   1. none of its native-only dependencies is in its wasm32 graph (default features off, as the
      browser build uses it), nothing outside its reviewed `wasm32-allowed` set, and nothing the
@@ -25,21 +25,42 @@ from toolchain.analysis import cargo_config, cargo_graph
 from toolchain.core import cache
 from toolchain.core import console
 from toolchain.tools import rust
+from toolchain.analysis import config
 from toolchain.checks import Report, Violation, gating
 from toolchain.core.errors import ToolchainError
 
 NAME = "tracing"
 SUMMARY = "instrumentation crates: build native and wasm32, and no native-only dependency in their wasm32 graph"
-DEFAULT_LIST = Path("ci/wasm-tracing.toml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest-path", type=Path, action="append",
-                        help=f"an instrumentation crate to check (repeatable; default: the crates in {DEFAULT_LIST})")
-    parser.add_argument("--list", type=Path, default=DEFAULT_LIST, help=f"crates to check (default: {DEFAULT_LIST})")
-    parser.add_argument("--policy", type=Path, default=gating.DEFAULT_POLICY,
-                        help=f"gating policy also applied to their wasm32 graphs (default: {gating.DEFAULT_POLICY})")
+                        help="an instrumentation crate to check (repeatable; default: the crates in --list)")
+    parser.add_argument("--list", type=Path, help="crates to check (default: the engine's policies.tracing, "
+                        f"from {config.DEFAULT_MANIFEST})")
+    parser.add_argument("--policy", type=Path, help="gating policy also applied to their wasm32 graphs "
+                        f"(default: the engine's policies.gating, else the toolchain's {gating.DEFAULT_POLICY.name})")
     parser.add_argument("--no-build", action="store_true", help="only the dependency-graph part (no compilation)")
+
+
+@dataclass(frozen=True)
+class Options:
+    crates: tuple[tuple[Path, frozenset[str] | None], ...]  # manifest, and its reviewed wasm32 graph (None: no list)
+    policy: Path  # the gating policy
+    no_build: bool = False
+    listed_in: Path | None = None  # the list the crates came from, for messages
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    engine = config.DEFAULT_MANIFEST if config.DEFAULT_MANIFEST.is_file() else None
+    policies = config.resolve_policies(engine, {"tracing": args.list, "gating": args.policy})
+    if args.manifest_path:
+        return Options(tuple((m, None) for m in args.manifest_path), policies.gating, args.no_build)
+    return Options(crates_listed_in(policies.tracing), policies.gating, args.no_build, policies.tracing)
+
+
+def options_for(resolved: config.Config) -> Options:
+    return Options(crates_listed_in(resolved.policies.tracing), resolved.policies.gating, False, resolved.policies.tracing)
 
 
 @dataclass(frozen=True)
@@ -50,36 +71,37 @@ class CrateUnderCheck:
     allowed: frozenset[str] | None = None  # the reviewed wasm32 graph; None: no allowlist
 
 
-def crates_to_check(args: argparse.Namespace) -> list[tuple[Path, frozenset[str] | None]]:
-    if args.manifest_path:
-        return [(m, None) for m in args.manifest_path]
-    if not args.list.is_file():
-        raise ToolchainError(f"no list of instrumentation crates at {args.list}",
+def crates_listed_in(listing: Path | None) -> tuple[tuple[Path, frozenset[str] | None], ...]:
+    """The [[crate]] entries of a tracing list; no list: nothing to check."""
+    if listing is None:
+        return ()
+    if not listing.is_file():
+        raise ToolchainError(f"no list of instrumentation crates at {listing}",
                              'create it with [[crate]] manifest = "crates/<name>/Cargo.toml" entries, '
                              "or pass --manifest-path")
     try:
-        entries = tomllib.loads(args.list.read_text()).get("crate", [])
+        entries = tomllib.loads(listing.read_text()).get("crate", [])
     except tomllib.TOMLDecodeError as exc:
-        raise ToolchainError(f"{args.list} is not valid TOML: {exc}", "fix its syntax") from exc
+        raise ToolchainError(f"{listing} is not valid TOML: {exc}", "fix its syntax") from exc
     crates = []
     for i, entry in enumerate(entries):
         if not isinstance(entry.get("manifest"), str):
-            raise ToolchainError(f"{args.list}: [[crate]] entry {i + 1} has no manifest", 'add manifest = "path/Cargo.toml"')
+            raise ToolchainError(f"{listing}: [[crate]] entry {i + 1} has no manifest", 'add manifest = "path/Cargo.toml"')
         allowed = entry.get("wasm32-allowed")
         if allowed is not None and (not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed)):
-            raise ToolchainError(f"{args.list}: [[crate]] entry {i + 1}: wasm32-allowed must be a list of crate names",
+            raise ToolchainError(f"{listing}: [[crate]] entry {i + 1}: wasm32-allowed must be a list of crate names",
                                  'e.g. wasm32-allowed = ["js-sys", "wasm-bindgen"]')
         manifest = Path(entry["manifest"])
         # Paths are relative to the repository root: the list lives in <root>/ci/.
-        crates.append((manifest if manifest.is_absolute() else args.list.resolve().parent.parent / manifest,
+        crates.append((manifest if manifest.is_absolute() else listing.resolve().parent.parent / manifest,
                        frozenset(allowed) if allowed is not None else None))
-    return crates
+    return tuple(crates)
 
 
 def read_crate(manifest: Path, target_cfg: list[str], allowed: frozenset[str] | None = None) -> CrateUnderCheck:
     """The crate's name and its native-only dependencies: those under a target that is not wasm32."""
     if not manifest.is_file():
-        raise ToolchainError(f"no Cargo.toml at {manifest}", f"fix the path (in {DEFAULT_LIST} or --manifest-path)")
+        raise ToolchainError(f"no Cargo.toml at {manifest}", "fix the path (in the tracing list, or --manifest-path)")
     data = tomllib.loads(manifest.read_text())
     native_only: dict[str, str] = {}
     for target, tables in data.get("target", {}).items():
@@ -117,7 +139,7 @@ def graph_violations(crate: CrateUnderCheck, metadata: dict, policy: gating.Poli
     if crate.allowed is not None:
         for name in sorted(set(on) - crate.allowed - set(crate.native_only)):
             violations.append(offender(
-                on[name], f"not among the reviewed wasm32 dependencies of {crate.name} (wasm32-allowed in {DEFAULT_LIST})",
+                on[name], f"not among the reviewed wasm32 dependencies of {crate.name} (wasm32-allowed in the tracing list)",
                 f"if {name} is portable (no threads, files, sockets or C), add it to wasm32-allowed; otherwise "
                 + native_only_fix, True))
     policy_report = gating.analyse(metadata, policy, [], True, context)
@@ -151,11 +173,14 @@ def build(toolchain: rust.RustToolchain, crate: CrateUnderCheck, wasm: bool) -> 
     )
 
 
-def run(args: argparse.Namespace) -> Report:
-    crates = crates_to_check(args)
+def run(options: Options) -> Report:
+    crates = options.crates
+    if not crates:
+        return Report(NAME, "no instrumentation crates", notes=[
+            "nothing to check: list crates with policies.tracing in the crate's metadata, --list FILE or --manifest-path"])
     toolchain = rust.find_toolchain()
     target_cfg = cargo_graph.wasm_target_cfg(toolchain)
-    policy = gating.load_policy(args.policy)
+    policy = gating.load_policy(options.policy)
     report = Report(NAME, ", ".join(str(m) for m, _ in crates))
     for manifest, allowed in crates:
         crate = read_crate(manifest, target_cfg, allowed)
@@ -165,7 +190,7 @@ def run(args: argparse.Namespace) -> Report:
         violations, notes = graph_violations(crate, metadata, policy, context, target_cfg)
         report.violations += violations
         report.notes += notes
-        if not args.no_build:
+        if not options.no_build:
             for wasm in (False, True):
                 failure = build(toolchain, crate, wasm)
                 if failure:

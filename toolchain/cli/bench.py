@@ -7,14 +7,15 @@ from pathlib import Path
 
 from toolchain.core import console
 from toolchain.pipeline import bench
-from toolchain.pipeline import build as build_module
+from toolchain.analysis import config
+from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN
 from toolchain.tools import rust, wasm_opt
 
 
 def cmd_bench_wasm_opt(args: argparse.Namespace) -> int:
-    stage = args.artifacts_dir / ".stages" / "datafusion-wasm" / "wasm-bindgen"
-    input_wasm = args.input or stage / "datafusion_wasm_bg.wasm"
-    glue_js = args.glue or stage / "datafusion_wasm.js"
+    layout = config.resolve(config.BuildOptions(manifest_path=args.manifest_path, artifacts_dir=args.artifacts_dir)).layout
+    input_wasm = args.input or layout.stage_module(WASM_BINDGEN)
+    glue_js = args.glue or layout.stage_glue()
     flags = wasm_opt.feature_flags(rust.enabled_target_features(rust.find_toolchain()))
     results = bench.compare_wasm_opt_providers(input_wasm, glue_js, args.level, flags,
                                                args.provider or ["debian", "npm"], install=args.install)
@@ -32,5 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--level", default="-Os")
     p.add_argument("--provider", action="append", choices=sorted(wasm_opt.PROVIDERS))
     p.add_argument("--install", action="store_true", help="install providers that are missing")
-    p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    p.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
+    p.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
+                   help="the built crate whose module to optimise (default: the bundled engine)")
     p.set_defaults(func=cmd_bench_wasm_opt)

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from toolchain.analysis import sizes
-from toolchain.cli.common import add_build_arguments, build_options
+from toolchain.cli.common import add_build_arguments, resolve
 from toolchain.core import console
+from toolchain.core.layout import DEFAULT_ARTIFACTS
 from toolchain.pipeline import build as build_module
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    result = build_module.build(build_options(args))
+    result = build_module.build(resolve(args))
     console.info(f"artifacts in {result.package_dir}")
     return 0
 
@@ -27,5 +28,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_build_arguments(p)
     p.set_defaults(func=cmd_build)
     p = commands.add_parser("size", help="print the size report of a built package")
-    p.add_argument("package_dir", type=Path, nargs="?", default=build_module.DEFAULT_ARTIFACTS / "datafusion-wasm")
+    p.add_argument("package_dir", type=Path, nargs="?", default=DEFAULT_ARTIFACTS / "datafusion-wasm")
     p.set_defaults(func=cmd_size)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toolchain.pipeline import build as build_module
+from toolchain.analysis import config
+from toolchain.core.layout import DEFAULT_ARTIFACTS
 from toolchain.tools import wasm_opt
 
 
 def add_manifest(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest-path", type=Path, default=build_module.DEFAULT_MANIFEST,
+    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
                         help="Cargo.toml of the crate to build (default: the bundled DataFusion engine)")
 
 
@@ -26,7 +27,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wasm-opt-provider", default=wasm_opt.AUTO, choices=[wasm_opt.AUTO, *sorted(wasm_opt.PROVIDERS)],
                    help=f"default {wasm_opt.AUTO}: an installed binaryen-wasm-opt wheel where it is known to work, "
                    f"else {wasm_opt.DEFAULT_PROVIDER}")
-    p.add_argument("--artifacts-dir", type=Path, default=build_module.DEFAULT_ARTIFACTS)
+    p.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
     p.add_argument("--target-dir", type=Path,
                    help="cargo target directory (default: $CARGO_TARGET_DIR, else one per crate in the tool cache)")
     p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
@@ -34,8 +35,8 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
                    help="run every stage: restore nothing from (and save nothing to) the machine-wide stage cache")
 
 
-def build_options(args: argparse.Namespace) -> build_module.BuildOptions:
-    return build_module.BuildOptions(
+def build_options(args: argparse.Namespace) -> config.BuildOptions:
+    return config.BuildOptions(
         manifest_path=args.manifest_path,
         profile=args.profile,
         run_wasm_opt=not args.no_wasm_opt,
@@ -49,3 +50,8 @@ def build_options(args: argparse.Namespace) -> build_module.BuildOptions:
         verify_instantiation=not args.no_verify,
         use_stage_store=not args.no_stage_store,
     )
+
+
+def resolve(args: argparse.Namespace) -> config.Config:
+    """The one configuration the command runs with: the command line over the crate's metadata over defaults."""
+    return config.resolve(build_options(args))

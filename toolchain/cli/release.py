@@ -6,9 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from toolchain.analysis import cargo_lock
-from toolchain.cli.check import cmd_check
-from toolchain.cli.common import add_build_arguments, build_options
+from toolchain.cli.check import run_checks
+from toolchain.cli.common import add_build_arguments, resolve
 from toolchain.core import console
 from toolchain.core.errors import ToolchainError
 from toolchain.pipeline import build as build_module
@@ -16,20 +15,18 @@ from toolchain.release import artifacts as release
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    options = build_options(args)
+    resolved = resolve(args)
+    options, crate = resolved.build, resolved.crate
     if not args.skip_build:
-        build_module.build(options)
+        build_module.build(resolved)
     if not args.skip_checks:
         # Nothing is released that failed a check: every check, as `python -m toolchain check` runs them.
-        build = {"manifest_path": options.manifest_path, "artifacts_dir": options.artifacts_dir,
-                 "features": ",".join(options.cargo_features), "no_default_features": options.no_default_features}
-        if cmd_check(argparse.Namespace(check_name=None, build=build)) != 0:
+        if run_checks(resolved) != 0:
             raise ToolchainError("a check failed, so nothing was released", "fix the violations printed above")
-    crate = cargo_lock.read_manifest(options.manifest_path)
     request = release.ReleaseRequest(
-        package_dir=options.artifacts_dir / crate.package_name,
-        manifest_path=options.manifest_path,
-        release_root=args.release_dir or options.artifacts_dir / "release",
+        package_dir=resolved.layout.package_dir,
+        manifest_path=crate.manifest_path,
+        release_root=args.release_dir or resolved.layout.release_root,
         features=tuple(options.cargo_features),
         no_default_features=options.no_default_features,
         force=args.force,

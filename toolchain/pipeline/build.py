@@ -12,13 +12,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from toolchain import __version__
 from toolchain.core import cache
-from toolchain.analysis import cargo_lock
+from toolchain.analysis import cargo_lock, config
 from toolchain.core import console
 from toolchain.tools import patched_crates
 from toolchain.tools import rust
@@ -29,39 +29,45 @@ from toolchain.analysis import wasm_module
 from toolchain.tools import wasm_opt
 from toolchain.core.git import checkout_relative, git_commit
 from toolchain.core.errors import StageFailed, ToolchainError
+from toolchain.core.layout import CARGO, DEFAULT_ARTIFACTS, FINAL, WASM_BINDGEN, WASM_OPT, Layout
+from toolchain.core.record import BuildRecord, CrateRecord, StageRecord
 
-DEFAULT_MANIFEST = Path("crates/datafusion-wasm/Cargo.toml")
-DEFAULT_ARTIFACTS = Path("artifacts")
-DEFAULT_WASM_OPT_LEVEL = "-Os"
-
-
-@dataclass
-class BuildOptions:
-    manifest_path: Path = DEFAULT_MANIFEST
-    profile: str = "release"
-    run_wasm_opt: bool = True
-    wasm_opt_level: str | None = None  # None: the crate's wasm-opt setting, else DEFAULT_WASM_OPT_LEVEL
-    wasm_opt_provider: str = wasm_opt.AUTO  # an installed binaryen-wasm-opt wheel if usable, else npm
-    artifacts_dir: Path = DEFAULT_ARTIFACTS
-    cargo_features: list[str] = field(default_factory=list)
-    no_default_features: bool = False
-    install_missing: bool = True
-    verify_instantiation: bool = True
-    # None: $CARGO_TARGET_DIR if set, else a per-crate directory in the tool cache, shared by
-    # every checkout on the machine so that a fresh clone does not recompile DataFusion.
-    target_dir: Path | None = None
-    # False: every stage runs (nothing restored from the machine-wide stage store, nothing saved
-    # to it), as a clean build on a fresh machine would; the reproducibility proof needs that.
-    use_stage_store: bool = True
+# The options and their defaults live in the resolved configuration (analysis/config.py).
+DEFAULT_MANIFEST = config.DEFAULT_MANIFEST
+DEFAULT_ARTIFACTS = DEFAULT_ARTIFACTS
+DEFAULT_WASM_OPT_LEVEL = config.DEFAULT_WASM_OPT_LEVEL
+BuildOptions = config.BuildOptions
 
 
 @dataclass
 class BuildResult:
-    package_dir: Path
-    stages_dir: Path
-    report: dict
-    build_info: dict
-    reused_stages: list[str] = field(default_factory=list)  # stages skipped because nothing changed
+    config: config.Config
+    record: BuildRecord
+
+    @property
+    def layout(self) -> Layout:
+        return self.config.layout
+
+    @property
+    def package_dir(self) -> Path:
+        return self.layout.package_dir
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.layout.stages_dir
+
+    @property
+    def report(self) -> dict:
+        return self.record.size_report
+
+    @property
+    def build_info(self) -> dict:
+        return self.record.build_info
+
+    @property
+    def reused_stages(self) -> list[str]:
+        """Stages skipped because nothing changed."""
+        return self.record.reused_stages
 
 
 # ---------------------------------------------------------------- stage: cargo build
@@ -142,6 +148,7 @@ def cargo_build(
     an interrupted copy) would be reported fresh by every later build and fail wasm-bindgen.
     It is checked here: when damaged, the crate's own artifacts are cleaned (`cargo clean -p`,
     the dependencies stay) and it is linked again, once."""
+    patched_crates.prepare_for(crate.manifest_path)
     patched_crates.prepare_for(crate.manifest_path)
     argv = cargo_build_command(toolchain, crate, profile, features or [], no_default_features)
     console.command(argv)
@@ -403,14 +410,8 @@ class Tools:
     opt_flags: list[str]
 
 
-def wasm_opt_passes(options: BuildOptions, crate: cargo_lock.CrateManifest) -> list[str]:
-    """The command line's level wins over the crate's own passes, which win over the default."""
-    if options.wasm_opt_level:
-        return [options.wasm_opt_level]
-    return list(crate.settings.wasm_opt) or [DEFAULT_WASM_OPT_LEVEL]
-
-
-def provision(options: BuildOptions, bindgen_version: str, crate: cargo_lock.CrateManifest) -> Tools:
+def provision(resolved: config.Config, bindgen_version: str) -> Tools:
+    options, crate = resolved.build, resolved.crate
     with console.stage("provision tools"):
         toolchain = rust.find_toolchain(install=options.install_missing)
         console.info(f"rust: {toolchain.version} [{toolchain.provider}]")
@@ -428,37 +429,37 @@ def provision(options: BuildOptions, bindgen_version: str, crate: cargo_lock.Cra
     return Tools(toolchain, bindgen, optimizer, target_features, opt_flags)
 
 
-def compile_stages(
-    options: BuildOptions, crate: cargo_lock.CrateManifest, tools: Tools, stages_dir: Path,
-    measurer: sizes.SizeMeasurer,
-) -> tuple[dict[str, Path], Path, list[str]]:
-    """cargo -> wasm-bindgen -> wasm-opt; returns the glue files, the final module, the reused stages."""
+def compile_stages(resolved: config.Config, tools: Tools, record: BuildRecord, measurer: sizes.SizeMeasurer) -> dict[str, Path]:
+    """cargo -> wasm-bindgen -> wasm-opt -> strip, each appended to the record; returns the glue files."""
+    options, crate, layout = resolved.build, resolved.crate, resolved.layout
     out_name = crate.lib_name
-    reused: list[str] = []
     store = stage_store() if options.use_stage_store else None
+
+    def done(stage: str, module: Path, reused: bool = False, size_name: str | None = None) -> None:
+        stored = str(module) if stage == CARGO else layout.relative(module)  # cargo's is in its target dir
+        record.append(StageRecord(stage, stored, cache.file_sha256(module), reused))
+        measurer.submit(size_name or stage, module)
+
     with console.stage(f"cargo build {crate.package_name} ({options.profile}, {rust.WASM_TARGET})"):
-        target_dir = options.target_dir or default_target_dir(crate)
-        cargo_wasm = cargo_build(tools.rust, crate, options.profile, target_dir, options.cargo_features,
+        cargo_wasm = cargo_build(tools.rust, crate, options.profile, resolved.target_dir, options.cargo_features,
                                  options.no_default_features)
-        measurer.submit("cargo", cargo_wasm)
+        done(CARGO, cargo_wasm)
 
     with console.stage("wasm-bindgen (web target, TypeScript declarations)"):
-        glue, skipped = bindgen_stage(tools.bindgen, cargo_wasm, stages_dir / "wasm-bindgen", out_name, store)
-        reused += ["wasm-bindgen"] if skipped else []
-        measurer.submit("wasm-bindgen", glue["wasm"])
+        glue, skipped = bindgen_stage(tools.bindgen, cargo_wasm, layout.stage_dir(WASM_BINDGEN), out_name, store)
+        done(WASM_BINDGEN, glue["wasm"], skipped)
 
     final_wasm = glue["wasm"]
     if tools.optimizer is not None:
-        passes = wasm_opt_passes(options, crate)
+        passes = resolved.wasm_opt_passes
         with console.stage(f"wasm-opt {' '.join(passes)}"):
-            final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], stages_dir / "wasm-opt" / f"{out_name}_bg.wasm",
+            final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], layout.stage_module(WASM_OPT),
                                                  passes, tools.opt_flags, store)
-            reused += ["wasm-opt"] if skipped else []
-            measurer.submit("wasm-opt", final_wasm)
+            done(WASM_OPT, final_wasm, skipped)
 
     with console.stage("strip the names section (the named module stays in .stages for the checks)"):
-        final_wasm = strip_stage(final_wasm, stages_dir / "final" / f"{out_name}_bg.wasm")
-        measurer.submit("strip", final_wasm)
+        final_wasm = strip_stage(final_wasm, layout.stage_module(FINAL))
+        done(FINAL, final_wasm, size_name="strip")
 
     if options.verify_instantiation:
         with console.stage("verify: instantiate the module through its glue (node)"):
@@ -466,11 +467,12 @@ def compile_stages(
                 console.info(verify.instantiate_in_node(glue["js"], final_wasm))
             else:
                 console.warn("node is not installed: skipping the instantiation check")
-    return glue, final_wasm, reused
+    return glue
 
 
-def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: Tools, lock_path: Path) -> dict:
+def build_info(resolved: config.Config, tools: Tools, lock_path: Path) -> dict:
     """What was built with what: pinned versions and providers, for people and for release notes."""
+    options, crate = resolved.build, resolved.crate
     locked = {p.name: p.version for p in cargo_lock.read_lock(lock_path)}
     return {
         "toolchain": __version__,
@@ -489,32 +491,39 @@ def build_info(options: BuildOptions, crate: cargo_lock.CrateManifest, tools: To
         "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
         "wasm_opt": (
             {"version": tools.optimizer.version, "provider": tools.optimizer.provider,
-             "passes": wasm_opt.pass_flags(tools.optimizer, wasm_opt_passes(options, crate)), "flags": tools.opt_flags}
+             "passes": wasm_opt.pass_flags(tools.optimizer, resolved.wasm_opt_passes), "flags": tools.opt_flags}
             if tools.optimizer else None
         ),
         "locked_versions": {name: locked[name] for name in ("datafusion", "arrow", "wasm-bindgen") if name in locked},
     }
 
 
-def build(options: BuildOptions) -> BuildResult:
-    crate = cargo_lock.read_manifest(options.manifest_path)
+def build(resolved: config.Config | BuildOptions) -> BuildResult:
+    """The pipeline. Takes the resolved configuration (BuildOptions alone are resolved first)."""
+    if isinstance(resolved, BuildOptions):
+        resolved = config.resolve(resolved)
+    crate, layout = resolved.crate, resolved.layout
     lock_path = cargo_lock.find_lock_file(crate.manifest_path)
-    tools = provision(options, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"), crate)
+    tools = provision(resolved, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"))
     out_name = crate.lib_name
-    stages_dir = options.artifacts_dir / ".stages" / crate.package_name
-    package_dir = options.artifacts_dir / crate.package_name
+    record = BuildRecord(CrateRecord(crate.package_name, crate.version, crate.lib_name, checkout_relative(crate.manifest_path)),
+                         resolved.build.profile, list(resolved.build.cargo_features), resolved.build.no_default_features)
+    # A failed build must not leave the previous build's record claiming these stages.
+    layout.record_path.unlink(missing_ok=True)
 
-    measurer = sizes.SizeMeasurer(stages_dir / "size-memo.json")
+    measurer = sizes.SizeMeasurer(layout.size_memo)
     try:
-        glue, final_wasm, reused = compile_stages(options, crate, tools, stages_dir, measurer)
+        glue = compile_stages(resolved, tools, record, measurer)
     except BaseException:
         measurer.abandon()
         raise
     with console.stage("size report (raw, gzip -9, brotli -q 11)"):
-        report = sizes.build_report(measurer.results())
-    info = build_info(options, crate, tools, lock_path)
+        record.size_report = sizes.build_report(measurer.results())
+    record.build_info = build_info(resolved, tools, lock_path)
+    final_wasm = record.module(layout, FINAL)
+    assert final_wasm is not None
 
-    with console.stage(f"package -> {package_dir}"):
+    with console.stage(f"package -> {layout.package_dir}"):
         files = {
             f"{out_name}_bg.wasm": final_wasm,
             f"{out_name}.js": glue["js"],
@@ -527,23 +536,20 @@ def build(options: BuildOptions) -> BuildResult:
             raise ToolchainError(f"{crate.manifest_path}: js-files {clashes} would replace the generated glue",
                                  "rename those files")
         files.update(extra)
-        publish_package(package_dir, files, {
+        publish_package(layout.package_dir, files, {
             "package.json": package_json(crate, out_name, list(extra)),
-            "size-report.json": report,
-            "build-info.json": info,
+            layout.size_report.name: record.size_report,
+            layout.build_info.name: record.build_info,
         })
+    record.save(layout)
 
-    print(sizes.format_table(report), flush=True)
-    return BuildResult(package_dir, stages_dir, report, info, reused)
+    print(sizes.format_table(record.size_report), flush=True)
+    return BuildResult(resolved, record)
 
 
-def load_result(package_dir: Path) -> BuildResult:
-    """A package built earlier, as build() would have returned it (no stage reused or run)."""
-    report, info = cache.read_json(package_dir / "size-report.json"), cache.read_json(package_dir / "build-info.json")
-    if report is None or info is None:
-        raise ToolchainError(f"{package_dir} is not a built package (no size-report.json or build-info.json)",
-                             "build it first (`nox -s build`, or `python -m toolchain build --artifacts-dir DIR`)")
-    return BuildResult(package_dir, package_dir.parent / ".stages" / package_dir.name, report, info)
+def load_result(resolved: config.Config) -> BuildResult:
+    """The crate's last build, as build() returned it, from its build record (nothing runs)."""
+    return BuildResult(resolved, BuildRecord.load(resolved.layout))
 
 
 def load_report(package_dir: Path) -> dict:

@@ -1,0 +1,156 @@
+"""The typed spine: one resolved configuration (validated against config.schema.json, errors that name
+the key), one Layout that owns every path, one build record the stages append to."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import ENGINE_MANIFEST, REPO
+from toolchain.analysis import config, schema
+from toolchain.core import cache
+from toolchain.core.errors import ToolchainError
+from toolchain.core.layout import FINAL, WASM_BINDGEN, WASM_OPT, Layout
+from toolchain.core.record import BuildRecord, CrateRecord, StageRecord
+
+CRATE = '[package]\nname = "my-engine"\nversion = "0.2.0"\n\n[lib]\ncrate-type = ["cdylib"]\n'
+
+
+def crate(tmp_path: Path, metadata: str = "") -> Path:
+    manifest = tmp_path / "my-engine" / "Cargo.toml"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(CRATE + ("\n[package.metadata.wasm-qe-toolchain]\n" + metadata if metadata else ""))
+    return manifest
+
+
+def test_the_engine_resolves_to_its_own_policies_and_a_valid_document(tmp_path):
+    resolved = config.resolve(config.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=tmp_path))
+    assert resolved.policies.gating == config.PACKAGED_DEFAULTS["gating"]
+    assert resolved.policies.shims == REPO / "ci" / "wasm-shims.toml"
+    assert resolved.policies.size_budget == REPO / "ci" / "size-budget.toml"
+    assert resolved.policies.tracing == REPO / "ci" / "wasm-tracing.toml"
+    assert resolved.wasm_opt_passes == ["-O1", "--merge-similar-functions", "--duplicate-function-elimination"]
+    document = resolved.to_json()
+    jsonschema.validate(document, {"$ref": "#/$defs/config", **schema.schema()})
+    assert document["layout"]["package_dir"] == str(tmp_path / "datafusion-wasm")
+
+
+def test_the_command_line_wins_over_the_crate_which_wins_over_the_default(tmp_path):
+    budget = tmp_path / "my-engine" / "budget.toml"
+    manifest = crate(tmp_path, 'wasm-opt = ["-O1"]\n[package.metadata.wasm-qe-toolchain.policies]\nsize-budget = "budget.toml"\n')
+    budget.write_text("[final]\nmax_gzip = 1\n")
+    resolved = config.resolve(config.BuildOptions(manifest_path=manifest))
+    assert resolved.policies.size_budget == budget and resolved.policies.shims is None
+    assert resolved.wasm_opt_passes == ["-O1"]
+    other = tmp_path / "other.toml"
+    other.write_text("")
+    overridden = config.resolve_policies(manifest, {"size-budget": other})
+    assert overridden.size_budget == other
+    assert config.resolve(config.BuildOptions(manifest_path=manifest, wasm_opt_level="-Oz")).wasm_opt_passes == ["-Oz"]
+    # No metadata at all: the packaged gating policy, nothing else.
+    plain = config.resolve(config.BuildOptions(manifest_path=crate(tmp_path / "plain")))
+    assert (plain.policies.gating, plain.policies.shims, plain.policies.tracing, plain.policies.size_budget) == (
+        config.PACKAGED_DEFAULTS["gating"], None, None, None)
+    assert config.PACKAGED_DEFAULTS["gating"].is_file()
+
+
+@pytest.mark.parametrize(("metadata", "names"), [
+    ('[package.metadata.wasm-qe-toolchain.policies]\nsize_budget = "b.toml"\n', "policies: unknown key(s) size_budget"),
+    ('[package.metadata.wasm-qe-toolchain.policies]\nshims = 3\n', "policies.shims"),
+    ('policies = "ci/"\n', "policies must be a table of policy files"),
+    ('wasm-opt = ["-O1", "fast"]\n', "wasm-opt[1] must be wasm-opt flags"),
+    ('rust-flags = ["-Cx"]\n', "unknown key(s) rust-flags"),
+])
+def test_a_bad_key_is_refused_by_name(tmp_path, metadata, names):
+    with pytest.raises(ToolchainError) as error:
+        config.resolve(config.BuildOptions(manifest_path=crate(tmp_path, metadata)))
+    assert names in str(error.value), str(error.value)
+    assert "[package.metadata.wasm-qe-toolchain]" in str(error.value)
+
+
+def test_a_policy_file_that_does_not_exist_names_where_it_came_from(tmp_path):
+    manifest = crate(tmp_path, '[package.metadata.wasm-qe-toolchain.policies]\nshims = "missing.toml"\n')
+    with pytest.raises(ToolchainError, match=r"shims policy file .*missing.toml \(from .*policies\] shims\)"):
+        config.resolve(config.BuildOptions(manifest_path=manifest))
+    with pytest.raises(ToolchainError, match="from the command line"):
+        config.resolve_policies(crate(tmp_path / "b"), {"gating": tmp_path / "nope.toml"})
+
+
+def test_the_environment_is_read_once_into_the_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
+    manifest = crate(tmp_path)
+    resolved = config.resolve(config.BuildOptions(manifest_path=manifest),
+                              environ={"CI": "true", "GITHUB_ACTIONS": "true", "CARGO_TARGET_DIR": str(tmp_path / "t")})
+    assert resolved.environment.ci and resolved.environment.github_actions
+    assert resolved.target_dir == tmp_path / "t"
+    assert config.resolve(config.BuildOptions(manifest_path=manifest), environ={}).target_dir == (
+        tmp_path / "cache" / "cargo-target" / "my-engine")
+    explicit = config.resolve(config.BuildOptions(manifest_path=manifest, target_dir=tmp_path / "mine"), environ={})
+    assert explicit.target_dir == tmp_path / "mine"
+
+
+def test_the_config_command_prints_a_document_that_validates(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "toolchain", "config", "--json", "--artifacts-dir", str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(result.stdout), {"$ref": "#/$defs/config", **schema.schema()})
+    bad = subprocess.run([sys.executable, "-m", "toolchain", "config", "--manifest-path",
+                          str(crate(tmp_path, 'wasm-opt = "-O1"\n'))], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode != 0 and "wasm-opt must be a list of strings" in bad.stderr
+
+
+def test_the_layout_owns_every_path(tmp_path):
+    layout = Layout(tmp_path, "my-engine", "my_engine")
+    assert layout.package_dir == tmp_path / "my-engine"
+    assert layout.stage_module(WASM_OPT) == tmp_path / ".stages" / "my-engine" / "wasm-opt" / "my_engine_bg.wasm"
+    assert layout.stage_glue() == tmp_path / ".stages" / "my-engine" / "wasm-bindgen" / "my_engine.js"
+    assert layout.named_module == layout.stage_module(WASM_BINDGEN)  # no wasm-opt output yet
+    layout.stage_module(WASM_OPT).parent.mkdir(parents=True)
+    layout.stage_module(WASM_OPT).write_bytes(b"\0asm")
+    assert layout.named_module == layout.stage_module(WASM_OPT)
+    with pytest.raises(ValueError):
+        layout.stage_dir("cargo")  # cargo's output lives in its target directory
+
+
+def test_no_stages_path_formula_outside_the_layout():
+    """`.stages` is spelled in core/layout.py only: everything else asks a Layout (or the build record)."""
+    offenders = []
+    for root in (REPO / "toolchain", REPO / "tests"):
+        for path in root.rglob("*.py"):
+            if path == REPO / "toolchain" / "core" / "layout.py" or path == Path(__file__):
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#")[0]
+                if re.search(r"""["']\.stages["']""", code):
+                    offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_build_record_round_trips_and_refuses_damage(tmp_path):
+    layout = Layout(tmp_path, "my-engine", "my_engine")
+    module = layout.stage_module(FINAL)
+    module.parent.mkdir(parents=True)
+    module.write_bytes(b"\0asm\1\0\0\0")
+    record = BuildRecord(CrateRecord("my-engine", "0.2.0", "my_engine", "my-engine/Cargo.toml"), "release", ["x"], False)
+    record.append(StageRecord(FINAL, layout.relative(module), cache.file_sha256(module), reused=True))
+    with pytest.raises(ValueError, match="twice"):
+        record.append(StageRecord(FINAL, "elsewhere", "0" * 64))
+    record.save(layout)
+    loaded = BuildRecord.load(layout)
+    assert loaded == record and loaded.module(layout, FINAL) == module and loaded.reused_stages == [FINAL]
+    assert loaded.module(layout, WASM_OPT) is None
+    layout.record_path.write_text(json.dumps({**record.to_json(), "stages": [{"stage": "final"}]}))
+    with pytest.raises(ToolchainError, match="damaged"):
+        BuildRecord.load(layout)
+    layout.record_path.write_text(json.dumps({"version": 99}))
+    with pytest.raises(ToolchainError, match="not a build record of version 1"):
+        BuildRecord.load(layout)
+    layout.record_path.unlink()
+    with pytest.raises(ToolchainError, match="no build record"):
+        BuildRecord.load(layout)
