@@ -26,6 +26,9 @@ EXTERNAL_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 class MalformedModule(ToolchainError):
     """The file is not a WebAssembly module this reader understands."""
 
+    exit_code = 7
+    title = "malformed wasm module"
+
 
 @dataclass
 class Section:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from toolchain.cli import bench, build, check, doctor, fuzz, release, reproduce, toolchain_wheels, wasm_test
-from toolchain.core.errors import ToolchainError
+from toolchain.core import console
+from toolchain.core.errors import ToolchainError, exit_code_of
 
 # The order of `--help`.
 COMMANDS = (doctor, build, release, reproduce, bench, wasm_test, fuzz, check, toolchain_wheels)
@@ -22,12 +24,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Runs one command; its exit status, or the raised error class's (docs/reference.md#exit-codes)."""
+    args = parser().parse_args(argv)  # a usage error exits 2 here (argparse)
     try:
         return args.func(args)
     except ToolchainError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        console.error(str(exc), title=f"toolchain {args.command}: {exc.title}")
+        return exit_code_of(exc)
+    except KeyboardInterrupt as exc:
+        console.end_progress()
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code_of(exc)
+    except Exception as exc:  # noqa: BLE001 -- a bug: the traceback, and a status no error class uses
+        traceback.print_exc()
+        console.error(f"internal error: {exc!r} (a bug in the toolchain; the traceback is above)",
+                      title=f"toolchain {args.command}: internal error")
+        return exit_code_of(exc)
