@@ -1,5 +1,9 @@
-"""Browser-suite fixtures: the query server (JSON-framed IPC over native DataFusion) and the
-measurements record (artifacts/reports/browser-measurements.json: a record, never an assertion)."""
+"""Browser-suite fixtures. The browsers, the static server and the pages are the toolchain's pytest
+plugin's (toolchain/testing/pytest_plugin.py: wasm_module_page, wasm_page, --browser), used as a
+user's crate uses them; this file points the plugin at the built engine and adds what only this
+suite needs: apache-arrow JS and the engine's query client in the page, the query server
+(JSON-framed IPC over native DataFusion) and the measurements record
+(artifacts/reports/browser-measurements.json: a record, never an assertion)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,35 @@ import pytest
 from tests.browser.scenarios import datasets
 from toolchain.core import cache
 from toolchain.testing.query_server import QueryServer
+
+HARNESS = Path(__file__).resolve().parent / "harness"
+
+
+# ---------------------------------------------------------------- the plugin, pointed at the engine
+
+
+@pytest.fixture(scope="session")
+def wasm_package(built_engine) -> Path:
+    """The engine package the plugin's pages load: built (or --use-built) in --artifacts-dir."""
+    return built_engine.package_dir
+
+
+@pytest.fixture(scope="session")
+def wasm_server_mounts(js_node_modules) -> dict[str, Path]:
+    return {"/npm/": js_node_modules, "/suite/": HARNESS}
+
+
+@pytest.fixture(scope="session")
+def wasm_harness_scripts() -> list[str]:
+    return ["/npm/apache-arrow/Arrow.es2015.min.js"]  # the global `Arrow`: decodes IPC in the page
+
+
+@pytest.fixture(scope="session")
+def wasm_harness_extensions() -> list[str]:
+    return ["/suite/engine.js"]  # harness.decode, window.queryClient
+
+
+# ---------------------------------------------------------------- the suite's own
 
 
 @pytest.fixture(scope="session")

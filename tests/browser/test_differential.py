@@ -20,7 +20,6 @@ import datetime as dt
 import re
 import time
 import uuid as uuid_module
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -30,8 +29,7 @@ from tests.browser.oracle import (Result, check_js_compatible, compare_js, compa
                                   native_context, py_values, registration_payload, without_views)
 from tests.browser.scenarios import SCENARIOS, Scenario, datasets, by_id
 from tests.conftest import b64
-from toolchain.analysis import wasm_module
-from toolchain.tools.webdriver import JSError
+from toolchain.tools.webdriver import JSError, WasmTrap
 
 pytestmark = pytest.mark.browser
 
@@ -72,8 +70,8 @@ return {rows, ms: performance.now() - started, bytes: bytes.length};
 
 
 def is_trap(error: JSError) -> bool:
-    """A wasm trap (a Rust panic aborts): RuntimeError, or an uncaught error Chromium hides."""
-    return error.name == "RuntimeError" or error.message in ("Script error.", "unreachable")
+    """A wasm trap (a Rust panic aborts): the plugin's page raises WasmTrap, its frames named."""
+    return isinstance(error, WasmTrap)
 
 
 # What a trap's innermost Rust frames say about its cause, checked in this order.
@@ -113,17 +111,15 @@ def trap_message(error: JSError, what: str, frames: list[str]) -> str:
 class EngineSession:
     """The module's engine in its page: window.engine with every dataset registered."""
 
-    def __init__(self, page, url: str, measurements=None, shipped: Path | None = None, named: list[Path] = ()):
+    def __init__(self, page, measurements=None):
         self.page = page
-        self.url = url
-        self.shipped, self.named = shipped, list(named)  # for naming a trap's frames
         self.tables = datasets()
         self.payloads = {name: b64(registration_payload(name, table)) for name, table in self.tables.items()}
         self.measurements = measurements
         self.start()
 
     def start(self) -> None:
-        self.page.run("window.engine = new window.engineModule.WasmQueryEngine();")
+        self.page.run("window.engine = new window.pkg.WasmQueryEngine();")
         for name in self.tables:
             out = self.page.run(TIMED_REGISTER, "engine", name, self.payloads[name])
             assert out["rows"] == self.tables[name].num_rows, f"register_table('{name}') reported {out['rows']} rows"
@@ -134,8 +130,7 @@ class EngineSession:
         self.measurements = None  # a reload after a trap is not a measurement
 
     def reload(self) -> None:
-        self.page.driver.get(f"{self.url}/harness/index.html")
-        self.page.run("return await window.harness.ready;")
+        self.page.reload()
         self.start()
 
     def call(self, body: str, *args: Any, what: str) -> Any:
@@ -145,36 +140,9 @@ class EngineSession:
         except JSError as error:
             if not is_trap(error):
                 raise
-            frames = self.trap_frames(error)
+            # The plugin named the trap's wasm frames from the build's names section.
             self.reload()
-            pytest.fail(trap_message(error, what, frames), pytrace=False)
-
-    def trap_frames(self, error: JSError) -> list[str]:
-        """The trap's wasm frames, named; from its stack, else from the console's uncaught-error lines."""
-        module = self.named_module()
-        if module is None:
-            return []
-        frames = wasm_module.wasm_frames(error.stack, module)
-        if not frames:
-            recent = "\n".join(self.page.collect_console()[-20:]).replace("\\n", "\n")
-            frames = wasm_module.wasm_frames(recent, module)
-        return frames
-
-    def named_module(self) -> wasm_module.Module | None:
-        """The stage module the shipped one was stripped from: same code, so the same function indices."""
-        if self.shipped is None or not self.shipped.is_file():
-            return None
-
-        def code_size(module: wasm_module.Module) -> int | None:
-            return next((section.size for section in module.sections if section.name == "code"), None)
-
-        shipped_code = code_size(wasm_module.parse(self.shipped))
-        for candidate in self.named:
-            if candidate.is_file():
-                module = wasm_module.parse(candidate)
-                if module.names_present and code_size(module) == shipped_code:
-                    return module
-        return None
+            pytest.fail(trap_message(error, what, error.frames), pytrace=False)
 
     def execute(self, sql: str, target: str = "engine", js_rows: bool = True) -> Result:
         out = self.call(RUN_SQL, target, sql, js_rows, what=sql)
@@ -190,10 +158,8 @@ class EngineSession:
 
 
 @pytest.fixture(scope="module")
-def engine(page, server, measurements, built_engine) -> EngineSession:
-    lib = built_engine.build_info["crate"]["name"].replace("-", "_")
-    named = [built_engine.stages_dir / stage / f"{lib}_bg.wasm" for stage in ("wasm-opt", "wasm-bindgen")]
-    return EngineSession(page, server.url, measurements, built_engine.package_dir / f"{lib}_bg.wasm", named)
+def engine(wasm_module_page, measurements) -> EngineSession:
+    return EngineSession(wasm_module_page, measurements)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +238,7 @@ def test_notebook_flow_seed_001(engine, query_server):
 
     out = engine.call("""
         const [url, sqlA, sqlB, sqlC] = args;
-        const nb = window.nb = new window.engineModule.WasmQueryEngine();
+        const nb = window.nb = new window.pkg.WasmQueryEngine();
         const bytesA = await window.queryClient.fetchQueryIPC({sql: sqlA, batch_rows: 8}, undefined, {url});
         const rowsA = nb.register_table("a", bytesA);
         const b = await nb.execute_and_register(sqlB, "b");
@@ -341,7 +307,7 @@ def test_now_is_the_current_time_in_utc(engine):
     # With the session time zone set to UTC, now() is a timestamp with time zone UTC, as natively.
     # (A separate engine instance: SET changes the session it runs in.)
     out = engine.call("""
-        const clock = new window.engineModule.WasmQueryEngine();
+        const clock = new window.pkg.WasmQueryEngine();
         await clock.execute_sql("SET datafusion.execution.time_zone = 'UTC'");
         const bytes = await clock.execute_sql("SELECT now() AS ts, arrow_typeof(now()) AS t");
         return {b64: window.harness.bytesToBase64(bytes), js: window.harness.decode(bytes)};

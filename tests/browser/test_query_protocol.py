@@ -40,11 +40,12 @@ return window.harness.bytesToBase64(await window.remote.execute_sql(sql));
 
 
 @pytest.fixture(scope="module")
-def remote(page, query_server):
+def remote(wasm_module_page, query_server):
     """A page whose window.remote engine holds 'sales', fetched from the query server."""
+    page = wasm_module_page
     info = page.init
     assert info["clientError"] is None, f"the engine package's fetch_query_ipc.js did not load: {info['clientError']}"
-    page.run("window.remote = new window.engineModule.WasmQueryEngine();")
+    page.run("window.remote = new window.pkg.WasmQueryEngine();")
     out = page.run(FETCH_AND_REGISTER, query_server.url, {"sql": "SELECT * FROM sales"}, "sales")
     assert out["rows"] == datasets()["sales"].num_rows
     return page

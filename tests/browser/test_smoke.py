@@ -53,21 +53,21 @@ def run_in_page(page, sql: str) -> tuple[pa.Table, dict]:
 
 
 @pytest.fixture(scope="module")
-def engine_with_t(page):
-    rows = page.run(
+def engine_with_t(wasm_module_page):
+    rows = wasm_module_page.run(
         """
         const [data] = args;
-        window.engine = new window.engineModule.WasmQueryEngine();
+        window.engine = new window.pkg.WasmQueryEngine();
         return window.engine.register_table("t", window.harness.base64ToBytes(data));
         """,
         b64(ipc_stream(sample_table())),
     )
     assert rows == 10
-    return page
+    return wasm_module_page
 
 
-def test_module_loads_and_reports_its_datafusion_version(page, built_engine):
-    version = page.run("return window.engineModule.WasmQueryEngine.datafusion_version();")
+def test_module_loads_and_reports_its_datafusion_version(wasm_module_page, built_engine):
+    version = wasm_module_page.run("return window.pkg.WasmQueryEngine.datafusion_version();")
     assert version == built_engine.build_info["locked_versions"]["datafusion"]
 
 
@@ -168,7 +168,7 @@ def test_notebook_flow_register_derive_read_deregister_reset(engine_with_t):
         page.run("return await window.engine.read_table_ipc('zzz');")
     names = page.run(
         """
-        const e = new window.engineModule.WasmQueryEngine();
+        const e = new window.pkg.WasmQueryEngine();
         e.register_table("x", await window.engine.read_table_ipc("t"));
         e.reset();
         return e.table_names();
@@ -178,34 +178,34 @@ def test_notebook_flow_register_derive_read_deregister_reset(engine_with_t):
     assert page.run("return window.engine.table_names();") == ["b", "t"]
 
 
-def test_an_uncaught_error_fails_the_call_instead_of_hanging(page):
+def test_an_uncaught_error_fails_the_call_instead_of_hanging(wasm_module_page):
     # A wasm trap inside a promise job surfaces only as an uncaught error; page.run must report
     # it (here a plain uncaught error stands in for the trap) rather than wait for the timeout.
     # (Chromium hides the details of errors thrown by injected scripts: "Script error.")
     # The error is thrown by page code (a script element), as a trap in the engine's glue would be:
     # Firefox runs injected scripts in a sandbox whose own errors never reach the page's error event.
     with pytest.raises(JSError):
-        page.run("""
+        wasm_module_page.run("""
             const script = document.createElement("script");
             script.textContent = "setTimeout(() => { throw new Error('boom in a task'); }, 0);";
             document.head.appendChild(script);
             await new Promise(() => {});
             """)
-    assert any("boom in a task" in line for line in page.collect_console() + page.console)
-    assert page.run("return 1 + 1;") == 2
+    assert any("boom in a task" in line for line in wasm_module_page.collect_console() + wasm_module_page.console)
+    assert wasm_module_page.run("return 1 + 1;") == 2
 
 
-def test_engine_logs_registrations_queries_and_errors_to_the_console(page):
+def test_engine_logs_registrations_queries_and_errors_to_the_console(wasm_module_page):
     data = ipc_stream(sample_table())
-    page.run("""
+    wasm_module_page.run("""
         const [data] = args;
-        const engine = new window.engineModule.WasmQueryEngine();
+        const engine = new window.pkg.WasmQueryEngine();
         engine.register_table("logged", window.harness.base64ToBytes(data));
         await engine.execute_sql("SELECT city, count(*) FROM logged GROUP BY city");
         try { await engine.execute_sql("SELEC nope"); } catch (e) {}
         return true;
     """, b64(data))
-    console = "\n".join(page.console)
+    console = "\n".join(wasm_module_page.console)
     assert f"[INFO] registered table 'logged' (10 rows, {len(data)} bytes)" in console, console
     assert re.search(r"\[INFO\] query ok in \d+\.\d\d ms: 4 rows out \(\d+ bytes\): SELECT city, count\(\*\)", console), console
     assert re.search(r"\[ERROR\] SQL failed: .*SELEC", console), console

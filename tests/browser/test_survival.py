@@ -49,25 +49,24 @@ return window.harness.bytesToBase64(bytes);
 class Survivor:
     """The page's engine; knows how to tell a clean error from a trap, and to start over."""
 
-    def __init__(self, page, url: str):
-        self.page, self.url = page, url
+    def __init__(self, page):
+        self.page = page
         self.start()
 
     def start(self) -> None:
-        self.page.run("window.engine = new window.engineModule.WasmQueryEngine();")
+        self.page.run("window.engine = new window.pkg.WasmQueryEngine();")
         assert self.page.run("const [d] = args; return window.engine.register_table('t', window.harness.base64ToBytes(d));",
                              b64(ipc_stream(BASE))) == 100
 
     def reload(self) -> None:
-        self.page.driver.get(f"{self.url}/harness/index.html")
-        self.page.run("return await window.harness.ready;")
+        self.page.reload()
         self.start()
 
     def sql(self, statement: str) -> pa.Table:
         return pa.ipc.open_stream(base64.b64decode(self.page.run(RUN_SQL, statement))).read_all()
 
     def usable(self) -> bool:
-        return self.page.run("return window.engineModule.WasmQueryEngine.is_usable();")
+        return self.page.run("return window.pkg.WasmQueryEngine.is_usable();")
 
     def base_answers(self) -> bool:
         return self.sql(BASE_CHECK).to_pylist() == [BASE_ANSWER]
@@ -86,8 +85,8 @@ class Survivor:
 
 
 @pytest.fixture(scope="module")
-def engine(page, server) -> Survivor:
-    return Survivor(page, server.url)
+def engine(wasm_module_page) -> Survivor:
+    return Survivor(wasm_module_page)
 
 
 def native(sql: str, tables: dict[str, pa.Table]) -> pa.Table:
@@ -189,7 +188,7 @@ def test_64_bit_lengths_that_do_not_fit_wasm32_are_refused_not_truncated(engine,
 def test_a_huge_declared_metadata_length_is_refused_before_anything_is_allocated(engine):
     stream = ipc_stream(TWO_COLUMNS)
     data = stream[:4] + struct.pack("<i", 2**31 - 1) + stream[8:300]
-    memory = "return window.engineExports.memory.buffer.byteLength;"
+    memory = "return window.wasmExports.memory.buffer.byteLength;"
     before = engine.page.run(memory)
     started = time.perf_counter()
     outcome, message = engine.classify(
@@ -217,7 +216,7 @@ for (const [label, data] of inputs) {
     window.engine.register_table("fuzzed", bytes);
     out.accepted++;
   } catch (e) {
-    if (!window.engineModule.WasmQueryEngine.is_usable() || e instanceof WebAssembly.RuntimeError) {
+    if (!window.pkg.WasmQueryEngine.is_usable() || e instanceof WebAssembly.RuntimeError) {
       out.trapped = {label, error: String(e)};
       break;
     }
@@ -350,7 +349,7 @@ window.lastStatementMs = null;
 const started = performance.now();
 try { await window.engine.execute_sql(sql); } finally {
   window.lastStatementMs = performance.now() - started;
-  if (window.engineModule.WasmQueryEngine.is_usable()) window.engine.set_statement_timeout_ms(0);
+  if (window.pkg.WasmQueryEngine.is_usable()) window.engine.set_statement_timeout_ms(0);
 }
 return true;
 """
@@ -432,7 +431,7 @@ def test_table_names_keep_their_case_everywhere(engine):
     data = b64(ipc_stream(TWO_COLUMNS))
     out = page.run("""
         const [d] = args;
-        const e = new window.engineModule.WasmQueryEngine();
+        const e = new window.pkg.WasmQueryEngine();
         const bytes = window.harness.base64ToBytes(d);
         e.register_table("MyTable", bytes);
         e.register_table("mytable", bytes.slice());
@@ -466,7 +465,7 @@ def test_calls_after_a_trap_say_the_instance_is_lost(engine):
     the way out). Every later call must then refuse with InstanceLostError instead of running on
     whatever state the interrupted call left."""
     out = engine.page.run("""
-        const E = window.engineModule.WasmQueryEngine;
+        const E = window.pkg.WasmQueryEngine;
         const original = console.error;
         console.error = () => { throw new Error("stand-in for a trap"); };
         let first = null;

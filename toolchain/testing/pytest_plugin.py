@@ -52,9 +52,10 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
@@ -169,7 +170,7 @@ class WasmPackage:
         return self.directory / self.wasm
 
     @classmethod
-    def locate(cls, directory: Path) -> "WasmPackage":
+    def locate(cls, directory: Path) -> WasmPackage:
         directory = Path(directory)
         fix = ("pass --wasm-package DIR (a package `python -m toolchain build` wrote, e.g. artifacts/<crate>), "
                "or override the wasm_package fixture")
@@ -204,7 +205,7 @@ class WasmPackage:
 _WASM_FRAME = re.compile(r"wasm-function\[(\d+)\]")
 
 
-def _code_size(module: "Module") -> int | None:
+def _code_size(module: Module) -> int | None:
     return next((section.size for section in module.sections if section.name == "code"), None)
 
 
@@ -221,17 +222,17 @@ class FrameNamer:
         self._module: Module | None = None
         self._looked = False
 
-    def module(self) -> "Module | None":
+    def module(self) -> Module | None:
         if not self._looked:
             self._looked = True
             self._module = self._find()
         return self._module
 
-    def _find(self) -> "Module | None":
+    def _find(self) -> Module | None:
         from toolchain.analysis import wasm_module
         from toolchain.core.errors import ToolchainError
 
-        def parse(path: Path | None) -> "Module | None":
+        def parse(path: Path | None) -> Module | None:
             try:
                 return wasm_module.parse(path) if path is not None and path.is_file() else None
             except (ToolchainError, OSError, ValueError, IndexError):
@@ -259,7 +260,7 @@ class FrameNamer:
         return [f"wasm-function[{m.group(1)}]" for line in stack.splitlines() for m in [_WASM_FRAME.search(line)] if m]
 
     @classmethod
-    def for_package(cls, package: WasmPackage, explicit: Path | None = None) -> "FrameNamer":
+    def for_package(cls, package: WasmPackage, explicit: Path | None = None) -> FrameNamer:
         stages = package.directory.parent / ".stages" / package.directory.name
         name = Path(package.wasm).name
         return cls(package.wasm_path, [stages / stage / name for stage in ("wasm-opt", "wasm-bindgen")], explicit)
@@ -299,7 +300,7 @@ class BrowserSession:
             except Exception:
                 pass
 
-    def open(self, url: str, frame_namer: Callable[[str], list[str]] | None = None) -> "Page":
+    def open(self, url: str, frame_namer: Callable[[str], list[str]] | None = None) -> Page:
         """A page at `url` (the harness), its `window.harness.ready` awaited: JSError if the package did not load."""
         from selenium.common.exceptions import WebDriverException
 
@@ -458,7 +459,7 @@ def wasm_page(wasm_browser: BrowserSession, wasm_page_url: str, wasm_frame_namer
 # ---------------------------------------------------------------- the console under a failing test
 
 
-def _pages(item: pytest.Item) -> list[tuple[str, "Page"]]:
+def _pages(item: pytest.Item) -> list[tuple[str, Page]]:
     webdriver = sys.modules.get("toolchain.tools.webdriver")
     if webdriver is None:  # no page was ever made: nothing to do (and nothing imported)
         return []
