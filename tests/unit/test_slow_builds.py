@@ -14,6 +14,7 @@ from toolchain.tools import browser
 from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.tools import wasm_bindgen
+from toolchain.core import process
 from toolchain.pipeline import wasm_test
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ def test_a_test_build_counts_once_wasm_test_compiled_it_with_this_lock(tmp_path,
     monkeypatch.setattr(wasm_bindgen, "ensure", lambda version, install_missing=True:
                         wasm_bindgen.WasmBindgen(runner.with_name("wasm-bindgen"), version, "test"))
     monkeypatch.setattr(browser, "find", lambda install=False: browser.Browser(Path("c"), "1", Path("d"), "1"))
-    monkeypatch.setattr(wasm_test.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+    monkeypatch.setattr(wasm_test.process, "stream", lambda *a, **k: process.Streamed(
         a[0], 0, stdout="test result: ok. 1 passed; 0 failed\n"))
     prepared = []
     monkeypatch.setattr(patched_crates, "prepare_for", prepared.append)
@@ -180,7 +181,7 @@ def test_a_run_with_extra_arguments_or_without_results_records_nothing(tmp_path,
     monkeypatch.setattr(browser, "find", lambda install=False: browser.Browser(Path("c"), "1", Path("d"), "1"))
     monkeypatch.setattr(patched_crates, "prepare_for", lambda path: [])
     outputs = iter(["test result: ok. 1 passed\n", ""])
-    monkeypatch.setattr(wasm_test.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+    monkeypatch.setattr(wasm_test.process, "stream", lambda *a, **k: process.Streamed(
         a[0], 101, stdout=next(outputs)))
     for extra in (["--features", "x"], None):  # a filtered build; a compile error (no result line)
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
 import sys
 import threading
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import brotli
 
-from toolchain.core import cache
+from toolchain.core import cache, process
 from toolchain.core.errors import StageFailed
 
 GZIP_LEVEL = 9
@@ -68,7 +67,7 @@ class SizeMeasurer:
         self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sizes")
         self._pending: list[tuple[str, str, Future]] = []
         self._lock = threading.Lock()
-        self._children: set[subprocess.Popen] = set()
+        self._children: set[process.Popen] = set()
         self._abandoned = False
 
     def submit(self, stage: str, path: Path) -> None:
@@ -85,8 +84,7 @@ class SizeMeasurer:
         with self._lock:
             if self._abandoned:
                 raise CancelledError()
-            child = subprocess.Popen(measure_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+            child = process.spawn(measure_command(), stdin=True, stdout=True, stderr=True)
             self._children.add(child)
         try:
             out, err = child.communicate(data)

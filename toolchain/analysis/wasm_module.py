@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolchain.core import process
 from toolchain.core.errors import ToolchainError
 
 MAGIC = b"\0asm"
@@ -566,9 +566,9 @@ def _demangle(functions: list[Function]) -> None:
     demangler = shutil.which("c++filt")
     if not mangled or demangler is None:
         return
-    result = subprocess.run([demangler], input="\n".join(f.name for f in mangled), capture_output=True, text=True)
-    lines = result.stdout.split("\n")
-    if result.returncode != 0 or len(lines) < len(mangled):
+    out = process.output([demangler], input="\n".join(f.name for f in mangled), strip=False, timeout=600)
+    lines = (out or "").split("\n")
+    if out is None or len(lines) < len(mangled):
         return
     for function, name in zip(mangled, lines):
         function.name = name

@@ -3,16 +3,14 @@ checkout is not an error here (None, or the path as given): builds also run from
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from toolchain.core import process
 
 
 def git_output(directory: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True)
-    except OSError:
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    """git's stdout, stripped; None when git is absent, fails, or `directory` is not in a checkout."""
+    return process.output(["git", *args], cwd=directory)
 
 
 def git_commit(directory: Path) -> str | None:

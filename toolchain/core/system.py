@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from typing import Sequence
 
-from toolchain.core import console
+from toolchain.core import console, process
 from toolchain.core.errors import MissingTool
 
 # Every Debian package the toolchain can use, grouped by what needs it.
@@ -24,10 +23,8 @@ def missing_packages(packages: Sequence[str]) -> list[str]:
         return list(packages)
     missing = []
     for package in packages:
-        result = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
-        )
-        if "install ok installed" not in result.stdout:
+        status = process.output(["dpkg-query", "-W", "-f=${Status}", package]) or ""
+        if "install ok installed" not in status:
             missing.append(package)
     return missing
 
@@ -46,11 +43,10 @@ def ensure_packages(packages: Sequence[str], purpose: str) -> None:
             f"{purpose} needs Debian packages that are not installed: {' '.join(missing)}",
             f"run: {apt_install_command(missing)}",
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     console.info(f"installing {' '.join(missing)} for {purpose}")
     for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *missing]):
-        console.command(argv)
-        result = subprocess.run(argv, env=env, capture_output=True, text=True)
+        result = process.run(argv, env={"DEBIAN_FRONTEND": "noninteractive"}, capture=True, check=False,
+                             what=f"installing {' '.join(missing)}")
         if result.returncode != 0:
             raise MissingTool(
                 f"`{' '.join(argv)}` failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}",

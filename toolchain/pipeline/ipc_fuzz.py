@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.core import cache
-from toolchain.core import console
 from toolchain.core import process
 from toolchain.tools import patched_crates
 from toolchain.tools import rust
-from toolchain.core.errors import StageFailed
 
 DEFAULT_MANIFEST = Path("crates/ipc-guard-fuzz/Cargo.toml")
 DEFAULT_SECONDS = 120.0
@@ -95,15 +92,5 @@ def random_seed() -> int:
 
 def run(argv: list[str]) -> tuple[int, Summary | None]:
     """Runs the fuzzer with its output streamed line by line (as CI logs want it); exit status and summary."""
-    console.command(argv)
-    tail: list[str] = []
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    except OSError as exc:
-        raise StageFailed(f"cannot run the IPC fuzzer {argv[0]} ({exc})", "build it: python -m toolchain fuzz") from exc
-    with proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            print(line, end="", flush=True)
-            tail = [*tail[-4:], line]
-    return proc.returncode, parse_summary("".join(tail))
+    result = process.stream(argv, what="the IPC fuzzer", fix="build it: python -m toolchain fuzz", keep=5)
+    return result.returncode, parse_summary(result.stdout)

@@ -8,10 +8,9 @@ the glue's initSync in node catches that at build time instead of in a user's br
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
-from toolchain.core import console
+from toolchain.core import process
 from toolchain.core.errors import StageFailed
 
 _SCRIPT = """
@@ -36,8 +35,8 @@ def instantiate_in_node(js_glue: Path, wasm: Path) -> str:
         raise StageFailed("node is not installed, so the module cannot be test-instantiated",
                           "install Node.js (Debian: nodejs), or build with --no-verify")
     argv = [node, "--input-type=module", "-e", _SCRIPT, str(js_glue), str(wasm)]
-    console.command([node, "<instantiate check>", js_glue, wasm])
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    result = process.run(argv, capture=True, timeout=600, check=False, show=[node, "<instantiate check>", js_glue, wasm],
+                         what="the instantiate check", fix="build with --no-verify to skip it")
     if result.returncode != 0:
         detail = "\n".join((result.stderr or result.stdout).strip().splitlines()[:12])
         raise StageFailed(

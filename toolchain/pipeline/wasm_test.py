@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from toolchain.pipeline import build
 from toolchain.core import cache
 from toolchain.analysis import cargo_lock
 from toolchain.core import console
+from toolchain.core import process
 from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.tools import wasm_bindgen
@@ -128,8 +128,8 @@ def run(manifest_path: Path, profile: str = "release", install: bool = True, ext
     console.command(argv)
     console.info(f"runner: {bindgen.test_runner} (wasm-bindgen {bindgen.version}); chromedriver: {chromium.chromedriver}")
     # cargo runs the tests from the crate directory, where the runner reads webdriver.json.
-    result = subprocess.run(argv, env=env, cwd=crate.crate_dir, stdout=subprocess.PIPE, text=True)
-    print(result.stdout, end="", flush=True)
+    # Streamed as it comes (a cold compile takes minutes), and read for the result lines.
+    result = process.stream(argv, env=env, cwd=crate.crate_dir, show=False, what=f"wasm tests of {crate.package_name}")
     if not extra and "test result:" in result.stdout:
         # cargo compiles every test before it runs one: a result line means all are compiled,
         # whether they passed or not. Extra arguments may change the build (--features), so

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -24,7 +22,7 @@ from pathlib import Path
 
 from toolchain.core import cache
 from toolchain.analysis import cargo_lock
-from toolchain.core import console
+from toolchain.core import console, process
 from toolchain.core.git import git_output
 from toolchain.core.errors import StageFailed, ToolchainError
 
@@ -165,7 +163,7 @@ def clone_commit(checkout: Path, commit: str, destination: Path) -> None:
     """A clone of exactly `commit`, in its own directory (no shared working files)."""
     for argv in (["git", "clone", "--quiet", "--no-checkout", "--no-hardlinks", str(checkout), str(destination)],
                  ["git", "-C", str(destination), "checkout", "--quiet", "--detach", commit]):
-        result = subprocess.run(argv, capture_output=True, text=True)
+        result = process.run(argv, capture=True, check=False, what="cloning the commit")
         if result.returncode != 0:
             raise StageFailed(f"{' '.join(argv)} failed: {result.stderr.strip()}",
                               "check that the commit exists in the repository")
@@ -175,13 +173,15 @@ def clean_release(side: Side, manifest_path: Path, epoch: int) -> None:
     """build + release in the clone, with the clone's own toolchain, a fresh target dir and no stage store."""
     argv = [sys.executable, "-m", "toolchain", "release", "--skip-checks", "--no-stage-store",
             "--manifest-path", str(manifest_path), "--target-dir", str(side.target_dir)]
-    env = {**os.environ, "PYTHONPATH": str(side.clone), "SOURCE_DATE_EPOCH": str(epoch)}
-    env.pop("CARGO_TARGET_DIR", None)
+    env = {"PYTHONPATH": str(side.clone), "SOURCE_DATE_EPOCH": str(epoch)}
     console.command(argv)
     console.info(f"in {side.clone}; log: {side.log}")
     started = time.monotonic()
     with side.log.open("w") as log:
-        result = subprocess.run(argv, cwd=side.clone, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Into the log, the latest line shown as progress (redrawn on a terminal, every minute on CI).
+        result = process.stream(argv, cwd=side.clone, env=env, unset=["CARGO_TARGET_DIR"], echo=False,
+                                merge_stderr=True, keep=0, on_line=log.write, show=False,
+                                what=f"the clean build in {side.clone}")
     side.seconds = time.monotonic() - started
     if result.returncode != 0:
         tail = "\n".join(side.log.read_text(errors="replace").splitlines()[-30:])
