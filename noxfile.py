@@ -13,6 +13,7 @@
     nox -s toolchain_wheels_test     the toolchain-wheel tests (~45 min cold: binaryen from C++)
     nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
     nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
+    nox -s cache [-- show|clean OPTIONS]  what the tool and stage caches hold; clean them (clean --help)
 """
 
 from __future__ import annotations
@@ -137,3 +138,9 @@ def release(session: nox.Session) -> None:
 def reproduce(session: nox.Session) -> None:
     """Two clean builds + releases of HEAD in two directories (~30 min on 2 CPUs); exit 1 unless byte-identical."""
     _toolchain(session, "reproduce")
+
+
+@nox.session
+def cache(session: nox.Session) -> None:
+    """The tool cache, the stage store and the cargo target dirs: sizes (`-- show --json`), or `-- clean --all --dry-run`."""
+    _toolchain(session, "cache")

@@ -96,3 +96,17 @@ def test_the_table_is_documented():
     for code in (errors.EXIT_OK, errors.EXIT_FINDING, errors.EXIT_INTERNAL, errors.EXIT_INTERRUPTED):
         assert str(code) in rows
 
+
+def test_the_module_runs_as_a_program_with_the_code(tmp_path):
+    """`python -m toolchain` hands main()'s status to the shell: a refused cache root is a configuration error, 2."""
+    import os
+    import subprocess  # the test drives the CLI as a user would
+
+    (tmp_path / "notes.txt").write_text("not a cache")
+    env = {**os.environ, "WASM_TOOLCHAIN_CACHE": str(tmp_path)}
+    env.pop("GITHUB_ACTIONS", None)
+    result = subprocess.run([sys.executable, "-m", "toolchain", "cache", "clean", "--all"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "error: refusing to clean" in result.stderr and "what to do" in result.stderr
+    assert (tmp_path / "notes.txt").exists()
