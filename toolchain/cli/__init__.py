@@ -8,11 +8,12 @@ import sys
 import traceback
 
 from toolchain.cli import bench, build, cache, check, doctor, fuzz, release, reproduce, toolchain_wheels, wasm_test
+from toolchain.cli import config as config_command
 from toolchain.core import console
 from toolchain.core.errors import ToolchainError, exit_code_of
 
 # The order of `--help`.
-COMMANDS = (doctor, build, release, reproduce, bench, wasm_test, fuzz, check, toolchain_wheels, cache)
+COMMANDS = (doctor, config_command, build, release, reproduce, bench, wasm_test, fuzz, check, toolchain_wheels, cache)
 
 
 def parser() -> argparse.ArgumentParser:

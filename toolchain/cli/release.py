@@ -9,7 +9,7 @@ from pathlib import Path
 from toolchain.cli.check import run_checks
 from toolchain.cli.common import add_build_arguments, resolve
 from toolchain.core import console
-from toolchain.core.errors import ToolchainError
+from toolchain.core.errors import CheckFailed
 from toolchain.pipeline import build as build_module
 from toolchain.release import artifacts as release
 
@@ -22,7 +22,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     if not args.skip_checks:
         # Nothing is released that failed a check: every check, as `python -m toolchain check` runs them.
         if run_checks(resolved) != 0:
-            raise ToolchainError("a check failed, so nothing was released", "fix the violations printed above")
+            raise CheckFailed("a check failed, so nothing was released", "fix the violations printed above")
     request = release.ReleaseRequest(
         package_dir=resolved.layout.package_dir,
         manifest_path=crate.manifest_path,
