@@ -18,13 +18,7 @@ RUNNER = "toolchain/core/process.py"
 # Files that still start processes themselves, each with why. An entry leaves the list when its
 # file is routed through toolchain.core.process (a stale entry fails the test below).
 ALLOWED = {
-    "toolchain/pipeline/build.py": "being edited in parallel (typed config and layout); its cargo build and "
-                                   "`cargo clean -p` go through process.run(capture='stdout', check=False) after that",
-    "toolchain/release/artifacts.py": "being edited in parallel; run_sha256sum_check returns a CompletedProcess "
-                                      "that process.run(check=False, capture=True) gives as well",
-    "toolchain/checks/tracing.py": "being edited in parallel (checks/*); its cargo build is a process.run(check=False, capture=True)",
-    "toolchain/tools/webdriver.py": "being edited in parallel; only subprocess.DEVNULL for selenium's Service "
-                                    "(process.DEVNULL is the same object)",
+    "toolchain/tools/webdriver.py": "only subprocess.DEVNULL for selenium's Service (process.DEVNULL is the same object)",
 }
 
 _OS_STARTERS = {"system", "popen", "fork", "forkpty"}

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.analysis import cargo_config, cargo_graph
 from toolchain.core import cache
-from toolchain.core import console
+from toolchain.core import process
 from toolchain.tools import rust
 from toolchain.analysis import config
 from toolchain.checks import Report, Violation, gating
@@ -155,11 +154,12 @@ def build(toolchain: rust.RustToolchain, crate: CrateUnderCheck, wasm: bool) -> 
     argv = [str(toolchain.cargo), "build", "--locked", "--lib", "--manifest-path", str(crate.manifest)]
     if wasm:
         argv += ["--target", rust.WASM_TARGET, "--no-default-features", *toolchain.cargo_flags]
-    console.command(argv)
-    env = {**os.environ, **toolchain.env, "CARGO_TARGET_DIR": str(target_dir)}
+    env = {**toolchain.env, "CARGO_TARGET_DIR": str(target_dir)}
+    # The native build must work on a stable compiler as is.
+    unset = () if wasm else ("RUSTC_BOOTSTRAP",)
     if not wasm:
-        env.pop("RUSTC_BOOTSTRAP", None)  # the native build must work on a stable compiler as is
-    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+        env.pop("RUSTC_BOOTSTRAP", None)
+    result = process.run(argv, env=env, unset=unset, capture=True, check=False)
     if result.returncode == 0:
         return None
     errors = [line for line in result.stderr.splitlines() if line.startswith(("error", "  -->"))][:12]

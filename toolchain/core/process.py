@@ -32,6 +32,10 @@ DEVNULL = subprocess.DEVNULL
 TAIL_LINES = 25  # lines of a failed tool's captured output quoted in the error
 
 
+# What run() returns; callers annotate with it instead of importing subprocess.
+Completed = subprocess.CompletedProcess
+
+
 def child_env(env: Mapping[str, str] | None = None, unset: Sequence[str] = ()) -> dict[str, str] | None:
     """The child's environment: ours, with `env` over it and `unset` removed (None: ours as is)."""
     if not env and not unset:

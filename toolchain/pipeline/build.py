@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Callable
 from toolchain import __version__
 from toolchain.core import cache
 from toolchain.analysis import cargo_lock, config
-from toolchain.core import console
+from toolchain.core import console, process
 from toolchain.tools import patched_crates
 from toolchain.tools import rust
 from toolchain.analysis import sizes
@@ -121,7 +120,7 @@ def default_target_dir(crate: cargo_lock.CrateManifest) -> Path:
 
 def _cargo_build_once(argv: list[str], env: dict[str, str], crate: cargo_lock.CrateManifest) -> Path:
     # Diagnostics and progress go to stderr (shown live); stdout carries the JSON messages.
-    result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True)
+    result = process.run(argv, env=env, capture="stdout", check=False, show=False)  # cargo_build printed it
     if result.returncode != 0:
         raise StageFailed(
             f"cargo build for {rust.WASM_TARGET} failed (exit {result.returncode}); the compiler's errors are above",
@@ -168,7 +167,7 @@ def cargo_build(
     console.command(clean)
     fix = (f"delete the target directory ({target_dir}) and build again; if it happens again, "
            "check the disk (free space, errors)")
-    if subprocess.run(clean, env=env).returncode != 0:
+    if process.run(clean, env=env, check=False, show=False).returncode != 0:
         raise StageFailed(f"`cargo clean --package {crate.package_name}` failed after {wasm} was found damaged", fix)
     wasm = _cargo_build_once(argv, env, crate)
     problem = wasm_module.whole_module_problem(wasm)

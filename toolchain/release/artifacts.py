@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -362,9 +361,9 @@ def summary_markdown(release: Release) -> str:
     return "\n".join([f"### Release {release.version}", "", "| file | bytes | sha256 |", "| --- | ---: | --- |", *rows, ""])
 
 
-def run_sha256sum_check(release_dir: Path) -> subprocess.CompletedProcess:
+def run_sha256sum_check(release_dir: Path) -> process.Completed:
     """`sha256sum -c SHA256SUMS` in the release directory (coreutils), as a user would verify it."""
-    return subprocess.run(["sha256sum", "--strict", "-c", SUMS_NAME], cwd=release_dir, capture_output=True, text=True)
+    return process.run(["sha256sum", "--strict", "-c", SUMS_NAME], cwd=release_dir, capture=True, check=False, show=False)
 
 
 def verify_wheel(path: Path) -> list[str]:
