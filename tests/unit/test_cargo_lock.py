@@ -163,3 +163,10 @@ def test_js_files_are_read_and_must_exist_inside_the_crate(tmp_path):
         manifest = write_manifest(tmp_path, f"[package.metadata.wasm-qe-toolchain]\njs-files = [{entry}]\n")
         with pytest.raises(ToolchainError, match=message):
             cargo_lock.read_manifest(manifest)
+
+
+def test_a_manifest_that_is_not_toml_is_a_clear_error(tmp_path):
+    manifest = tmp_path / "Cargo.toml"
+    manifest.write_text('[package]\nname = "x\n')
+    with pytest.raises(ToolchainError, match="is not valid TOML"):
+        cargo_lock.read_manifest(manifest)

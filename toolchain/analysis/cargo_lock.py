@@ -119,7 +119,10 @@ def read_manifest(manifest_path: Path) -> CrateManifest:
     manifest_path = manifest_path.resolve()
     if not manifest_path.is_file():
         raise ToolchainError(f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml")
-    data = tomllib.loads(manifest_path.read_text())
+    try:
+        data = tomllib.loads(manifest_path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ToolchainError(f"{manifest_path} is not valid TOML: {exc}", "fix its syntax (`cargo metadata` shows where)") from exc
     package = data.get("package")
     if not package:
         raise ToolchainError(
