@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_wasm_module import assemble
+from toolchain.core.layout import WASM_OPT, Layout
 from toolchain.testing import pytest_plugin
 from toolchain.testing.pytest_plugin import FrameNamer, PackageError, WasmPackage, selected_browsers
 from toolchain.tools.webdriver import JSError, Page, WasmTrap, is_trap
@@ -221,7 +222,7 @@ NAMED = ["core::panicking::panic_fmt", "<std::time::Instant>::now", "run"]
 def toolchain_layout(tmp_path: Path, stage_module: bytes) -> WasmPackage:
     """artifacts/app (the stripped module) beside artifacts/.stages/app/wasm-opt (the named one)."""
     directory = package(tmp_path / "artifacts" / "app", {"app.js": "", "app_bg.wasm": assemble(names=False)})
-    package(tmp_path / "artifacts" / ".stages" / "app" / "wasm-opt", {"app_bg.wasm": stage_module})
+    package(Layout(tmp_path / "artifacts", "app", "app").stage_dir(WASM_OPT), {"app_bg.wasm": stage_module})
     return WasmPackage.locate(directory)
 
 

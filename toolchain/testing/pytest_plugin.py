@@ -261,9 +261,12 @@ class FrameNamer:
 
     @classmethod
     def for_package(cls, package: WasmPackage, explicit: Path | None = None) -> FrameNamer:
-        stages = package.directory.parent / ".stages" / package.directory.name
-        name = Path(package.wasm).name
-        return cls(package.wasm_path, [stages / stage / name for stage in ("wasm-opt", "wasm-bindgen")], explicit)
+        # The toolchain's layout: the named modules its build kept beside the package (core/layout.py).
+        from toolchain.core.layout import WASM_BINDGEN, WASM_OPT, Layout
+
+        lib_name = Path(package.wasm).name.removesuffix("_bg.wasm")
+        layout = Layout(package.directory.parent, package.directory.name, lib_name)
+        return cls(package.wasm_path, [layout.stage_module(stage) for stage in (WASM_OPT, WASM_BINDGEN)], explicit)
 
 
 # ---------------------------------------------------------------- browsers and pages
