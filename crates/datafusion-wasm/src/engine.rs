@@ -205,7 +205,10 @@ impl Engine {
             let provider = self
                 .runtime
                 .block_on(self.default_schema().table(name))
-                .map_err(|e| EngineError::Internal { context: format!("read_table_ipc('{name}')"), message: e.to_string() })?
+                .map_err(|e| EngineError::Internal {
+                    context: format!("read_table_ipc('{name}')"),
+                    message: e.to_string(),
+                })?
                 .ok_or_else(|| self.unknown_table(name))?;
             let failed = |e: DataFusionError| EngineError::Internal {
                 context: format!("read_table_ipc('{name}')"),
@@ -224,10 +227,9 @@ impl Engine {
                 Ok(())
             }
             Ok(None) => Err(self.unknown_table(name)),
-            Err(e) => Err(EngineError::Internal {
-                context: format!("deregister_table('{name}')"),
-                message: e.to_string(),
-            }),
+            Err(e) => {
+                Err(EngineError::Internal { context: format!("deregister_table('{name}')"), message: e.to_string() })
+            }
         })
     }
 
@@ -255,9 +257,10 @@ impl Engine {
     }
 
     fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let sql_error = |e: DataFusionError| EngineError::Sql { sql: sql.to_string(), message: self.hint(e.to_string()) };
+        let sql_error =
+            |e: DataFusionError| EngineError::Sql { sql: sql.to_string(), message: self.hint(e.to_string()) };
         let state = self.ctx.state();
-        let dialect = state.config().options().sql_parser.dialect.clone();
+        let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(sql, &dialect).map_err(sql_error)?;
         if let Err(too_deep) = sql_guard::check_statement(&statement) {
             // Dropping a very deep tree recurses as deep as it is: the overflow this check
@@ -266,7 +269,8 @@ impl Engine {
             return Err(EngineError::Sql { sql: sql.to_string(), message: too_deep.to_string() });
         }
         let plan = self.runtime.block_on(state.statement_to_plan(statement)).map_err(sql_error)?;
-        let resets_memory_limit = check_runtime_setting(&plan).map_err(|message| EngineError::Sql { sql: sql.to_string(), message })?;
+        let resets_memory_limit =
+            check_runtime_setting(&plan).map_err(|message| EngineError::Sql { sql: sql.to_string(), message })?;
         let result = self.collect_plan(plan, &sql_error);
         if resets_memory_limit {
             self.apply_default_memory_limit();
@@ -282,7 +286,9 @@ impl Engine {
         for name in self.table_names() {
             let lowered = name.to_lowercase();
             // DataFusion names the table fully qualified: 'datafusion.public.mytable'.
-            if lowered != name && (message.contains(&format!("'{lowered}'")) || message.contains(&format!(".{lowered}'"))) {
+            if lowered != name
+                && (message.contains(&format!("'{lowered}'")) || message.contains(&format!(".{lowered}'")))
+            {
                 return format!("{message} (a table \"{name}\" is registered: unquoted names are lowercased in SQL, write \"{name}\" in double quotes)");
             }
         }
@@ -317,22 +323,20 @@ impl Engine {
             Ok::<_, DataFusionError>((plan_schema, batches))
         }));
         let (plan_schema, batches) = collected.map_err(on_error)?;
-        result_schema(&plan_schema, batches).map_err(|message| EngineError::Internal { context: "collecting the result".into(), message })
+        result_schema(&plan_schema, batches)
+            .map_err(|message| EngineError::Internal { context: "collecting the result".into(), message })
     }
 
     fn replace_table(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
         let context = format!("register_table('{name}')");
-        let table = MemTable::try_new(schema, vec![batches]).map_err(|e| EngineError::Internal {
-            context: context.clone(),
-            message: e.to_string(),
-        })?;
+        let table = MemTable::try_new(schema, vec![batches])
+            .map_err(|e| EngineError::Internal { context: context.clone(), message: e.to_string() })?;
         // Build the new table before dropping the old one, so a failure leaves the old intact.
         // `bare`: the name as given, not parsed as SQL (no lowercasing, dots are part of it).
         let reference = TableReference::bare(name);
-        self.ctx.deregister_table(reference.clone()).map_err(|e| EngineError::Internal {
-            context: context.clone(),
-            message: e.to_string(),
-        })?;
+        self.ctx
+            .deregister_table(reference.clone())
+            .map_err(|e| EngineError::Internal { context: context.clone(), message: e.to_string() })?;
         self.ctx
             .register_table(reference, Arc::new(table))
             .map_err(|e| EngineError::Internal { context, message: e.to_string() })?;
@@ -402,18 +406,24 @@ async fn with_deadline<T>(
 /// is Int64 in the batches, a nullability the data does not keep), and casting the batches to the
 /// logical schema changed data silently or failed. Nullability is widened where a batch has
 /// nulls; batches that disagree on a column's type are an error that names it.
-fn result_schema(plan_schema: &SchemaRef, batches: Vec<RecordBatch>) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), String> {
+fn result_schema(
+    plan_schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), String> {
     let reference = batches.first().map(|b| b.schema()).unwrap_or_else(|| plan_schema.clone());
     let mut fields: Vec<Field> = reference.fields().iter().map(|f| Field::clone(f)).collect();
     for batch in &batches {
         if batch.num_columns() != fields.len() {
             return Err(format!("the plan produced batches with {} and {} columns", fields.len(), batch.num_columns()));
         }
-        for (field, (column, batch_field)) in fields.iter_mut().zip(batch.columns().iter().zip(batch.schema().fields())) {
+        for (field, (column, batch_field)) in fields.iter_mut().zip(batch.columns().iter().zip(batch.schema().fields()))
+        {
             if column.data_type() != field.data_type() {
                 return Err(format!(
                     "column '{}' has type {} in one result batch and {} in another; refusing to convert it",
-                    field.name(), field.data_type(), column.data_type()
+                    field.name(),
+                    field.data_type(),
+                    column.data_type()
                 ));
             }
             if (batch_field.is_nullable() || column.null_count() > 0) && !field.is_nullable() {
@@ -429,7 +439,8 @@ fn result_schema(plan_schema: &SchemaRef, batches: Vec<RecordBatch>) -> std::res
                 return Ok(batch);
             }
             let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-            RecordBatch::try_new_with_options(schema.clone(), batch.columns().to_vec(), &options).map_err(|e| e.to_string())
+            RecordBatch::try_new_with_options(schema.clone(), batch.columns().to_vec(), &options)
+                .map_err(|e| e.to_string())
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok((schema, batches))
@@ -514,8 +525,7 @@ pub fn decode_ipc_stream(table: &str, bytes: &[u8]) -> Result<(SchemaRef, Vec<Re
     }
     if !(bytes.ends_with(&IPC_EOS) || bytes.ends_with(&IPC_LEGACY_EOS)) {
         return Err(invalid(
-            "the stream has no end-of-stream marker: it was truncated, or its writer was not closed"
-                .into(),
+            "the stream has no end-of-stream marker: it was truncated, or its writer was not closed".into(),
         ));
     }
     // arrow-rs trusts the lengths and offsets in the metadata: out-of-range ones panic (a trap
@@ -534,7 +544,8 @@ pub fn encode_ipc_stream_for_js(schema: &SchemaRef, batches: &[RecordBatch]) -> 
     let js_schema = Arc::new(js_compatible_schema(schema));
     let mut buffer = Vec::new();
     {
-        let mut writer = StreamWriter::try_new(&mut buffer, &js_schema).map_err(|e| internal(context)(e.to_string()))?;
+        let mut writer =
+            StreamWriter::try_new(&mut buffer, &js_schema).map_err(|e| internal(context)(e.to_string()))?;
         for batch in batches {
             let batch = cast_batch(batch, &js_schema).map_err(internal(context))?;
             writer.write(&batch).map_err(|e| internal(context)(e.to_string()))?;
@@ -565,17 +576,11 @@ pub fn js_compatible_type(data_type: &DataType) -> DataType {
         DataType::Utf8View => DataType::Utf8,
         DataType::BinaryView => DataType::Binary,
         DataType::ListView(field) | DataType::List(field) => DataType::List(js_compatible_field(field)),
-        DataType::LargeListView(field) | DataType::LargeList(field) => {
-            DataType::LargeList(js_compatible_field(field))
-        }
+        DataType::LargeListView(field) | DataType::LargeList(field) => DataType::LargeList(js_compatible_field(field)),
         DataType::FixedSizeList(field, size) => DataType::FixedSizeList(js_compatible_field(field), *size),
-        DataType::Struct(fields) => {
-            DataType::Struct(fields.iter().map(js_compatible_field).collect::<Fields>())
-        }
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(js_compatible_field).collect::<Fields>()),
         DataType::Map(field, sorted) => DataType::Map(js_compatible_field(field), *sorted),
-        DataType::Dictionary(key, value) => {
-            DataType::Dictionary(key.clone(), Box::new(js_compatible_type(value)))
-        }
+        DataType::Dictionary(key, value) => DataType::Dictionary(key.clone(), Box::new(js_compatible_type(value))),
         other => other.clone(),
     }
 }
@@ -590,7 +595,12 @@ fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> std::result::Result<Re
                 Ok(column.clone())
             } else {
                 cast(column, field.data_type()).map_err(|e| {
-                    format!("cannot convert column '{}' from {} to {}: {e}", field.name(), column.data_type(), field.data_type())
+                    format!(
+                        "cannot convert column '{}' from {} to {}: {e}",
+                        field.name(),
+                        column.data_type(),
+                        field.data_type()
+                    )
                 })
             }
         })

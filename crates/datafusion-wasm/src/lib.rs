@@ -65,8 +65,17 @@ fn to_js(err: EngineError) -> JsValue {
 static IN_CALL: AtomicBool = AtomicBool::new(false);
 static LAST_CALL: AtomicUsize = AtomicUsize::new(0);
 const CALLS: [&str; 11] = [
-    "none", "new", "register_table", "execute_sql", "execute_and_register", "read_table_ipc",
-    "deregister_table", "reset", "table_names", "set_log_filter", "set_statement_timeout_ms",
+    "none",
+    "new",
+    "register_table",
+    "execute_sql",
+    "execute_and_register",
+    "read_table_ipc",
+    "deregister_table",
+    "reset",
+    "table_names",
+    "set_log_filter",
+    "set_statement_timeout_ms",
 ];
 
 struct CallGuard;

@@ -137,8 +137,12 @@ fn content_bytes(arg: &ColumnarValue, rows: u128) -> u128 {
 
 fn scalar_bytes(value: &ScalarValue) -> u128 {
     match value {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s.len() as u128,
-        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => b.len() as u128,
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+            s.len() as u128
+        }
+        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => {
+            b.len() as u128
+        }
         other => other.size() as u128,
     }
 }

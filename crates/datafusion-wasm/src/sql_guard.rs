@@ -86,18 +86,30 @@ impl Visitor for Depth {
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<TooDeep> {
         self.queries += 1;
         if self.queries > MAX_QUERY_DEPTH {
-            return ControlFlow::Break(TooDeep { what: "the nesting of subqueries", found: self.queries, limit: MAX_QUERY_DEPTH });
+            return ControlFlow::Break(TooDeep {
+                what: "the nesting of subqueries",
+                found: self.queries,
+                limit: MAX_QUERY_DEPTH,
+            });
         }
         if let Some(with) = &query.with {
             if with.cte_tables.len() > MAX_CTES {
-                return ControlFlow::Break(TooDeep { what: "the number of WITH tables", found: with.cte_tables.len(), limit: MAX_CTES });
+                return ControlFlow::Break(TooDeep {
+                    what: "the number of WITH tables",
+                    found: with.cte_tables.len(),
+                    limit: MAX_CTES,
+                });
             }
         }
         // The visitor descends set operations without a hook, so they are measured here, before it
         // recurses into them (iteratively along the left spine, which is where chains grow).
         let operations = set_operations(&query.body);
         if operations > MAX_SET_OPERATIONS {
-            return ControlFlow::Break(TooDeep { what: "the chain of UNION/INTERSECT/EXCEPT", found: operations, limit: MAX_SET_OPERATIONS });
+            return ControlFlow::Break(TooDeep {
+                what: "the chain of UNION/INTERSECT/EXCEPT",
+                found: operations,
+                limit: MAX_SET_OPERATIONS,
+            });
         }
         ControlFlow::Continue(())
     }
@@ -111,7 +123,11 @@ impl Visitor for Depth {
         // Breaking here also bounds the visitor's own recursion to the limit.
         self.expressions += 1;
         if self.expressions > MAX_EXPRESSION_DEPTH {
-            return ControlFlow::Break(TooDeep { what: "the depth of an expression", found: self.expressions, limit: MAX_EXPRESSION_DEPTH });
+            return ControlFlow::Break(TooDeep {
+                what: "the depth of an expression",
+                found: self.expressions,
+                limit: MAX_EXPRESSION_DEPTH,
+            });
         }
         ControlFlow::Continue(())
     }

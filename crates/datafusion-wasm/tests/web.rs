@@ -53,7 +53,9 @@ fn engine_with_t() -> Engine {
 #[wasm_bindgen_test]
 fn grouped_aggregate_over_non_ascii_text() {
     let engine = engine_with_t();
-    let out = decode(&engine.execute_sql("SELECT city, sum(amount) AS total FROM t GROUP BY city ORDER BY city NULLS LAST").unwrap());
+    let out = decode(
+        &engine.execute_sql("SELECT city, sum(amount) AS total FROM t GROUP BY city ORDER BY city NULLS LAST").unwrap(),
+    );
     let batch = &out[0];
     let cities = batch.column(0).as_any().downcast_ref::<StringArray>().expect("Utf8 for JS, not Utf8View");
     assert_eq!(cities.iter().collect::<Vec<_>>(), vec![Some("Zürich"), Some("東京"), None]);

@@ -28,7 +28,8 @@ pub fn scan(b: &[u8]) -> (Vec<Msg>, usize) {
         if b.len() - pos < 8 {
             return (out, pos);
         }
-        let (len, prefix) = if u32_at(b, pos) == 0xFFFF_FFFF { (u32_at(b, pos + 4) as i32, 8) } else { (u32_at(b, pos) as i32, 4) };
+        let (len, prefix) =
+            if u32_at(b, pos) == 0xFFFF_FFFF { (u32_at(b, pos + 4) as i32, 8) } else { (u32_at(b, pos) as i32, 4) };
         if len <= 0 || len as usize > b.len() - pos - prefix {
             return (out, pos);
         }
@@ -62,7 +63,8 @@ pub fn arrow_safe_to_try(b: &[u8]) -> bool {
     // Whatever follows the scanned messages must be an end marker or junk arrow stops at
     // without allocating: a length prefix it would allocate must fit the input.
     if b.len() - rest >= 8 {
-        let (len, prefix) = if u32_at(b, rest) == 0xFFFF_FFFF { (u32_at(b, rest + 4) as i32, 8) } else { (u32_at(b, rest) as i32, 4) };
+        let (len, prefix) =
+            if u32_at(b, rest) == 0xFFFF_FFFF { (u32_at(b, rest + 4) as i32, 8) } else { (u32_at(b, rest) as i32, 4) };
         if len > 0 && len as usize > b.len() - rest - prefix {
             return false;
         }
@@ -102,4 +104,3 @@ pub fn arrow_safe_to_try(b: &[u8]) -> bool {
     }
     true
 }
-

@@ -9,7 +9,10 @@ static WARN: LogDesc = LogDesc::new(Level::Warn, "engine", module_path!(), file!
 
 #[test]
 fn console_lines_are_level_in_brackets_then_the_message() {
-    assert_eq!(format_console_line(Level::Info, format_args!("registered table '{}'", "t")), "[INFO] registered table 't'");
+    assert_eq!(
+        format_console_line(Level::Info, format_args!("registered table '{}'", "t")),
+        "[INFO] registered table 't'"
+    );
     assert_eq!(format_console_line(Level::Error, format_args!("boom")), "[ERROR] boom");
     assert_eq!(format_console_line(Level::Warn, format_args!("")), "[WARN] ");
     assert_eq!(format_console_line(Level::Trace, format_args!("{}", 1)), "[TRACE] 1");

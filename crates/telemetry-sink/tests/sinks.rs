@@ -137,7 +137,10 @@ fn builder_errors_say_what_failed_and_change_nothing() {
     std::env::set_var("QE_LOG_TEST_BAD", "info,engine=loud");
     let err = TelemetryGuardBuilder::default().with_filter_from_env("QE_LOG_TEST_BAD").build().unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("reading the log filter from $QE_LOG_TEST_BAD: invalid log filter 'info,engine=loud'"), "{text}");
+    assert!(
+        text.starts_with("reading the log filter from $QE_LOG_TEST_BAD: invalid log filter 'info,engine=loud'"),
+        "{text}"
+    );
     assert!(!dispatch::is_initialized());
     assert_eq!(levels::filter().to_string(), "info");
 

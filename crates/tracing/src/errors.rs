@@ -22,10 +22,9 @@ impl fmt::Display for Error {
                 "the event dispatch is already initialised (shut it down with dispatch::shutdown_dispatch \
                  or by dropping its guard before initialising again)"
             ),
-            Error::InvalidLevel { text } => write!(
-                f,
-                "'{text}' is not a log level (expected off, error, warn, info, debug or trace)"
-            ),
+            Error::InvalidLevel { text } => {
+                write!(f, "'{text}' is not a log level (expected off, error, warn, info, debug or trace)")
+            }
             Error::InvalidFilter { spec, directive, reason } => write!(
                 f,
                 "invalid log filter '{spec}': directive '{directive}': {reason} \

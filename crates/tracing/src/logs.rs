@@ -14,7 +14,13 @@ pub struct LogDesc {
 }
 
 impl LogDesc {
-    pub const fn new(level: Level, target: &'static str, module_path: &'static str, file: &'static str, line: u32) -> Self {
+    pub const fn new(
+        level: Level,
+        target: &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
         LogDesc { level, target, module_path, file, line, filter: FilterCache::new() }
     }
 

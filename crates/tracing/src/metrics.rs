@@ -11,7 +11,13 @@ pub struct MetricDesc {
 }
 
 impl MetricDesc {
-    pub const fn new(name: &'static str, unit: &'static str, target: &'static str, file: &'static str, line: u32) -> Self {
+    pub const fn new(
+        name: &'static str,
+        unit: &'static str,
+        target: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
         MetricDesc { name, unit, target, file, line }
     }
 }

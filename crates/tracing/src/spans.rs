@@ -95,13 +95,7 @@ pub fn current_async_span_id() -> u64 {
 pub trait InstrumentFuture: Future + Sized {
     #[track_caller]
     fn instrument(self, name: impl Into<Arc<str>>) -> Instrumented<Self> {
-        Instrumented {
-            inner: self,
-            name: name.into(),
-            location: Location::caller(),
-            span: None,
-            finished: false,
-        }
+        Instrumented { inner: self, name: name.into(), location: Location::caller(), span: None, finished: false }
     }
 }
 

@@ -36,7 +36,10 @@ fn full_blocks_go_at_once_and_the_partial_one_on_flush() {
             assert!(stream_ids.iter().all(|id| *id == stream_ids[0]));
             for block in &recorded.log_blocks {
                 assert!(block.begin_time_us <= block.end_time_us);
-                assert!(block.events.iter().all(|e| block.begin_time_us <= e.time_us && e.time_us <= block.end_time_us));
+                assert!(block
+                    .events
+                    .iter()
+                    .all(|e| block.begin_time_us <= e.time_us && e.time_us <= block.end_time_us));
             }
         }
         dispatch::flush();
@@ -56,7 +59,9 @@ fn shutdown_flushes_partial_blocks_of_every_kind() {
             span_scope!("one span");
         }
         let recorded = sink.get();
-        assert!(recorded.log_blocks.is_empty() && recorded.metrics_blocks.is_empty() && recorded.thread_blocks.is_empty());
+        assert!(
+            recorded.log_blocks.is_empty() && recorded.metrics_blocks.is_empty() && recorded.thread_blocks.is_empty()
+        );
     });
     let recorded = sink.get();
     assert_eq!(recorded.log_blocks.len(), 1);
@@ -68,7 +73,8 @@ fn shutdown_flushes_partial_blocks_of_every_kind() {
 
 #[test]
 fn block_sizes_are_per_kind() {
-    let config = DispatchConfig { log_block_size: 2, metrics_block_size: 3, thread_block_size: 1000, ..Default::default() };
+    let config =
+        DispatchConfig { log_block_size: 2, metrics_block_size: 3, thread_block_size: 1000, ..Default::default() };
     let sink = with_dispatch(config, |sink| {
         for i in 0..6 {
             info!("{i}");
@@ -108,7 +114,8 @@ fn each_thread_has_its_own_streams() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 4);
-    let mut names: Vec<_> = recorded.log_streams.iter().filter_map(|(_, n)| n.clone()).filter(|n| n.starts_with("worker")).collect();
+    let mut names: Vec<_> =
+        recorded.log_streams.iter().filter_map(|(_, n)| n.clone()).filter(|n| n.starts_with("worker")).collect();
     names.sort();
     assert_eq!(names, ["worker-0", "worker-1", "worker-2"]);
     assert_eq!(recorded.metrics_streams.len(), 4);
@@ -201,7 +208,8 @@ fn the_guard_runs_the_dispatch_for_its_lifetime() {
 #[test]
 fn invalid_configurations_are_refused() {
     let _serial = serial();
-    let err = dispatch::init_event_dispatch(DispatchConfig::default().with_block_size(0), Arc::new(NullEventSink)).unwrap_err();
+    let err = dispatch::init_event_dispatch(DispatchConfig::default().with_block_size(0), Arc::new(NullEventSink))
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { field: "log_block_size", .. }), "{err:?}");
     assert!(err.to_string().contains("log_block_size"));
     assert!(!dispatch::is_initialized());

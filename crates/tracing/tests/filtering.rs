@@ -97,10 +97,7 @@ fn per_target_filters_and_runtime_changes() {
         levels::set_max_level(LevelFilter::Trace);
         emit();
     });
-    assert_eq!(
-        sink.messages(),
-        ["plan debug", "other info", "plan debug", "other debug", "io info", "other info"]
-    );
+    assert_eq!(sink.messages(), ["plan debug", "other info", "plan debug", "other debug", "io info", "other info"]);
 }
 
 #[test]

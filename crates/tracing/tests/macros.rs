@@ -144,8 +144,14 @@ fn span_scopes_nest_and_end_at_the_end_of_their_block() {
     assert_eq!(
         span_names(&sink),
         [
-            "begin outer", "begin inner", "begin sibling", "begin query 7",
-            "end query 7", "end sibling", "end inner", "end outer",
+            "begin outer",
+            "begin inner",
+            "begin sibling",
+            "begin query 7",
+            "end query 7",
+            "end sibling",
+            "end inner",
+            "end outer",
         ]
     );
     assert_eq!(sink.get().thread_blocks.len(), 2);

@@ -8,8 +8,7 @@ pub mod array {
     pub use arrow_array::iterator::*;
     pub use arrow_array::*;
     pub use arrow_data::{
-        layout, ArrayData, ArrayDataBuilder, ArrayDataRef, BufferSpec, ByteView, DataTypeLayout,
-        MAX_INLINE_VIEW_LEN,
+        layout, ArrayData, ArrayDataBuilder, ArrayDataRef, BufferSpec, ByteView, DataTypeLayout, MAX_INLINE_VIEW_LEN,
     };
 }
 pub mod datatypes {
@@ -18,8 +17,8 @@ pub mod datatypes {
     pub use arrow_buffer::{i256, ArrowNativeType, ToByteSlice};
     pub use arrow_data::decimal::*;
     pub use arrow_schema::{
-        DataType, Field, FieldRef, Fields, IntervalUnit, Schema, SchemaBuilder, SchemaRef,
-        TimeUnit, UnionFields, UnionMode,
+        DataType, Field, FieldRef, Fields, IntervalUnit, Schema, SchemaBuilder, SchemaRef, TimeUnit, UnionFields,
+        UnionMode,
     };
 }
 pub mod error {

@@ -119,31 +119,61 @@ fn rb(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 }
 
 fn lz4() -> IpcWriteOptions {
-    IpcWriteOptions::default()
-        .try_with_compression(Some(fb::CompressionType::LZ4_FRAME))
-        .unwrap()
+    IpcWriteOptions::default().try_with_compression(Some(fb::CompressionType::LZ4_FRAME)).unwrap()
 }
 
 fn base_streams() -> Vec<(String, Vec<u8>)> {
     let plain = IpcWriteOptions::default;
     let ints = |n: i64| {
         rb(vec![
-            ("a", Arc::new(Int64Array::from((0..n).map(|i| (i % 5 != 1).then_some(i * 3)).collect::<Vec<_>>())) as ArrayRef),
+            (
+                "a",
+                Arc::new(Int64Array::from((0..n).map(|i| (i % 5 != 1).then_some(i * 3)).collect::<Vec<_>>()))
+                    as ArrayRef,
+            ),
             ("b", Arc::new(Int32Array::from((0..n).map(|i| i as i32 - 7).collect::<Vec<_>>())) as ArrayRef),
             ("c", Arc::new(UInt8Array::from((0..n).map(|i| (i * 7) as u8).collect::<Vec<_>>())) as ArrayRef),
         ])
     };
     let strings = || {
         rb(vec![
-            ("s", Arc::new(StringArray::from(vec![Some("alpha"), None, Some(""), Some("Zürich"), Some("東京")])) as ArrayRef),
-            ("ls", Arc::new(LargeStringArray::from(vec![Some("x"), Some("yy"), None, Some("zzz"), Some("")])) as ArrayRef),
-            ("bin", Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01"[..]), None, Some(b""), Some(b"abc"), Some(b"d")])) as ArrayRef),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some("alpha"), None, Some(""), Some("Zürich"), Some("東京")]))
+                    as ArrayRef,
+            ),
+            (
+                "ls",
+                Arc::new(LargeStringArray::from(vec![Some("x"), Some("yy"), None, Some("zzz"), Some("")])) as ArrayRef,
+            ),
+            (
+                "bin",
+                Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01"[..]), None, Some(b""), Some(b"abc"), Some(b"d")]))
+                    as ArrayRef,
+            ),
         ])
     };
     let bools = || {
         rb(vec![
-            ("t", Arc::new(BooleanArray::from(vec![Some(true), None, Some(false), Some(true), None, Some(true), Some(false), Some(false), Some(true)])) as ArrayRef),
-            ("u", Arc::new(BooleanArray::from(vec![true, false, true, true, false, false, true, true, false])) as ArrayRef),
+            (
+                "t",
+                Arc::new(BooleanArray::from(vec![
+                    Some(true),
+                    None,
+                    Some(false),
+                    Some(true),
+                    None,
+                    Some(true),
+                    Some(false),
+                    Some(false),
+                    Some(true),
+                ])) as ArrayRef,
+            ),
+            (
+                "u",
+                Arc::new(BooleanArray::from(vec![true, false, true, true, false, false, true, true, false]))
+                    as ArrayRef,
+            ),
         ])
     };
     let nested = || {
@@ -186,25 +216,59 @@ fn base_streams() -> Vec<(String, Vec<u8>)> {
         ])
     };
     let dicts = || {
-        let d8: DictionaryArray<Int8Type> = vec![Some("red"), None, Some("green"), Some("red"), Some("blue")].into_iter().collect();
-        let d32: DictionaryArray<Int32Type> = vec![Some("x"), Some("y"), Some("x"), None, Some("z")].into_iter().collect();
+        let d8: DictionaryArray<Int8Type> =
+            vec![Some("red"), None, Some("green"), Some("red"), Some("blue")].into_iter().collect();
+        let d32: DictionaryArray<Int32Type> =
+            vec![Some("x"), Some("y"), Some("x"), None, Some("z")].into_iter().collect();
         rb(vec![("d8", Arc::new(d8) as ArrayRef), ("d32", Arc::new(d32) as ArrayRef)])
     };
     let decimals = || {
         rb(vec![
-            ("d128", Arc::new(Decimal128Array::from(vec![Some(12345), None, Some(-1), Some(0)]).with_precision_and_scale(12, 3).unwrap()) as ArrayRef),
-            ("d256", Arc::new(Decimal256Array::from(vec![Some(i256::from(7)), None, Some(i256::from(-9)), Some(i256::from(1))]).with_precision_and_scale(40, 5).unwrap()) as ArrayRef),
-            ("d32", Arc::new(Decimal32Array::from(vec![Some(1), Some(2), None, Some(3)]).with_precision_and_scale(9, 2).unwrap()) as ArrayRef),
+            (
+                "d128",
+                Arc::new(
+                    Decimal128Array::from(vec![Some(12345), None, Some(-1), Some(0)])
+                        .with_precision_and_scale(12, 3)
+                        .unwrap(),
+                ) as ArrayRef,
+            ),
+            (
+                "d256",
+                Arc::new(
+                    Decimal256Array::from(vec![Some(i256::from(7)), None, Some(i256::from(-9)), Some(i256::from(1))])
+                        .with_precision_and_scale(40, 5)
+                        .unwrap(),
+                ) as ArrayRef,
+            ),
+            (
+                "d32",
+                Arc::new(
+                    Decimal32Array::from(vec![Some(1), Some(2), None, Some(3)]).with_precision_and_scale(9, 2).unwrap(),
+                ) as ArrayRef,
+            ),
         ])
     };
     let temporal = || {
         rb(vec![
-            ("ts", Arc::new(TimestampMicrosecondArray::from(vec![Some(1_700_000_000_000_000), None, Some(0)]).with_timezone("Europe/Zurich")) as ArrayRef),
+            (
+                "ts",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(1_700_000_000_000_000), None, Some(0)])
+                        .with_timezone("Europe/Zurich"),
+                ) as ArrayRef,
+            ),
             ("tsn", Arc::new(TimestampNanosecondArray::from(vec![Some(1), Some(2), None])) as ArrayRef),
             ("d", Arc::new(Date32Array::from(vec![Some(19000), None, Some(1)])) as ArrayRef),
             ("t", Arc::new(Time64MicrosecondArray::from(vec![Some(1), Some(86_399_000_000), None])) as ArrayRef),
             ("dur", Arc::new(DurationMillisecondArray::from(vec![Some(5), None, Some(-5)])) as ArrayRef),
-            ("iv", Arc::new(IntervalMonthDayNanoArray::from(vec![Some(IntervalMonthDayNano::new(1, 2, 3)), None, Some(IntervalMonthDayNano::new(0, 0, 0))])) as ArrayRef),
+            (
+                "iv",
+                Arc::new(IntervalMonthDayNanoArray::from(vec![
+                    Some(IntervalMonthDayNano::new(1, 2, 3)),
+                    None,
+                    Some(IntervalMonthDayNano::new(0, 0, 0)),
+                ])) as ArrayRef,
+            ),
             ("f", Arc::new(Float64Array::from(vec![Some(1.5), None, Some(f64::NAN)])) as ArrayRef),
             ("h", Arc::new(Float32Array::from(vec![Some(0.5), Some(-0.0), None])) as ArrayRef),
         ])
@@ -245,7 +309,9 @@ fn base_streams() -> Vec<(String, Vec<u8>)> {
         map.append(true).unwrap();
         map.append(false).unwrap();
         map.append(true).unwrap();
-        let ree = RunArray::<Int32Type>::try_new(&Int32Array::from(vec![2, 3]), &StringArray::from(vec![Some("r"), None])).unwrap();
+        let ree =
+            RunArray::<Int32Type>::try_new(&Int32Array::from(vec![2, 3]), &StringArray::from(vec![Some("r"), None]))
+                .unwrap();
         let fsl = FixedSizeListArray::from_iter_primitive::<Int32Type, _, _>(
             vec![Some(vec![Some(1), Some(2)]), None, Some(vec![Some(3), None])],
             2,
@@ -293,11 +359,13 @@ fn base_streams() -> Vec<(String, Vec<u8>)> {
         ("temporal lz4".into(), write(&[temporal()], lz4())),
         ("exotic".into(), write(&[exotic()], plain())),
         ("exotic lz4".into(), write(&[exotic(), exotic()], lz4())),
-        ("delta dictionaries".into(), write(&deltas(), IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta))),
+        (
+            "delta dictionaries".into(),
+            write(&deltas(), IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta)),
+        ),
         ("legacy V4 framing".into(), write(&[ints(5), ints(2)], legacy)),
     ]
 }
-
 
 // ---------------------------------------------------------------- stream structure
 
@@ -501,8 +569,21 @@ fn edge_value(rng: &mut Rng, width: u8, orig: i64) -> (i64, String) {
             (0x7FFF_FFF0, "2^31-16".into()),
             (rng.next() as u32 as i32 as i64, "random".into()),
         ],
-        2 => vec![(0, "0".into()), (1, "1".into()), (-1, "-1".into()), (orig ^ 1, "orig^1".into()), (orig + 1, "orig+1".into()), (99, "99".into())],
-        _ => vec![(0, "0".into()), (0xFF, "255".into()), (orig ^ 1, "orig^1".into()), (orig + 1, "orig+1".into()), (rng.below(256) as i64, "random".into())],
+        2 => vec![
+            (0, "0".into()),
+            (1, "1".into()),
+            (-1, "-1".into()),
+            (orig ^ 1, "orig^1".into()),
+            (orig + 1, "orig+1".into()),
+            (99, "99".into()),
+        ],
+        _ => vec![
+            (0, "0".into()),
+            (0xFF, "255".into()),
+            (orig ^ 1, "orig^1".into()),
+            (orig + 1, "orig+1".into()),
+            (rng.below(256) as i64, "random".into()),
+        ],
     };
     let i = rng.below(choices.len());
     choices[i].clone()
@@ -590,7 +671,8 @@ fn mutate_once(rng: &mut Rng, b: &mut Vec<u8>, bases: &[(String, Vec<u8>)]) -> (
             "truncate" => {
                 let cut = if rng.chance(50) && !msgs.is_empty() {
                     let m = msgs[rng.below(msgs.len())];
-                    [m.start, m.meta, m.meta_end, m.end, m.end.saturating_sub(1), m.meta_end + 1][rng.below(6)].min(b.len())
+                    [m.start, m.meta, m.meta_end, m.end, m.end.saturating_sub(1), m.meta_end + 1][rng.below(6)]
+                        .min(b.len())
                 } else {
                     rng.below(b.len())
                 };
@@ -644,7 +726,8 @@ fn mutate_once(rng: &mut Rng, b: &mut Vec<u8>, bases: &[(String, Vec<u8>)]) -> (
             }
             _ => {
                 // lz4: damage a byte inside a compressed buffer's frame (after the prefix).
-                let locs: Vec<Loc> = locations(b).into_iter().filter(|l| l.kind == "uncompressed length prefix").collect();
+                let locs: Vec<Loc> =
+                    locations(b).into_iter().filter(|l| l.kind == "uncompressed length prefix").collect();
                 if locs.is_empty() {
                     continue;
                 }
@@ -687,7 +770,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--seed" => seed = Some(number("--seed", it.next())?),
             "--seconds" => {
                 let s: f64 = number("--seconds", it.next())?;
-                if !(s > 0.0) {
+                // NaN is not positive either.
+                if s.is_nan() || s <= 0.0 {
                     return Err("--seconds must be positive".into());
                 }
                 seconds = Some(s);
@@ -826,7 +910,8 @@ fn main() {
         } else if arrow_safe_to_try(&bytes) {
             Ok(())
         } else {
-            Err("not decoded: arrow-rs would allocate a declared size that does not fit the input (--no-validate)".to_string())
+            Err("not decoded: arrow-rs would allocate a declared size that does not fit the input (--no-validate)"
+                .to_string())
         };
         match verdict {
             Ok(_) => {
@@ -837,7 +922,11 @@ fn main() {
                 let peak = PEAK.load(Ordering::Relaxed).saturating_sub(live);
                 largest_accepted = largest_accepted.max(LARGEST.load(Ordering::Relaxed));
                 worst_excess = worst_excess.max(peak.saturating_sub(2 * bytes.len()));
-                if labels.iter().any(|l| ["=2^31", "=2^32", "orig+2^32", "i64::M", "=2^62", "=-1 "].iter().any(|m| l.contains(m)) && !l.starts_with("dictionary id") && !l.starts_with("schema dict id")) {
+                if labels.iter().any(|l| {
+                    ["=2^31", "=2^32", "orig+2^32", "i64::M", "=2^62", "=-1 "].iter().any(|m| l.contains(m))
+                        && !l.starts_with("dictionary id")
+                        && !l.starts_with("schema dict id")
+                }) {
                     big_values_accepted += 1;
                     if big_examples.len() < 10 {
                         big_examples.push(label.clone());
@@ -856,7 +945,11 @@ fn main() {
                         let message = last_panic.lock().unwrap_or_else(|e| e.into_inner()).clone();
                         // Every one with validation on (each is a bug); the first 20 without.
                         if opts.validate || panics_after <= 20 {
-                            println!("PANIC {}: {label}\n    {}", if opts.validate { "after validation" } else { "(validation bypassed)" }, message.replace('\n', "\n    "));
+                            println!(
+                                "PANIC {}: {label}\n    {}",
+                                if opts.validate { "after validation" } else { "(validation bypassed)" },
+                                message.replace('\n', "\n    ")
+                            );
                             println!("    reproduce: fuzz --seed {seed} --count {}", n + 1);
                         }
                         if let Some(dir) = &opts.save {
@@ -931,7 +1024,10 @@ fn main() {
         println!("(--no-validate: \"accepted\" = decoded without validation; \"rejected\" = left out, they would abort the process)");
     }
     println!("accepted by validator:            {accepted_all}");
-    println!("  arrow decoded them:             {accepted} (identical to the base {accepted_same}, different {})", accepted - accepted_same);
+    println!(
+        "  arrow decoded them:             {accepted} (identical to the base {accepted_same}, different {})",
+        accepted - accepted_same
+    );
     println!("  arrow rejected them:            {arrow_rejected_after}");
     println!("  PANICKED in arrow:              {panics_after}");
     println!("rejected by validator:            {rejected}");
@@ -939,10 +1035,18 @@ fn main() {
     println!("  arrow would have errored:       {rejected_arrow_err}");
     println!("  arrow would have accepted:      {rejected_arrow_ok}");
     println!("  arrow not tried (huge alloc):   {rejected_not_tried}");
-    println!("worst decoder peak allocation / input size (accepted): {:.1}x ({} bytes for {} input bytes) {}", worst_ratio.0, worst_ratio.2, worst_ratio.3, worst_ratio.1);
-    println!("  inputs without an LZ4 frame: {:.1}x ({} bytes for {} input bytes) {}", worst_plain.0, worst_plain.2, worst_plain.3, worst_plain.1);
+    println!(
+        "worst decoder peak allocation / input size (accepted): {:.1}x ({} bytes for {} input bytes) {}",
+        worst_ratio.0, worst_ratio.2, worst_ratio.3, worst_ratio.1
+    );
+    println!(
+        "  inputs without an LZ4 frame: {:.1}x ({} bytes for {} input bytes) {}",
+        worst_plain.0, worst_plain.2, worst_plain.3, worst_plain.1
+    );
     println!("largest single allocation while decoding an accepted input: {largest_accepted} bytes; worst peak beyond 2x input: {worst_excess} bytes");
-    println!("accepted inputs where an edge value (-1, 2^31.., 2^32.., i64::MIN/MAX) was written: {big_values_accepted}");
+    println!(
+        "accepted inputs where an edge value (-1, 2^31.., 2^32.., i64::MIN/MAX) was written: {big_values_accepted}"
+    );
     for e in &big_examples {
         println!("    {e}");
     }
@@ -974,8 +1078,10 @@ fn main() {
         for l in &panic_labels {
             println!("  {l}");
         }
-        println!("  reproduce one: fuzz --seed {seed} --count N+1 (N: the input's #number){}",
-                 if opts.save.is_some() { "; the inputs are saved as panic-N.arrows" } else { "; --save DIR writes them" });
+        println!(
+            "  reproduce one: fuzz --seed {seed} --count N+1 (N: the input's #number){}",
+            if opts.save.is_some() { "; the inputs are saved as panic-N.arrows" } else { "; --save DIR writes them" }
+        );
     }
     println!(
         "ipc-guard fuzz: {done} inputs, {accepted_all} accepted, {rejected} rejected, {panics_after} panics after validation, {secs:.1} s, seed {seed}{}",

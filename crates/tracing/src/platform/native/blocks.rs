@@ -118,7 +118,13 @@ pub struct EventBlock<E> {
 
 impl<E> EventBlock<E> {
     fn new(stream_id: u64, sequence: u64, capacity: usize) -> Self {
-        EventBlock { stream_id, sequence, begin_time_us: time::now(), end_time_us: 0, events: Vec::with_capacity(capacity) }
+        EventBlock {
+            stream_id,
+            sequence,
+            begin_time_us: time::now(),
+            end_time_us: 0,
+            events: Vec::with_capacity(capacity),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -154,7 +160,14 @@ impl<E: TimedEvent> EventStream<E> {
         // A full block is handed over at once, so block_size events never need a reallocation;
         // huge configured sizes are not preallocated.
         let capacity = block_size.min(4096);
-        EventStream { stream_id, kind, thread_name, block_size, next_sequence: 1, current: EventBlock::new(stream_id, 0, capacity) }
+        EventStream {
+            stream_id,
+            kind,
+            thread_name,
+            block_size,
+            next_sequence: 1,
+            current: EventBlock::new(stream_id, 0, capacity),
+        }
     }
 
     /// The same stream (ids, thread, block size) without events.

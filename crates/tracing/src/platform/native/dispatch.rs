@@ -42,7 +42,11 @@ struct ThreadStreams {
 
 impl ThreadStreams {
     fn empty_copy(&self) -> ThreadStreams {
-        ThreadStreams { log: self.log.empty_copy(), metrics: self.metrics.empty_copy(), thread: self.thread.empty_copy() }
+        ThreadStreams {
+            log: self.log.empty_copy(),
+            metrics: self.metrics.empty_copy(),
+            thread: self.thread.empty_copy(),
+        }
     }
 }
 
@@ -212,12 +216,24 @@ pub fn on_end_named_scope(location: &'static SpanLocation, name: &Arc<str>) {
 /// Begins an async span and returns its id (ids increment whether or not a dispatch runs).
 pub fn on_begin_async_scope(name: &Arc<str>, parent_span_id: u64, location: &'static Location<'static>) -> u64 {
     let span_id = NEXT_ASYNC_SPAN_ID.fetch_add(1, Ordering::Relaxed);
-    thread_event(|time_us| ThreadEvent::BeginAsyncScope { span_id, parent_span_id, name: name.clone(), location, time_us });
+    thread_event(|time_us| ThreadEvent::BeginAsyncScope {
+        span_id,
+        parent_span_id,
+        name: name.clone(),
+        location,
+        time_us,
+    });
     span_id
 }
 
 pub fn on_end_async_scope(span_id: u64, parent_span_id: u64, name: &Arc<str>, location: &'static Location<'static>) {
-    thread_event(|time_us| ThreadEvent::EndAsyncScope { span_id, parent_span_id, name: name.clone(), location, time_us });
+    thread_event(|time_us| ThreadEvent::EndAsyncScope {
+        span_id,
+        parent_span_id,
+        name: name.clone(),
+        location,
+        time_us,
+    });
 }
 
 fn properties(tags: &[Tag<'_>]) -> Vec<Property> {
@@ -269,7 +285,12 @@ impl Dispatch {
         let next_id = || self.next_stream_id.fetch_add(1, Ordering::Relaxed);
         ThreadStreams {
             log: LogStream::new(next_id(), StreamKind::Log, thread_name.clone(), self.config.log_block_size),
-            metrics: MetricsStream::new(next_id(), StreamKind::Metrics, thread_name.clone(), self.config.metrics_block_size),
+            metrics: MetricsStream::new(
+                next_id(),
+                StreamKind::Metrics,
+                thread_name.clone(),
+                self.config.metrics_block_size,
+            ),
             thread: ThreadStream::new(next_id(), StreamKind::Thread, thread_name, self.config.thread_block_size),
         }
     }

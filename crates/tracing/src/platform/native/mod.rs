@@ -35,7 +35,9 @@ pub(crate) fn collect_process_info() -> crate::process_info::ProcessInfo {
     let start_time_us = time::now();
     let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
     let computer = env(&["HOSTNAME", "COMPUTERNAME"])
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| "unknown".to_string());
     crate::process_info::ProcessInfo {
         process_id: format!("{pid:x}-{start_time_us:x}"),

@@ -107,4 +107,10 @@ pub fn on_begin_async_scope(_name: &Arc<str>, _parent_span_id: u64, _location: &
     NEXT_ASYNC_SPAN_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-pub fn on_end_async_scope(_span_id: u64, _parent_span_id: u64, _name: &Arc<str>, _location: &'static Location<'static>) {}
+pub fn on_end_async_scope(
+    _span_id: u64,
+    _parent_span_id: u64,
+    _name: &Arc<str>,
+    _location: &'static Location<'static>,
+) {
+}
