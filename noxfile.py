@@ -14,13 +14,16 @@
     nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
     nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
     nox -s cache [-- show|clean OPTIONS]  what the tool and stage caches hold; clean them (clean --help)
+    nox -s lint                      ruff, mypy, the layer contract; cargo fmt and clippy on our crates (docs/lint.md)
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
+import nox.command
 
 nox.options.sessions = ["build"]
 nox.options.reuse_existing_virtualenvs = True
@@ -144,3 +147,80 @@ def reproduce(session: nox.Session) -> None:
 def cache(session: nox.Session) -> None:
     """The tool cache, the stage store and the cargo target dirs: sizes (`-- show --json`), or `-- clean --all --dry-run`."""
     _toolchain(session, "cache")
+
+
+# ---------------------------------------------------------------- lint (docs/lint.md)
+
+PYTHON_SOURCES = ["toolchain", "tests", "noxfile.py"]
+# Our crates, each with the clippy runs it gets ([]: rustfmt only). Not crates/patches/: upstream
+# code with a patch, prepared from crates.io. Natively: code behind cfg(target_arch = "wasm32")
+# is formatted but not linted (docs/lint.md).
+RUST_CRATES: dict[str, list[list[str]]] = {
+    "crates/Cargo.toml": [["--workspace"]],  # the engine, datafusion-wasm
+    # Default features (their native tests), and none (as the engine uses them).
+    "crates/tracing/Cargo.toml": [[], ["--no-default-features"]],
+    "crates/telemetry-sink/Cargo.toml": [[], ["--no-default-features"]],
+    "crates/ipc-guard-fuzz/Cargo.toml": [[]],  # ipc_guard.rs and its tests again, the fuzzer
+    # Re-exports only, and no lock file of its own: a path dependency of ipc-guard-fuzz, which
+    # clippy does not lint.
+    "crates/ipc-guard-fuzz/arrow-shim/Cargo.toml": [],
+    "tests/fixtures/clock-engine/Cargo.toml": [["--all-features"]],
+    "tests/fixtures/hello-engine/Cargo.toml": [[]],
+}
+# rustfmt only: one-line libraries whose point is their dependency graph; clippy would compile
+# parquet, tokio and flate2's C zlib natively for nothing.
+GATING_FIXTURES = "tests/fixtures/gating/*/Cargo.toml"
+
+
+def _lint(session: nox.Session) -> list[str]:
+    """Every lint check, each run even when an earlier one failed; the names of those that failed.
+
+    Clippy runs with the cargo on PATH (rustup's stable, with its clippy and rustfmt components)
+    for this machine, its target directory in the toolchain's cache (never in the checkout)."""
+    # The engine's patched crates (crates/patches/README.md): cargo resolves the workspace with them.
+    prepare = "from pathlib import Path; from toolchain.tools import patched_crates as p; p.prepare_for(Path('crates'))"
+    session.run("python", "-c", prepare)
+    where = "from toolchain.core import cache; print(cache.cache_root())"
+    cache_root = str(session.run("python", "-c", where, silent=True)).strip()
+    cargo_env = {
+        "CARGO_TARGET_DIR": str(Path(cache_root) / "cargo-target" / "lint"),
+        # clippy-driver compiles every crate itself: a RUSTC from elsewhere (Debian's, for wasm32)
+        # would give it dependencies built by another compiler version.
+        "RUSTC": None,
+        "RUSTC_WRAPPER": None,
+    }
+    crates = {**RUST_CRATES, **{str(p): [] for p in sorted(Path().glob(GATING_FIXTURES))}}
+    checks: list[tuple[str, list[str]]] = [
+        ("lint-imports", ["lint-imports"]),  # the layer contract, pyproject [tool.importlinter]
+        ("ruff check", ["ruff", "check", *PYTHON_SOURCES]),
+        ("ruff format", ["ruff", "format", "--check", *PYTHON_SOURCES]),
+        ("mypy", ["mypy"]),  # the package, pyproject [tool.mypy]
+    ]
+    for manifest in crates:
+        checks.append((f"cargo fmt {manifest}", ["cargo", "fmt", "--check", "--manifest-path", manifest]))
+    for manifest, runs in crates.items():
+        for args in runs:
+            clippy = ["cargo", "clippy", "--locked", "--all-targets", "--manifest-path", manifest, *args]
+            checks.append((" ".join(["cargo clippy", manifest, *args]), [*clippy, "--", "-D", "warnings"]))
+    failed = []
+    for name, argv in checks:
+        try:
+            session.run(*argv, env=cargo_env if argv[0] == "cargo" else None, external=argv[0] == "cargo")
+        except nox.command.CommandFailed:
+            failed.append(name)
+    if failed:
+        session.warn(f"lint: {len(failed)} of {len(checks)} checks failed: {', '.join(failed)}")
+    else:
+        session.log(f"lint: all {len(checks)} checks passed")
+    return failed
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format, mypy, the layer contract; cargo fmt and clippy -D warnings on our crates. All run; fails naming each that failed."""
+    # The test extra too: mypy then checks the package's use of pytest, selenium and pyarrow
+    # against the real packages, as in the test session.
+    session.install("-e", ".[test,lint]")
+    failed = _lint(session)
+    if failed:
+        session.error(f"lint failed: {', '.join(failed)}")
