@@ -95,10 +95,16 @@ def _pytest(session: nox.Session, paths: list[str], provision: bool = True) -> N
 
 @nox.session
 def test(session: nox.Session) -> None:
-    """All tests (the toolchain-wheel and wasm-test ones only when cached): provisions, builds, runs headless Chromium."""
-    _install(session, "[test]")
+    """All tests (the toolchain-wheel and wasm-test ones only when cached): provisions, builds, runs headless Chromium.
+
+    Without arguments (CI's command) the lint session's checks run first; a failed one fails the
+    session after pytest has run. With arguments (a subset of the tests) they are skipped."""
+    _install(session, "[test,lint]")
+    lint_failed = [] if session.posargs else _lint(session)
     session.run("python", "-m", "toolchain", "doctor", "--install")
     session.run("pytest", *(session.posargs or ["tests"]))
+    if lint_failed:
+        session.error(f"the tests passed, lint did not: {', '.join(lint_failed)} (nox -s lint; docs/lint.md)")
 
 
 @nox.session
