@@ -1,20 +1,20 @@
 """Sessions are thin: each installs the toolchain package and calls its CLI or pytest.
 
-    nox -s doctor [-- --install]     what is found, and provisioning
-    nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
-    nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser suites (the two slow
-                                     builds below only when cached; -- --run-slow-builds forces them)
-    nox -s browser [-- PYTEST ARGS]  the browser suite only (differential, protocol, load times)
-    nox -s unit                      the fast unit tests only
-    nox -s wasm_test                 the engine's Rust tests in headless Chromium
-    nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
-    nox -s fuzz [-- OPTIONS]         the IPC validator natively under a seeded fuzzer (--seconds 120, --seed)
-    nox -s toolchain_wheels [-- OPTIONS]  the wasm-bindgen CLI and wasm-opt as wheels in artifacts/toolchain-wheels/
-    nox -s toolchain_wheels_test     the toolchain-wheel tests (~45 min cold: binaryen from C++)
-    nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
-    nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
-    nox -s cache [-- show|clean OPTIONS]  what the tool and stage caches hold; clean them (clean --help)
-    nox -s lint                      ruff, mypy, the layer contract; cargo fmt and clippy on our crates (docs/lint.md)
+nox -s doctor [-- --install]     what is found, and provisioning
+nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
+nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser suites (the two slow
+                                 builds below only when cached; -- --run-slow-builds forces them)
+nox -s browser [-- PYTEST ARGS]  the browser suite only (differential, protocol, load times)
+nox -s unit                      the fast unit tests only
+nox -s wasm_test                 the engine's Rust tests in headless Chromium
+nox -s check [-- NAME OPTIONS]   every check on the built engine, or one (gating, tracing, shims, size)
+nox -s fuzz [-- OPTIONS]         the IPC validator natively under a seeded fuzzer (--seconds 120, --seed)
+nox -s toolchain_wheels [-- OPTIONS]  the wasm-bindgen CLI and wasm-opt as wheels in artifacts/toolchain-wheels/
+nox -s toolchain_wheels_test     the toolchain-wheel tests (~45 min cold: binaryen from C++)
+nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
+nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
+nox -s cache [-- show|clean OPTIONS]  what the tool and stage caches hold; clean them (clean --help)
+nox -s lint                      ruff, mypy, the layer contract; cargo fmt and clippy on our crates (docs/lint.md)
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ EOS = CONTINUATION + b"\x00\x00\x00\x00"
 
 # ------------------------------------------------------------------------------ base streams
 
-def _stream(table, *, compression: str | None = None, max_chunksize: int | None = None,
-            legacy: bool = False) -> bytes:
+
+def _stream(table, *, compression: str | None = None, max_chunksize: int | None = None, legacy: bool = False) -> bytes:
     import pyarrow as pa
 
     options = pa.ipc.IpcWriteOptions(compression=compression, use_legacy_format=legacy)
@@ -54,38 +54,54 @@ def base_tables() -> list[tuple[str, object]]:
 
     import pyarrow as pa
 
-    ints = pa.table({
-        "a": pa.array([1, None, 3, 4, None, 6], pa.int64()),
-        "b": pa.array([10, 20, 30, 40, 50, 60], pa.int32()),
-    })
-    strings = pa.table({
-        "s": pa.array(["alpha", None, "", "Zürich", "東京", "🦀"]),
-        "ls": pa.array(["x", "yy", None, "zzz", "", "w"], pa.large_string()),
-    })
+    ints = pa.table(
+        {
+            "a": pa.array([1, None, 3, 4, None, 6], pa.int64()),
+            "b": pa.array([10, 20, 30, 40, 50, 60], pa.int32()),
+        }
+    )
+    strings = pa.table(
+        {
+            "s": pa.array(["alpha", None, "", "Zürich", "東京", "🦀"]),
+            "ls": pa.array(["x", "yy", None, "zzz", "", "w"], pa.large_string()),
+        }
+    )
     booleans = pa.table({"t": pa.array([True, None, False, True, None, True, False, False, True])})
     lists = pa.table({"l": pa.array([[1, 2, None], None, [], [4]], pa.list_(pa.int32()))})
-    structs = pa.table({
-        "st": pa.array([{"x": 1, "y": "p"}, None, {"x": None, "y": "q"}, {"x": 4, "y": None}],
-                       pa.struct([("x", pa.int32()), ("y", pa.string())])),
-    })
-    dictionary = pa.table({  # two dictionaries: ids 0 and 1 (0 is a flatbuffer default, not written)
-        "d": pa.array(["red", None, "green", "red", "blue", "green"]).cast(pa.dictionary(pa.int8(), pa.utf8())),
-        "e": pa.array(["x", "y", "x", None, "z", "z"]).cast(pa.dictionary(pa.int32(), pa.utf8())),
-    })
-    decimals = pa.table({
-        "dec": pa.array([decimal.Decimal("123.45"), None, decimal.Decimal("-0.01")], pa.decimal128(10, 2)),
-    })
-    zurich = datetime.datetime(2024, 3, 1, 12, 30, tzinfo=datetime.timezone.utc)
-    timestamps = pa.table({
-        "ts": pa.array([zurich, None, zurich], pa.timestamp("us", tz="Europe/Zurich")),
-        "day": pa.array([datetime.date(2024, 1, 1), None, datetime.date(1970, 1, 1)], pa.date32()),
-    })
-    mixed = pa.table({
-        "id": pa.array(range(300), pa.int64()),
-        "city": pa.array(["Zürich", "Bern", None, "Genève"] * 75),
-        "flag": pa.array([True, False, None] * 100),
-        "tags": pa.array([[i % 3, i % 5] if i % 7 else None for i in range(300)], pa.list_(pa.int16())),
-    })
+    structs = pa.table(
+        {
+            "st": pa.array(
+                [{"x": 1, "y": "p"}, None, {"x": None, "y": "q"}, {"x": 4, "y": None}],
+                pa.struct([("x", pa.int32()), ("y", pa.string())]),
+            ),
+        }
+    )
+    dictionary = pa.table(
+        {  # two dictionaries: ids 0 and 1 (0 is a flatbuffer default, not written)
+            "d": pa.array(["red", None, "green", "red", "blue", "green"]).cast(pa.dictionary(pa.int8(), pa.utf8())),
+            "e": pa.array(["x", "y", "x", None, "z", "z"]).cast(pa.dictionary(pa.int32(), pa.utf8())),
+        }
+    )
+    decimals = pa.table(
+        {
+            "dec": pa.array([decimal.Decimal("123.45"), None, decimal.Decimal("-0.01")], pa.decimal128(10, 2)),
+        }
+    )
+    zurich = datetime.datetime(2024, 3, 1, 12, 30, tzinfo=datetime.UTC)
+    timestamps = pa.table(
+        {
+            "ts": pa.array([zurich, None, zurich], pa.timestamp("us", tz="Europe/Zurich")),
+            "day": pa.array([datetime.date(2024, 1, 1), None, datetime.date(1970, 1, 1)], pa.date32()),
+        }
+    )
+    mixed = pa.table(
+        {
+            "id": pa.array(range(300), pa.int64()),
+            "city": pa.array(["Zürich", "Bern", None, "Genève"] * 75),
+            "flag": pa.array([True, False, None] * 100),
+            "tags": pa.array([[i % 3, i % 5] if i % 7 else None for i in range(300)], pa.list_(pa.int16())),
+        }
+    )
     return [
         ("ints with nulls", ints),
         ("strings", strings),
@@ -115,34 +131,35 @@ def base_streams() -> list[tuple[str, bytes]]:
 
 # ------------------------------------------------------------------------------ stream structure
 
+
 def _u16(b: bytes | bytearray, p: int) -> int:
-    return int.from_bytes(b[p:p + 2], "little")
+    return int.from_bytes(b[p : p + 2], "little")
 
 
 def _u32(b: bytes | bytearray, p: int) -> int:
-    return int.from_bytes(b[p:p + 4], "little")
+    return int.from_bytes(b[p : p + 4], "little")
 
 
 def _i32(b: bytes | bytearray, p: int) -> int:
-    return int.from_bytes(b[p:p + 4], "little", signed=True)
+    return int.from_bytes(b[p : p + 4], "little", signed=True)
 
 
 def _i64(b: bytes | bytearray, p: int) -> int:
-    return int.from_bytes(b[p:p + 8], "little", signed=True)
+    return int.from_bytes(b[p : p + 8], "little", signed=True)
 
 
 @dataclass(frozen=True)
 class _Message:
-    start: int      # the length prefix (continuation marker included)
-    meta: int       # the flatbuffer
+    start: int  # the length prefix (continuation marker included)
+    meta: int  # the flatbuffer
     meta_end: int
-    end: int        # after the body
+    end: int  # after the body
 
 
 @dataclass(frozen=True)
 class _Field:
     pos: int
-    width: int      # 4 or 8
+    width: int  # 4 or 8
     what: str
 
 
@@ -185,7 +202,7 @@ def _messages(b: bytes | bytearray) -> tuple[list[_Message], int]:
     out: list[_Message] = []
     pos = 0
     while len(b) - pos >= 8:
-        if b[pos:pos + 4] == CONTINUATION:
+        if b[pos : pos + 4] == CONTINUATION:
             length, prefix = _i32(b, pos + 4), 8
         else:
             length, prefix = _i32(b, pos), 4
@@ -258,31 +275,50 @@ def _structural_fields(b: bytes | bytearray) -> list[_Field]:
                     _batch_fields(b, data, msg, index, out)
         except _Malformed:
             continue
-    return [f for f in out if 0 <= f.pos and f.pos + f.width <= len(b)]
+    return [f for f in out if f.pos >= 0 and f.pos + f.width <= len(b)]
 
 
 # ------------------------------------------------------------------------------ mutations
+
 
 def _edge_values(rng: random.Random, width: int, original: int) -> list[tuple[int, str]]:
     k = rng.randrange(1, 64)
     if width == 8:
         return [
-            (-1, "-1"), (0, "0"), (1, "1"), (2**31 - 1, "2^31-1"), (2**31, "2^31"), (2**32, "2^32"),
-            (2**32 + k, f"2^32+{k}"), (original + 2**32, f"{original}+2^32"), (original + 1, f"{original}+1"),
-            (original - 1, f"{original}-1"), (original * 2, f"{original}*2"), (2**63 - 1, "2^63-1"),
-            (-2**63, "-2^63"), (2**62, "2^62"), (2**32 - 1, "2^32-1"),
+            (-1, "-1"),
+            (0, "0"),
+            (1, "1"),
+            (2**31 - 1, "2^31-1"),
+            (2**31, "2^31"),
+            (2**32, "2^32"),
+            (2**32 + k, f"2^32+{k}"),
+            (original + 2**32, f"{original}+2^32"),
+            (original + 1, f"{original}+1"),
+            (original - 1, f"{original}-1"),
+            (original * 2, f"{original}*2"),
+            (2**63 - 1, "2^63-1"),
+            (-(2**63), "-2^63"),
+            (2**62, "2^62"),
+            (2**32 - 1, "2^32-1"),
         ]
     return [
-        (-1, "-1"), (0, "0"), (1, "1"), (2**31 - 1, "2^31-1"), (-2**31, "-2^31"), (original + 1, f"{original}+1"),
-        (original - 1, f"{original}-1"), (original + 8, f"{original}+8"), (original * 2, f"{original}*2"),
+        (-1, "-1"),
+        (0, "0"),
+        (1, "1"),
+        (2**31 - 1, "2^31-1"),
+        (-(2**31), "-2^31"),
+        (original + 1, f"{original}+1"),
+        (original - 1, f"{original}-1"),
+        (original + 8, f"{original}+8"),
+        (original * 2, f"{original}*2"),
         (2**31 - 16, "2^31-16"),
     ]
 
 
 def _put(b: bytearray, pos: int, width: int, value: int) -> None:
     bits = 8 * width
-    value = (value + 2**(bits - 1)) % 2**bits - 2**(bits - 1)  # wrap into the signed range
-    b[pos:pos + width] = value.to_bytes(width, "little", signed=True)
+    value = (value + 2 ** (bits - 1)) % 2**bits - 2 ** (bits - 1)  # wrap into the signed range
+    b[pos : pos + width] = value.to_bytes(width, "little", signed=True)
 
 
 def _mutate_once(rng: random.Random, b: bytearray, bases: list[tuple[str, bytes]]) -> tuple[str, bytearray]:
@@ -304,7 +340,7 @@ def _mutate_once(rng: random.Random, b: bytearray, bases: list[tuple[str, bytes]
             if not fields:
                 continue
             f = rng.choice(fields)
-            original = int.from_bytes(b[f.pos:f.pos + f.width], "little", signed=True)
+            original = int.from_bytes(b[f.pos : f.pos + f.width], "little", signed=True)
             value, name = rng.choice(_edge_values(rng, f.width, original))
             _put(b, f.pos, f.width, value)
             return f"i{8 * f.width}={name} @ offset {f.pos} ({f.what})", b
@@ -316,7 +352,7 @@ def _mutate_once(rng: random.Random, b: bytearray, bases: list[tuple[str, bytes]
             if m.meta_end - m.meta < width:
                 continue
             pos = m.meta + (rng.randrange(m.meta_end - m.meta - width + 1) & ~(width - 1))
-            original = int.from_bytes(b[pos:pos + width], "little", signed=True)
+            original = int.from_bytes(b[pos : pos + width], "little", signed=True)
             value, name = rng.choice(_edge_values(rng, width, original))
             _put(b, pos, width, value)
             return f"i{8 * width}={name} @ offset {pos} (metadata word)", b
@@ -330,7 +366,7 @@ def _mutate_once(rng: random.Random, b: bytearray, bases: list[tuple[str, bytes]
         if kind in ("dup", "swap", "drop"):
             if len(messages) < (1 if kind == "drop" else 2):
                 continue
-            parts = [bytes(b[m.start:m.end]) for m in messages]
+            parts = [bytes(b[m.start : m.end]) for m in messages]
             tail = bytes(b[rest:])
             i = rng.randrange(len(parts))
             if kind == "dup":

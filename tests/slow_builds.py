@@ -11,8 +11,8 @@ sessions pass it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 FORCE_OPTION = "--run-slow-builds"
 
@@ -57,7 +57,10 @@ def select(items: list, builds: list[SlowBuild] | tuple[SlowBuild, ...], force: 
         if why is None:
             continue
         dropped |= {id(item) for item in marked}
-        notes.append(f"deselected {len(marked)} {build.what} (marker {build.marker}): {why}; cold they take {build.cold_cost}; "
-                     f"run with `{build.command}` (or pytest {FORCE_OPTION})")
-    return Selection(kept=[i for i in items if id(i) not in dropped],
-                     deselected=[i for i in items if id(i) in dropped], notes=notes)
+        notes.append(
+            f"deselected {len(marked)} {build.what} (marker {build.marker}): {why}; cold they take {build.cold_cost}; "
+            f"run with `{build.command}` (or pytest {FORCE_OPTION})"
+        )
+    return Selection(
+        kept=[i for i in items if id(i) not in dropped], deselected=[i for i in items if id(i) in dropped], notes=notes
+    )

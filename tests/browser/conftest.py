@@ -72,7 +72,7 @@ class Measurements:
             return
         document = {
             "what": "browser suite measurements (headless Chromium, one run; a record, not an assertion)",
-            "recorded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": _cpus(), "python": platform.python_version()},
             **self.context,
             **self.entries,
@@ -92,8 +92,11 @@ def measurements(built_engine, chromium, artifacts_dir):
     record = Measurements(artifacts_dir / "reports" / "browser-measurements.json")
     record.context = {
         "browser": chromium.chromium_version,
-        "engine": {"package": str(built_engine.package_dir), "final_size": built_engine.report.get("final"),
-                   "datafusion": built_engine.build_info.get("locked_versions", {}).get("datafusion")},
+        "engine": {
+            "package": str(built_engine.package_dir),
+            "final_size": built_engine.report.get("final"),
+            "datafusion": built_engine.build_info.get("locked_versions", {}).get("datafusion"),
+        },
     }
     yield record
     record.write()

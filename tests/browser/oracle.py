@@ -79,7 +79,9 @@ def without_views(t: pa.DataType) -> pa.DataType:
     if pa.types.is_struct(t):
         return pa.struct([t.field(i).with_type(without_views(t.field(i).type)) for i in range(t.num_fields)])
     if pa.types.is_map(t):
-        return pa.map_(t.key_field.with_type(without_views(t.key_type)), t.item_field.with_type(without_views(t.item_type)))
+        return pa.map_(
+            t.key_field.with_type(without_views(t.key_type)), t.item_field.with_type(without_views(t.item_type))
+        )
     if pa.types.is_dictionary(t):
         return pa.dictionary(t.index_type, without_views(t.value_type), t.ordered)
     return t
@@ -89,7 +91,9 @@ def types_equal(a: pa.DataType, b: pa.DataType) -> bool:
     """Equality ignoring nullability of nested fields (DataFusion versions differ on it)."""
     if pa.types.is_struct(a) and pa.types.is_struct(b):
         return a.num_fields == b.num_fields and all(
-            a.field(i).name == b.field(i).name and types_equal(a.field(i).type, b.field(i).type) for i in range(a.num_fields))
+            a.field(i).name == b.field(i).name and types_equal(a.field(i).type, b.field(i).type)
+            for i in range(a.num_fields)
+        )
     for check in (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list):
         if check(a) and check(b):
             same_size = not pa.types.is_fixed_size_list(a) or a.list_size == b.list_size
@@ -131,7 +135,12 @@ def _nested_values(array: pa.Array, convert, maps: bool) -> list[Any] | None:
         children = [convert(child) for child in array.flatten()]
         names = [t.field(i).name for i in range(t.num_fields)]
         return [{n: c[row] for n, c in zip(names, children)} if valid[row] else None for row in range(len(array))]
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) or (maps and pa.types.is_map(t)):
+    if (
+        pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_fixed_size_list(t)
+        or (maps and pa.types.is_map(t))
+    ):
         flat = convert(array.flatten())
         lengths = array.value_lengths().to_pylist()
         out, at = [], 0
@@ -139,7 +148,7 @@ def _nested_values(array: pa.Array, convert, maps: bool) -> list[Any] | None:
             if not valid[row]:
                 out.append(None)
                 continue
-            out.append(flat[at:at + lengths[row]])
+            out.append(flat[at : at + lengths[row]])
             at += lengths[row]
         return out
     if pa.types.is_dictionary(t):
@@ -170,7 +179,12 @@ def values_equal(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, float) or isinstance(b, float):
-        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or isinstance(a, bool) or isinstance(b, bool):
+        if (
+            not isinstance(a, (int, float))
+            or not isinstance(b, (int, float))
+            or isinstance(a, bool)
+            or isinstance(b, bool)
+        ):
             return False
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
@@ -251,9 +265,15 @@ def js_equal(expected: Any, got: Any) -> bool:
     if expected is SKIP:
         return True
     if isinstance(expected, dict):
-        return isinstance(got, dict) and expected.keys() == got.keys() and all(js_equal(expected[k], got[k]) for k in expected)
+        return (
+            isinstance(got, dict)
+            and expected.keys() == got.keys()
+            and all(js_equal(expected[k], got[k]) for k in expected)
+        )
     if isinstance(expected, list):
-        return isinstance(got, list) and len(expected) == len(got) and all(js_equal(e, g) for e, g in zip(expected, got))
+        return (
+            isinstance(got, list) and len(expected) == len(got) and all(js_equal(e, g) for e, g in zip(expected, got))
+        )
     if isinstance(expected, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
         return math.isclose(expected, got, rel_tol=REL_TOL, abs_tol=1e-6)
     if isinstance(expected, int) and not isinstance(expected, bool) and isinstance(got, float):
@@ -298,19 +318,28 @@ def check_js_compatible(result: Result, label: str) -> None:
     """No view types in what reaches JS, and apache-arrow JS decodes it."""
     leaked = [(f.name, t) for f in result.table.schema for t in view_types_in(f.type)]
     if result.js_error is not None:
-        culprit = "; ".join(f"column '{n}' has type {t}, a view type" for n, t in leaked) or f"types: {describe_types(result.table)}"
+        culprit = (
+            "; ".join(f"column '{n}' has type {t}, a view type" for n, t in leaked)
+            or f"types: {describe_types(result.table)}"
+        )
         pytest.fail(
             f"[{label}] apache-arrow JS could not decode the engine's result ({culprit}).\n"
-            f"JS error: {result.js_error}\nSQL: {result.sql}", pytrace=False)
+            f"JS error: {result.js_error}\nSQL: {result.sql}",
+            pytrace=False,
+        )
     if leaked:
         pytest.fail(
             f"[{label}] the engine returned view types to JS: "
             + "; ".join(f"column '{n}' has type {t}" for n, t in leaked)
             + ". apache-arrow JS (<= 21) does not support Utf8View/BinaryView/ListView everywhere; the engine "
             "must cast them to Utf8/Binary/List before writing IPC for JS (js_compatible_type in engine.rs).\n"
-            f"SQL: {result.sql}", pytrace=False)
+            f"SQL: {result.sql}",
+            pytrace=False,
+        )
     js_types = [field["type"] for field in result.js["fields"]]
-    assert not any("View" in t for t in js_types), f"[{label}] apache-arrow JS saw view types {js_types}\nSQL: {result.sql}"
+    assert not any("View" in t for t in js_types), (
+        f"[{label}] apache-arrow JS saw view types {js_types}\nSQL: {result.sql}"
+    )
 
 
 def first_difference(expected: list[tuple], got: list[tuple]) -> tuple[int, int] | None:
@@ -325,15 +354,18 @@ def compare_tables(got: pa.Table, expected: pa.Table, sql: str, ordered: bool, l
     """The engine's table (pyarrow-decoded) against the oracle's: names, types, then row for row."""
     where = f"[{label}]\nSQL: {sql}"
     assert got.column_names == expected.column_names, (
-        f"column names differ\n  engine: {got.column_names}\n  native: {expected.column_names}\n{where}")
+        f"column names differ\n  engine: {got.column_names}\n  native: {expected.column_names}\n{where}"
+    )
     for g, e in zip(got.schema, expected.schema):
         want = without_views(e.type)
         assert types_equal(g.type, want), (
             f"column '{g.name}': the engine returned type {g.type}, native DataFusion {e.type} "
-            f"(expected {want} after the engine's view-type cast)\n{where}")
+            f"(expected {want} after the engine's view-type cast)\n{where}"
+        )
     assert got.num_rows == expected.num_rows, (
         f"row count differs: engine {got.num_rows}, native {expected.num_rows}\n{where}\n"
-        f"engine rows (first 5): {table_rows(got)[:5]}\nnative rows (first 5): {table_rows(expected)[:5]}")
+        f"engine rows (first 5): {table_rows(got)[:5]}\nnative rows (first 5): {table_rows(expected)[:5]}"
+    )
     got_rows, expected_rows = table_rows(got), table_rows(expected)
     if not ordered:
         got_rows = sorted(got_rows, key=lambda r: tuple(sort_key(v) for v in r))
@@ -345,7 +377,9 @@ def compare_tables(got: pa.Table, expected: pa.Table, sql: str, ordered: bool, l
         pytest.fail(
             f"{where}\nfirst difference at row {row} ({order}), column '{got.column_names[column]}':\n"
             f"  engine: {got_rows[row][column]!r}\n  native: {expected_rows[row][column]!r}\n"
-            f"  engine row: {got_rows[row]!r}\n  native row: {expected_rows[row]!r}", pytrace=False)
+            f"  engine row: {got_rows[row]!r}\n  native row: {expected_rows[row]!r}",
+            pytrace=False,
+        )
 
 
 def compare_js(result: Result, label: str, values: bool = True) -> None:
@@ -363,4 +397,6 @@ def compare_js(result: Result, label: str, values: bool = True) -> None:
             if not js_equal(column[row], decoded.get(name)):
                 pytest.fail(
                     f"{where}\nrow {row}, column '{name}' ({result.table.schema.field(name).type}):\n"
-                    f"  apache-arrow JS: {decoded.get(name)!r}\n  expected from pyarrow: {column[row]!r}", pytrace=False)
+                    f"  apache-arrow JS: {decoded.get(name)!r}\n  expected from pyarrow: {column[row]!r}",
+                    pytrace=False,
+                )

@@ -10,12 +10,12 @@ import array
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # Non-ASCII on purpose: multi-byte UTF-8 (2, 3 and 4 bytes), combining-free accents, CJK, emoji.
 CITIES = ["Zürich", "東京", "Köln", "São Paulo", "🦀 Crabtown", None]
@@ -32,70 +32,100 @@ def _sales() -> pa.Table:
     amount = [None if i % 5 == 0 else round(((i * 37) % 101) * 1.25 - 20.5, 2) for i in ids]
     price = [None if i % 6 == 0 else Decimal((i * 7919) % 100000) / Decimal(100) - Decimal("150.00") for i in ids]
     base = dt.datetime(2024, 3, 30, 22, 0, tzinfo=UTC)
-    ts_utc = [None if i % 9 == 0 else base + dt.timedelta(hours=i * 7, minutes=i * 11, microseconds=i * 1001) for i in ids]
+    ts_utc = [
+        None if i % 9 == 0 else base + dt.timedelta(hours=i * 7, minutes=i * 11, microseconds=i * 1001) for i in ids
+    ]
     # Berlin wall clock around both 2024 DST changes (31 March and 27 October) and far dates.
     berlin_instants = [
-        dt.datetime(2024, 3, 31, 0, 30, tzinfo=UTC), dt.datetime(2024, 3, 31, 1, 30, tzinfo=UTC),
-        dt.datetime(2024, 10, 27, 0, 30, tzinfo=UTC), dt.datetime(2024, 10, 27, 1, 30, tzinfo=UTC),
-        dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), dt.datetime(2038, 1, 19, 3, 14, 8, tzinfo=UTC),
-        dt.datetime(1999, 12, 31, 23, 0, tzinfo=UTC), None,
+        dt.datetime(2024, 3, 31, 0, 30, tzinfo=UTC),
+        dt.datetime(2024, 3, 31, 1, 30, tzinfo=UTC),
+        dt.datetime(2024, 10, 27, 0, 30, tzinfo=UTC),
+        dt.datetime(2024, 10, 27, 1, 30, tzinfo=UTC),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        dt.datetime(2038, 1, 19, 3, 14, 8, tzinfo=UTC),
+        dt.datetime(1999, 12, 31, 23, 0, tzinfo=UTC),
+        None,
     ]
     ts_berlin = [berlin_instants[i % len(berlin_instants)] for i in ids]
     day = [dt.date(2024, 1, 1) + dt.timedelta(days=(i * 17) % 400) if i % 10 else None for i in ids]
     flag = [None if i % 8 == 0 else bool(i % 3) for i in ids]
     note = ["" if i % 4 == 0 else None if i % 4 == 1 else f"n{i}·ß" for i in ids]
-    return pa.table({
-        "id": pa.array(ids, pa.int64()),
-        "city": pa.array(city, pa.string()),
-        "product": pa.array(product, pa.string()),
-        "qty": pa.array(qty, pa.int32()),
-        "amount": pa.array(amount, pa.float64()),
-        "price": pa.array(price, pa.decimal128(12, 2)),
-        "ts_utc": pa.array(ts_utc, pa.timestamp("us", "UTC")),
-        "ts_berlin": pa.array(ts_berlin, pa.timestamp("us", "Europe/Berlin")),
-        "day": pa.array(day, pa.date32()),
-        "flag": pa.array(flag, pa.bool_()),
-        "note": pa.array(note, pa.string()),
-    })
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "city": pa.array(city, pa.string()),
+            "product": pa.array(product, pa.string()),
+            "qty": pa.array(qty, pa.int32()),
+            "amount": pa.array(amount, pa.float64()),
+            "price": pa.array(price, pa.decimal128(12, 2)),
+            "ts_utc": pa.array(ts_utc, pa.timestamp("us", "UTC")),
+            "ts_berlin": pa.array(ts_berlin, pa.timestamp("us", "Europe/Berlin")),
+            "day": pa.array(day, pa.date32()),
+            "flag": pa.array(flag, pa.bool_()),
+            "note": pa.array(note, pa.string()),
+        }
+    )
 
 
 def _cities() -> pa.Table:
     """A dimension table: one city the sales lack (Paris), one they have that is missing here."""
-    return pa.table({
-        "city": pa.array(["Zürich", "東京", "Köln", "São Paulo", "Paris", None], pa.string()),
-        "country": pa.array(["Schweiz", "日本", "Deutschland", "Brasil", "France", "nowhere"], pa.string()),
-        "population": pa.array([421_878, 13_960_000, 1_084_000, 12_330_000, 2_161_000, None], pa.int64()),
-        "tax": pa.array([Decimal("7.70"), Decimal("10.00"), Decimal("19.00"), None, Decimal("20.00"), Decimal("0.00")],
-                        pa.decimal128(12, 2)),
-    })
+    return pa.table(
+        {
+            "city": pa.array(["Zürich", "東京", "Köln", "São Paulo", "Paris", None], pa.string()),
+            "country": pa.array(["Schweiz", "日本", "Deutschland", "Brasil", "France", "nowhere"], pa.string()),
+            "population": pa.array([421_878, 13_960_000, 1_084_000, 12_330_000, 2_161_000, None], pa.int64()),
+            "tax": pa.array(
+                [Decimal("7.70"), Decimal("10.00"), Decimal("19.00"), None, Decimal("20.00"), Decimal("0.00")],
+                pa.decimal128(12, 2),
+            ),
+        }
+    )
 
 
 def _nested() -> pa.Table:
     """Struct and list columns, with NULL structs, NULL lists, empty lists and NULL elements."""
     point = pa.struct([("x", pa.float64()), ("y", pa.int64()), ("label", pa.string())])
-    return pa.table({
-        "id": pa.array(range(1, 9), pa.int64()),
-        "point": pa.array([
-            {"x": 1.5, "y": 2, "label": "Zürich"}, {"x": -0.25, "y": None, "label": "東京"}, None,
-            {"x": None, "y": 7, "label": None}, {"x": 3.0, "y": -4, "label": "🦀"}, {"x": 0.0, "y": 0, "label": ""},
-            {"x": 1e10, "y": 2**40, "label": "naïve"}, {"x": 2.5, "y": 1, "label": "Köln"},
-        ], point),
-        "tags": pa.array([["a", "ü"], [], None, ["東京", None, "x"], ["🦀", "🦀"], ["z"], None, ["ß", "ss", "SS"]],
-                         pa.list_(pa.string())),
-        "scores": pa.array([[1, 2, 3], [None], [], [10, -10], None, [5, 5, 5, 5], [2**40], [0]], pa.list_(pa.int64())),
-        "grp": pa.array(["a", "b", "a", "b", "a", "c", None, "c"], pa.string()),
-    })
+    return pa.table(
+        {
+            "id": pa.array(range(1, 9), pa.int64()),
+            "point": pa.array(
+                [
+                    {"x": 1.5, "y": 2, "label": "Zürich"},
+                    {"x": -0.25, "y": None, "label": "東京"},
+                    None,
+                    {"x": None, "y": 7, "label": None},
+                    {"x": 3.0, "y": -4, "label": "🦀"},
+                    {"x": 0.0, "y": 0, "label": ""},
+                    {"x": 1e10, "y": 2**40, "label": "naïve"},
+                    {"x": 2.5, "y": 1, "label": "Köln"},
+                ],
+                point,
+            ),
+            "tags": pa.array(
+                [["a", "ü"], [], None, ["東京", None, "x"], ["🦀", "🦀"], ["z"], None, ["ß", "ss", "SS"]],
+                pa.list_(pa.string()),
+            ),
+            "scores": pa.array(
+                [[1, 2, 3], [None], [], [10, -10], None, [5, 5, 5, 5], [2**40], [0]], pa.list_(pa.int64())
+            ),
+            "grp": pa.array(["a", "b", "a", "b", "a", "c", None, "c"], pa.string()),
+        }
+    )
 
 
 def _views() -> pa.Table:
     """View-typed columns, as a DataFusion server sends them (Utf8View/BinaryView are its defaults):
     the engine reads them, and must never hand them to apache-arrow JS."""
-    return pa.table({
-        "id": pa.array(range(1, 7), pa.int64()),
-        "name": pa.array(["Zürich", "a string longer than twelve bytes, so not inlined", None, "東京", "", "🦀"],
-                         pa.string_view()),
-        "blob": pa.array([b"\x00\x01", None, b"x" * 40, b"", b"\xff", b"abc"], pa.binary_view()),
-    })
+    return pa.table(
+        {
+            "id": pa.array(range(1, 7), pa.int64()),
+            "name": pa.array(
+                ["Zürich", "a string longer than twelve bytes, so not inlined", None, "東京", "", "🦀"],
+                pa.string_view(),
+            ),
+            "blob": pa.array([b"\x00\x01", None, b"x" * 40, b"", b"\xff", b"abc"], pa.binary_view()),
+        }
+    )
 
 
 BIG_ROWS = 1_000_000
@@ -116,7 +146,7 @@ def _big() -> pa.Table:
     return pa.table({"id": ids, "grp": grp, "val": val, "cat": cat, "cents": cents})
 
 
-@lru_cache(maxsize=None)
+@cache
 def datasets() -> dict[str, pa.Table]:
     return {"sales": _sales(), "cities": _cities(), "nested": _nested(), "views": _views(), "big": _big()}
 
@@ -140,254 +170,547 @@ def s(id: str, tables: str, sql: str, ordered: bool = False) -> Scenario:
 
 SCENARIOS: list[Scenario] = [
     # --- scalar aggregates
-    s("agg_scalar_basic", "sales", """
+    s(
+        "agg_scalar_basic",
+        "sales",
+        """
         SELECT count(*) AS n, count(qty) AS n_qty, sum(qty) AS sum_qty, min(amount) AS lo, max(amount) AS hi,
-               avg(amount) AS mean, sum(amount) AS total FROM sales"""),
-    s("agg_scalar_statistics", "sales", """
+               avg(amount) AS mean, sum(amount) AS total FROM sales""",
+    ),
+    s(
+        "agg_scalar_statistics",
+        "sales",
+        """
         SELECT stddev(amount) AS sd, var_pop(amount) AS vp, median(amount) AS med, corr(qty, amount) AS r,
-               covar_samp(qty, amount) AS cov, regr_slope(amount, qty) AS slope FROM sales"""),
-    s("agg_scalar_bool_distinct", "sales", """
+               covar_samp(qty, amount) AS cov, regr_slope(amount, qty) AS slope FROM sales""",
+    ),
+    s(
+        "agg_scalar_bool_distinct",
+        "sales",
+        """
         SELECT bool_and(flag) AS all_true, bool_or(flag) AS any_true, count(DISTINCT city) AS cities,
-               count(DISTINCT product) AS products, approx_distinct(city) AS approx_cities FROM sales"""),
-    s("agg_scalar_ordered_string_and_array", "sales", """
+               count(DISTINCT product) AS products, approx_distinct(city) AS approx_cities FROM sales""",
+    ),
+    s(
+        "agg_scalar_ordered_string_and_array",
+        "sales",
+        """
         SELECT string_agg(city, ' | ' ORDER BY id) AS cities, array_agg(id ORDER BY id DESC) AS ids,
-               min(city) AS first_city, max(product) AS last_product, first_value(product ORDER BY id) AS fp FROM sales"""),
-    s("agg_empty_input", "sales", """
+               min(city) AS first_city, max(product) AS last_product, first_value(product ORDER BY id) AS fp FROM sales""",
+    ),
+    s(
+        "agg_empty_input",
+        "sales",
+        """
         SELECT count(*) AS n, sum(amount) AS total, avg(qty) AS mean, max(city) AS m, array_agg(id) AS ids
-        FROM sales WHERE id < 0"""),
+        FROM sales WHERE id < 0""",
+    ),
     # --- grouped aggregates
-    s("agg_grouped_by_city", "sales", """
+    s(
+        "agg_grouped_by_city",
+        "sales",
+        """
         SELECT city, count(*) AS n, sum(qty) AS q, avg(amount) AS mean, min(ts_utc) AS first_ts, max(day) AS last_day
-        FROM sales GROUP BY city ORDER BY city NULLS FIRST""", ordered=True),
-    s("agg_grouped_having_filter", "sales", """
+        FROM sales GROUP BY city ORDER BY city NULLS FIRST""",
+        ordered=True,
+    ),
+    s(
+        "agg_grouped_having_filter",
+        "sales",
+        """
         SELECT product, count(*) FILTER (WHERE flag) AS n_flagged, sum(amount) FILTER (WHERE qty > 0) AS pos_total,
-               count(*) AS n FROM sales GROUP BY product HAVING count(*) >= 2"""),
-    s("agg_grouped_rollup", "sales", """
+               count(*) AS n FROM sales GROUP BY product HAVING count(*) >= 2""",
+    ),
+    s(
+        "agg_grouped_rollup",
+        "sales",
+        """
         SELECT city, flag, count(*) AS n, sum(qty) AS q, grouping(city) AS gc, grouping(flag) AS gf
-        FROM sales GROUP BY ROLLUP (city, flag)"""),
-    s("agg_grouped_by_expression", "sales", """
+        FROM sales GROUP BY ROLLUP (city, flag)""",
+    ),
+    s(
+        "agg_grouped_by_expression",
+        "sales",
+        """
         SELECT date_trunc('month', ts_utc) AS month, count(*) AS n, sum(price) AS p
-        FROM sales GROUP BY date_trunc('month', ts_utc)"""),
+        FROM sales GROUP BY date_trunc('month', ts_utc)""",
+    ),
     s("select_distinct", "sales", "SELECT DISTINCT city, flag FROM sales"),
     # --- joins
-    s("join_inner", "sales cities", """
-        SELECT s.id, s.city, c.country, c.population FROM sales s JOIN cities c ON s.city = c.city"""),
-    s("join_left_with_nulls", "sales cities", """
+    s(
+        "join_inner",
+        "sales cities",
+        """
+        SELECT s.id, s.city, c.country, c.population FROM sales s JOIN cities c ON s.city = c.city""",
+    ),
+    s(
+        "join_left_with_nulls",
+        "sales cities",
+        """
         SELECT s.id, s.city, c.country, s.price * c.tax / 100 AS tax_due
-        FROM sales s LEFT JOIN cities c ON s.city = c.city ORDER BY s.id""", ordered=True),
-    s("join_full_outer_aggregated", "sales cities", """
+        FROM sales s LEFT JOIN cities c ON s.city = c.city ORDER BY s.id""",
+        ordered=True,
+    ),
+    s(
+        "join_full_outer_aggregated",
+        "sales cities",
+        """
         SELECT coalesce(s.city, c.city, '∅') AS city, c.country, count(s.id) AS n_sales
-        FROM sales s FULL OUTER JOIN cities c ON s.city = c.city GROUP BY 1, 2"""),
-    s("join_semi_anti", "sales cities", """
+        FROM sales s FULL OUTER JOIN cities c ON s.city = c.city GROUP BY 1, 2""",
+    ),
+    s(
+        "join_semi_anti",
+        "sales cities",
+        """
         SELECT 'semi' AS kind, id FROM sales s WHERE EXISTS (SELECT 1 FROM cities c WHERE c.city = s.city)
         UNION ALL
         SELECT 'anti', id FROM sales s WHERE NOT EXISTS (SELECT 1 FROM cities c WHERE c.city = s.city)
         UNION ALL
-        SELECT 'not_in', id FROM sales WHERE city NOT IN (SELECT city FROM cities WHERE city IS NOT NULL)"""),
-    s("join_non_equi_self", "sales", """
+        SELECT 'not_in', id FROM sales WHERE city NOT IN (SELECT city FROM cities WHERE city IS NOT NULL)""",
+    ),
+    s(
+        "join_non_equi_self",
+        "sales",
+        """
         SELECT a.id AS a_id, b.id AS b_id, b.amount - a.amount AS diff
-        FROM sales a JOIN sales b ON a.city = b.city AND a.id < b.id AND b.amount > a.amount"""),
-    s("join_using_with_aggregate", "sales cities", """
+        FROM sales a JOIN sales b ON a.city = b.city AND a.id < b.id AND b.amount > a.amount""",
+    ),
+    s(
+        "join_using_with_aggregate",
+        "sales cities",
+        """
         SELECT city, c.country, sum(s.qty) AS q, max(s.price) AS top_price
-        FROM sales s JOIN cities c USING (city) GROUP BY city, c.country ORDER BY city""", ordered=True),
-    s("join_cross_limited", "cities", """
+        FROM sales s JOIN cities c USING (city) GROUP BY city, c.country ORDER BY city""",
+        ordered=True,
+    ),
+    s(
+        "join_cross_limited",
+        "cities",
+        """
         SELECT a.city AS a_city, b.city AS b_city FROM cities a CROSS JOIN cities b
-        WHERE a.population > b.population"""),
+        WHERE a.population > b.population""",
+    ),
     # --- window functions
-    s("window_row_number_partitioned", "sales", """
+    s(
+        "window_row_number_partitioned",
+        "sales",
+        """
         SELECT id, city, row_number() OVER (PARTITION BY city ORDER BY amount DESC NULLS LAST, id) AS rn
-        FROM sales ORDER BY id""", ordered=True),
-    s("window_running_sums_frames", "sales", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "window_running_sums_frames",
+        "sales",
+        """
         SELECT id, sum(amount) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
                avg(qty) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING) AS moving,
-               count(*) OVER (PARTITION BY flag) AS per_flag FROM sales ORDER BY id""", ordered=True),
-    s("window_ranking", "sales", """
+               count(*) OVER (PARTITION BY flag) AS per_flag FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "window_ranking",
+        "sales",
+        """
         SELECT id, rank() OVER w AS rk, dense_rank() OVER w AS drk, percent_rank() OVER w AS pr,
                cume_dist() OVER w AS cd, ntile(4) OVER (ORDER BY qty NULLS FIRST, id) AS quart
-        FROM sales WINDOW w AS (ORDER BY qty NULLS FIRST) ORDER BY id""", ordered=True),
-    s("window_offsets_and_values", "sales", """
+        FROM sales WINDOW w AS (ORDER BY qty NULLS FIRST) ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "window_offsets_and_values",
+        "sales",
+        """
         SELECT id, lag(amount, 1) OVER w AS prev, lead(city, 2, '—') OVER w AS next2,
                first_value(product) OVER w AS first_p, last_value(id) OVER w AS last_id,
                nth_value(qty, 3) OVER w AS third_q
-        FROM sales WINDOW w AS (PARTITION BY city ORDER BY id) ORDER BY id""", ordered=True),
-    s("window_range_over_timestamps", "sales", """
+        FROM sales WINDOW w AS (PARTITION BY city ORDER BY id) ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "window_range_over_timestamps",
+        "sales",
+        """
         SELECT id, ts_utc, count(*) OVER (ORDER BY ts_utc RANGE BETWEEN INTERVAL '1 day' PRECEDING AND CURRENT ROW) AS n_day,
                sum(qty) OVER (ORDER BY ts_utc RANGE BETWEEN INTERVAL '2 days' PRECEDING AND CURRENT ROW) AS q2
-        FROM sales WHERE ts_utc IS NOT NULL ORDER BY ts_utc, id""", ordered=True),
+        FROM sales WHERE ts_utc IS NOT NULL ORDER BY ts_utc, id""",
+        ordered=True,
+    ),
     # --- CTEs
-    s("cte_chained", "sales cities", """
+    s(
+        "cte_chained",
+        "sales cities",
+        """
         WITH per_city AS (SELECT city, sum(amount) AS total FROM sales GROUP BY city),
              ranked AS (SELECT city, total, rank() OVER (ORDER BY total DESC NULLS LAST) AS r FROM per_city)
-        SELECT r.city, r.total, r.r, c.country FROM ranked r LEFT JOIN cities c ON r.city = c.city"""),
-    s("cte_recursive", "", """
+        SELECT r.city, r.total, r.r, c.country FROM ranked r LEFT JOIN cities c ON r.city = c.city""",
+    ),
+    s(
+        "cte_recursive",
+        "",
+        """
         WITH RECURSIVE fib AS (SELECT 1 AS n, CAST(0 AS BIGINT) AS a, CAST(1 AS BIGINT) AS b
                                         UNION ALL SELECT n + 1, b, a + b FROM fib WHERE n < 60)
-        SELECT n, a FROM fib ORDER BY n""", ordered=True),
+        SELECT n, a FROM fib ORDER BY n""",
+        ordered=True,
+    ),
     # --- set operations
-    s("union_all_mixed_sources", "sales cities", """
+    s(
+        "union_all_mixed_sources",
+        "sales cities",
+        """
         SELECT city AS name, 'sale' AS src FROM sales UNION ALL SELECT country, 'country' FROM cities
-        UNION ALL SELECT product, 'product' FROM sales WHERE product LIKE '%é%'"""),
-    s("union_distinct_intersect_except", "sales cities", """
+        UNION ALL SELECT product, 'product' FROM sales WHERE product LIKE '%é%'""",
+    ),
+    s(
+        "union_distinct_intersect_except",
+        "sales cities",
+        """
         SELECT 'union' AS op, city FROM (SELECT city FROM sales UNION SELECT city FROM cities)
         UNION ALL SELECT 'intersect', city FROM (SELECT city FROM sales INTERSECT SELECT city FROM cities)
-        UNION ALL SELECT 'except', city FROM (SELECT city FROM cities EXCEPT SELECT city FROM sales)"""),
+        UNION ALL SELECT 'except', city FROM (SELECT city FROM cities EXCEPT SELECT city FROM sales)""",
+    ),
     # --- ORDER BY / LIMIT
-    s("order_by_multi_key_nulls_limit_offset", "sales", """
+    s(
+        "order_by_multi_key_nulls_limit_offset",
+        "sales",
+        """
         SELECT id, city, amount FROM sales ORDER BY city DESC NULLS LAST, amount ASC NULLS FIRST, id
-        LIMIT 10 OFFSET 3""", ordered=True),
-    s("order_by_top_k_expression", "sales", """
+        LIMIT 10 OFFSET 3""",
+        ordered=True,
+    ),
+    s(
+        "order_by_top_k_expression",
+        "sales",
+        """
         SELECT id, product, coalesce(amount, 0) * coalesce(qty, 1) AS score FROM sales
-        ORDER BY score DESC, id LIMIT 5""", ordered=True),
-    s("order_by_non_ascii_collation", "sales", """
-        SELECT DISTINCT product FROM sales WHERE product IS NOT NULL ORDER BY product""", ordered=True),
+        ORDER BY score DESC, id LIMIT 5""",
+        ordered=True,
+    ),
+    s(
+        "order_by_non_ascii_collation",
+        "sales",
+        """
+        SELECT DISTINCT product FROM sales WHERE product IS NOT NULL ORDER BY product""",
+        ordered=True,
+    ),
     # --- CASE
-    s("case_searched_and_simple", "sales", """
+    s(
+        "case_searched_and_simple",
+        "sales",
+        """
         SELECT id,
                CASE WHEN amount IS NULL THEN 'unknown' WHEN amount < 0 THEN 'refund'
                     WHEN amount < 50 THEN 'small' ELSE 'large' END AS bucket,
                CASE city WHEN 'Zürich' THEN 'CH' WHEN '東京' THEN 'JP' ELSE NULL END AS cc,
                CASE WHEN flag THEN qty END AS flagged_qty
-        FROM sales ORDER BY id""", ordered=True),
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
     # --- strings, non-ASCII
-    s("string_case_and_lengths", "sales", """
+    s(
+        "string_case_and_lengths",
+        "sales",
+        """
         SELECT id, product, upper(product) AS up, lower(product) AS low, initcap(product) AS ic,
                length(product) AS len, character_length(city) AS clen, octet_length(product) AS bytes,
-               bit_length(city) AS bits FROM sales ORDER BY id""", ordered=True),
-    s("string_slicing", "sales", """
+               bit_length(city) AS bits FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "string_slicing",
+        "sales",
+        """
         SELECT id, substr(product, 2, 3) AS mid, left(product, 2) AS l2, right(city, 2) AS r2,
                reverse(product) AS rev, lpad(city, 8, '·') AS lp, rpad(city, 9, '🙂') AS rp, repeat(city, 2) AS rep
-        FROM sales ORDER BY id""", ordered=True),
-    s("string_search_and_replace", "sales", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "string_search_and_replace",
+        "sales",
+        """
         SELECT id, strpos(product, 'ß') AS pos, replace(product, 'a', 'ä') AS rep, split_part(product, ' ', 2) AS part,
                concat_ws('/', city, product, note) AS cws, concat(city, '→', product) AS cc,
                translate(city, 'üö', 'uo') AS tr, starts_with(city, 'Z') AS sw, btrim(note, 'n') AS trimmed
-        FROM sales ORDER BY id""", ordered=True),
-    s("string_regex_and_like", "sales", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "string_regex_and_like",
+        "sales",
+        """
         SELECT id, regexp_replace(product, '[^a-z ]', '_', 'g') AS ascii_only, regexp_like(city, '^[A-Z]') AS latin_cap,
                product LIKE '%ß%' AS has_sz, city ILIKE 'zü%' AS ci, regexp_match(product, '(\\p{Han}+)') AS han,
-               regexp_count(product, '\\p{L}') AS letters FROM sales ORDER BY id""", ordered=True),
-    s("string_codes_and_hashes", "sales", """
+               regexp_count(product, '\\p{L}') AS letters FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "string_codes_and_hashes",
+        "sales",
+        """
         SELECT id, ascii(city) AS a, chr(ascii(city)) AS c, md5(product) AS m, sha256(city) AS h,
                encode(CAST(city AS BYTEA), 'base64') AS b64, to_hex(id * 255) AS hex,
-               levenshtein(city, 'Zurich') AS lev FROM sales ORDER BY id""", ordered=True),
-    s("string_grouping_and_comparison", "sales", """
-        SELECT upper(city) AS c, product > 'S' AS after_s, count(*) AS n FROM sales GROUP BY 1, 2"""),
+               levenshtein(city, 'Zurich') AS lev FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "string_grouping_and_comparison",
+        "sales",
+        """
+        SELECT upper(city) AS c, product > 'S' AS after_s, count(*) AS n FROM sales GROUP BY 1, 2""",
+    ),
     # --- NULL handling
-    s("null_functions", "sales", """
+    s(
+        "null_functions",
+        "sales",
+        """
         SELECT id, coalesce(qty, -1) AS q, nullif(qty, 0) AS nz, ifnull(product, '—') AS p, nvl2(amount, 'has', 'none') AS a,
                qty + NULL AS plus_null, amount IS DISTINCT FROM 20.75 AS distinct_from, flag IS NOT TRUE AS not_true,
                NOT flag AS not_flag, flag AND qty > 0 AS and3, flag OR qty > 0 AS or3
-        FROM sales ORDER BY id""", ordered=True),
-    s("null_grouping_ordering_counting", "sales", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "null_grouping_ordering_counting",
+        "sales",
+        """
         SELECT flag, count(*) AS n, count(note) AS notes, count(nullif(note, '')) AS non_empty, sum(CASE WHEN note IS NULL THEN 1 ELSE 0 END) AS null_notes
-        FROM sales GROUP BY flag ORDER BY flag NULLS FIRST""", ordered=True),
-    s("null_in_and_not_in", "sales", """
+        FROM sales GROUP BY flag ORDER BY flag NULLS FIRST""",
+        ordered=True,
+    ),
+    s(
+        "null_in_and_not_in",
+        "sales",
+        """
         SELECT id, qty IN (1, 2, NULL) AS in_with_null, qty NOT IN (1, 2) AS not_in, city = NULL AS eq_null
-        FROM sales ORDER BY id""", ordered=True),
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
     # --- timestamps with time zones
-    s("timestamp_tz_parts", "sales", """
+    s(
+        "timestamp_tz_parts",
+        "sales",
+        """
         SELECT id, ts_berlin, extract(hour FROM ts_berlin) AS h_berlin, extract(hour FROM ts_utc) AS h_utc,
                date_part('dow', ts_berlin) AS dow, date_trunc('day', ts_berlin) AS day_berlin,
                date_trunc('hour', ts_utc) AS hour_utc, extract(epoch FROM ts_berlin) AS epoch
-        FROM sales ORDER BY id""", ordered=True),
-    s("timestamp_tz_conversion_and_format", "sales", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "timestamp_tz_conversion_and_format",
+        "sales",
+        """
         SELECT id, arrow_cast(ts_utc, 'Timestamp(Microsecond, Some("Asia/Tokyo"))') AS tokyo,
                to_char(ts_berlin, '%Y-%m-%d %H:%M:%S%.6f %z') AS berlin_text, CAST(ts_utc AS DATE) AS d,
                ts_utc > ts_berlin AS later, arrow_typeof(ts_berlin) AS t
-        FROM sales ORDER BY id""", ordered=True),
-    s("timestamp_arithmetic", "sales", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "timestamp_arithmetic",
+        "sales",
+        """
         SELECT id, ts_utc + INTERVAL '1 month 2 days' AS plus, ts_utc - ts_berlin AS gap,
                date_bin(INTERVAL '6 hours', ts_utc, TIMESTAMP '2024-01-01T00:00:00Z') AS bin6h,
                day + INTERVAL '1 day' AS next_day, day - DATE '2024-01-01' AS days_since
-        FROM sales ORDER BY id""", ordered=True),
-    s("timestamp_parsing", "", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "timestamp_parsing",
+        "",
+        """
         SELECT to_timestamp('2024-03-31T02:30:00+02:00') AS a, to_timestamp_micros('2024-10-27 02:30:00.123456') AS b,
                to_timestamp_seconds(1700000000) AS c, from_unixtime(86400) AS d, to_date('2024-02-29') AS e,
-               make_date(2024, 2, 29) AS f, to_timestamp('2024-01-01 00:00:00', '%Y-%m-%d %H:%M:%S') AS g"""),
-    s("timestamp_group_by_local_day", "sales", """
+               make_date(2024, 2, 29) AS f, to_timestamp('2024-01-01 00:00:00', '%Y-%m-%d %H:%M:%S') AS g""",
+    ),
+    s(
+        "timestamp_group_by_local_day",
+        "sales",
+        """
         SELECT date_trunc('day', ts_berlin) AS local_day, count(*) AS n, min(ts_utc) AS first_utc
-        FROM sales GROUP BY 1"""),
+        FROM sales GROUP BY 1""",
+    ),
     # --- decimals
-    s("decimal_arithmetic", "sales", """
+    s(
+        "decimal_arithmetic",
+        "sales",
+        """
         SELECT id, price, price * qty AS line, price + 0.05 AS plus, price / 3 AS third, round(price, 1) AS r1,
                CAST(price AS DECIMAL(20, 4)) AS wide, price % 7 AS modulo, abs(price) AS ab, -price AS neg
-        FROM sales ORDER BY id""", ordered=True),
-    s("decimal_aggregates", "sales cities", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "decimal_aggregates",
+        "sales cities",
+        """
         SELECT sum(price) AS total, avg(price) AS mean, min(price) AS lo, max(price) AS hi,
                sum(price * tax) AS taxed, count(DISTINCT price) AS n
-        FROM sales s LEFT JOIN cities c ON s.city = c.city"""),
-    s("decimal_compare_group_order", "sales", """
+        FROM sales s LEFT JOIN cities c ON s.city = c.city""",
+    ),
+    s(
+        "decimal_compare_group_order",
+        "sales",
+        """
         SELECT price >= 0 AS non_negative, count(*) AS n, sum(price) AS total, max(CAST(price AS DOUBLE)) AS hi_f
-        FROM sales GROUP BY 1 ORDER BY 1 NULLS LAST""", ordered=True),
+        FROM sales GROUP BY 1 ORDER BY 1 NULLS LAST""",
+        ordered=True,
+    ),
     # --- nested types
-    s("nested_struct_access", "nested", """
+    s(
+        "nested_struct_access",
+        "nested",
+        """
         SELECT id, point, point['x'] AS x, get_field(point, 'label') AS label, point.y * 2 AS y2,
                named_struct('id', id, 'tag', tags[1]) AS built, struct(id, grp) AS anon
-        FROM nested ORDER BY id""", ordered=True),
-    s("nested_list_functions", "nested", """
+        FROM nested ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "nested_list_functions",
+        "nested",
+        """
         SELECT id, tags, array_length(tags) AS n, cardinality(scores) AS c, tags[2] AS second,
                array_contains(tags, '🦀') AS has_crab, array_sort(scores) AS sorted, array_append(scores, id) AS appended,
                array_to_string(tags, ',') AS joined, array_distinct(tags) AS dist, array_slice(scores, 1, 2) AS head
-        FROM nested ORDER BY id""", ordered=True),
-    s("nested_unnest", "nested", """
-        SELECT id, unnest(scores) AS score FROM nested"""),
-    s("nested_aggregate_into_lists_and_structs", "nested", """
+        FROM nested ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "nested_unnest",
+        "nested",
+        """
+        SELECT id, unnest(scores) AS score FROM nested""",
+    ),
+    s(
+        "nested_aggregate_into_lists_and_structs",
+        "nested",
+        """
         SELECT grp, array_agg(point ORDER BY id) AS points, array_sort(array_agg(DISTINCT point['label'])) AS labels,
                count(*) AS n, sum(array_length(tags)) AS tag_count
-        FROM nested GROUP BY grp"""),
-    s("nested_make_and_flatten", "nested", """
+        FROM nested GROUP BY grp""",
+    ),
+    s(
+        "nested_make_and_flatten",
+        "nested",
+        """
         SELECT id, make_array(id, id * 2, NULL) AS made, flatten(make_array(scores, make_array(id))) AS flat,
                array_concat(tags, make_array('∑')) AS cat, array_position(tags, 'x') AS pos
-        FROM nested ORDER BY id""", ordered=True),
+        FROM nested ORDER BY id""",
+        ordered=True,
+    ),
     # --- view types in (registered as Utf8View/BinaryView), plain types out
-    s("view_types_passed_through", "views", """
+    s(
+        "view_types_passed_through",
+        "views",
+        """
         SELECT id, name, blob, upper(name) AS up, length(name) AS len, blob IS NULL AS no_blob, concat(name, '·') AS c
         FROM views ORDER BY id""",
-      ordered=True),
-    s("view_types_made_in_sql", "sales", """
+        ordered=True,
+    ),
+    s(
+        "view_types_made_in_sql",
+        "sales",
+        """
         SELECT id, arrow_cast(city, 'Utf8View') AS v, arrow_cast(CAST(product AS BYTEA), 'BinaryView') AS b,
-               arrow_typeof(arrow_cast(city, 'Utf8View')) AS t FROM sales ORDER BY id""", ordered=True),
-    s("view_types_grouped_and_joined", "views sales", """
-        SELECT v.name, count(s.id) AS n FROM views v LEFT JOIN sales s ON s.city = v.name GROUP BY v.name"""),
+               arrow_typeof(arrow_cast(city, 'Utf8View')) AS t FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "view_types_grouped_and_joined",
+        "views sales",
+        """
+        SELECT v.name, count(s.id) AS n FROM views v LEFT JOIN sales s ON s.city = v.name GROUP BY v.name""",
+    ),
     # --- the 1,000,000-row table
-    s("big_scalar_aggregates", "big", """
+    s(
+        "big_scalar_aggregates",
+        "big",
+        """
         SELECT count(*) AS n, count(val) AS n_val, sum(val) AS total, avg(val) AS mean, min(val) AS lo, max(val) AS hi,
-               sum(id) AS id_sum, sum(cents) AS cents_total, count(DISTINCT grp) AS groups FROM big"""),
-    s("big_grouped_by_int", "big", """
+               sum(id) AS id_sum, sum(cents) AS cents_total, count(DISTINCT grp) AS groups FROM big""",
+    ),
+    s(
+        "big_grouped_by_int",
+        "big",
+        """
         SELECT grp, count(*) AS n, sum(val) AS total, min(id) AS first_id, max(cents) AS top_cents
-        FROM big GROUP BY grp ORDER BY grp""", ordered=True),
-    s("big_grouped_by_non_ascii_string", "big", """
+        FROM big GROUP BY grp ORDER BY grp""",
+        ordered=True,
+    ),
+    s(
+        "big_grouped_by_non_ascii_string",
+        "big",
+        """
         SELECT cat, count(*) AS n, avg(val) AS mean, count(DISTINCT grp) AS groups, sum(cents) AS cents
-        FROM big WHERE val > 1000 GROUP BY cat"""),
-    s("big_top_k_and_window", "big", """
+        FROM big WHERE val > 1000 GROUP BY cat""",
+    ),
+    s(
+        "big_top_k_and_window",
+        "big",
+        """
         SELECT id, val, row_number() OVER (ORDER BY val DESC NULLS LAST, id) AS rn
-        FROM big ORDER BY val DESC NULLS LAST, id LIMIT 20""", ordered=True),
-    s("big_join_with_generated_series", "big", """
+        FROM big ORDER BY val DESC NULLS LAST, id LIMIT 20""",
+        ordered=True,
+    ),
+    s(
+        "big_join_with_generated_series",
+        "big",
+        """
         SELECT g.value AS k, count(b.id) AS n, sum(b.val) AS total
-        FROM generate_series(0, 1023, 97) g LEFT JOIN big b ON b.grp = g.value GROUP BY g.value ORDER BY k""", ordered=True),
-    s("generated_million_rows_in_sql", "", """
+        FROM generate_series(0, 1023, 97) g LEFT JOIN big b ON b.grp = g.value GROUP BY g.value ORDER BY k""",
+        ordered=True,
+    ),
+    s(
+        "generated_million_rows_in_sql",
+        "",
+        """
         SELECT count(*) AS n, sum(value % 1000) AS s, avg(CAST(value AS DOUBLE) / 7) AS mean,
                count(DISTINCT value % 4093) AS d, max(concat('✓', CAST(value AS VARCHAR))) AS mx
-        FROM range(1000000)"""),
+        FROM range(1000000)""",
+    ),
     # --- miscellany
-    s("subqueries_scalar_and_correlated", "sales cities", """
+    s(
+        "subqueries_scalar_and_correlated",
+        "sales cities",
+        """
         SELECT id, amount, (SELECT max(amount) FROM sales) AS global_max,
                (SELECT count(*) FROM sales t WHERE t.city = s.city) AS same_city,
                (SELECT max(country) FROM cities c WHERE c.city = s.city) AS country,
                amount > (SELECT avg(amount) FROM sales t WHERE t.flag = s.flag) AS above_flag_avg
-        FROM sales s ORDER BY id""", ordered=True),
-    s("values_and_casts", "", """
+        FROM sales s ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "values_and_casts",
+        "",
+        """
         SELECT column1 AS i, column2 AS t, CAST(column1 AS DOUBLE) / 3 AS f, CAST(column2 AS INT) AS parsed,
                try_cast(column2 AS INT) AS maybe, arrow_cast(column1, 'Int8') AS small
-        FROM (VALUES (1, '10'), (2, '2'), (3, '-7'), (100, '0'))""", ordered=False),
-    s("math_functions", "sales", """
+        FROM (VALUES (1, '10'), (2, '2'), (3, '-7'), (100, '0'))""",
+        ordered=False,
+    ),
+    s(
+        "math_functions",
+        "sales",
+        """
         SELECT id, round(amount, 1) AS r, trunc(amount) AS t, ceil(amount) AS c, floor(amount) AS f,
                power(2, qty) AS p, sqrt(abs(amount)) AS sq, ln(abs(amount) + 1) AS l, sin(amount) AS sn,
                qty / 2 AS idiv, qty % 3 AS m, -7 % 3 AS negmod, signum(amount) AS sg, gcd(id, 12) AS g
-        FROM sales ORDER BY id""", ordered=True),
-    s("information_schema_columns", "sales nested", """
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "information_schema_columns",
+        "sales nested",
+        """
         SELECT table_name, column_name, ordinal_position, data_type, is_nullable FROM information_schema.columns
-        WHERE table_name IN ('sales', 'nested') ORDER BY table_name, ordinal_position""", ordered=True),
+        WHERE table_name IN ('sales', 'nested') ORDER BY table_name, ordinal_position""",
+        ordered=True,
+    ),
 ]
 
 

@@ -48,7 +48,14 @@ def test_module_fetch_compile_instantiate(wasm_module_page, built_engine, measur
         assert run["answers"] == [42, 42], "a freshly instantiated engine did not answer"
         assert run["bytes"] == built_engine.report["final"]["raw"], "the page fetched a module other than the built one"
     for index, run in enumerate(runs):
-        measurements.record("module_load", browser=wasm_module_page.browser, run=index + 1, wasm_mb=run["bytes"] / 1e6, fetch_ms=run["fetchMs"],
-                            compile_ms=run["compileMs"], instantiate_ms=run["instantiateMs"],
-                            fetch_compile_instantiate_ms=run["fetchMs"] + run["compileMs"] + run["instantiateMs"],
-                            streaming_instantiate_ms=run["streamingMs"])
+        measurements.record(
+            "module_load",
+            browser=wasm_module_page.browser,
+            run=index + 1,
+            wasm_mb=run["bytes"] / 1e6,
+            fetch_ms=run["fetchMs"],
+            compile_ms=run["compileMs"],
+            instantiate_ms=run["instantiateMs"],
+            fetch_compile_instantiate_ms=run["fetchMs"] + run["compileMs"] + run["instantiateMs"],
+            streaming_instantiate_ms=run["streamingMs"],
+        )

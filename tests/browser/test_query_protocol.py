@@ -96,7 +96,11 @@ def test_an_empty_result_registers_an_empty_table_with_its_schema(remote, query_
     assert out["rows"] == 0
     back = read_back(remote, "nothing")
     assert back.num_rows == 0
-    assert [(f.name, f.type) for f in back.schema] == [("id", pa.int64()), ("city", pa.string()), ("price", pa.decimal128(12, 2))]
+    assert [(f.name, f.type) for f in back.schema] == [
+        ("id", pa.int64()),
+        ("city", pa.string()),
+        ("price", pa.decimal128(12, 2)),
+    ]
     assert sql(remote, "SELECT count(*) AS n FROM nothing").to_pylist() == [{"n": 0}]
 
 
@@ -108,7 +112,9 @@ def test_an_error_frame_rejects_with_the_servers_message(remote, query_server):
 
 def test_an_error_frame_mid_stream_discards_the_batches_before_it(remote, query_server):
     statement = "SELECT * FROM sales"
-    error = expect_js_error(remote, query_server, "sales", sql=statement, batch_rows=4, fault={"error_after_batches": 2})
+    error = expect_js_error(
+        remote, query_server, "sales", sql=statement, batch_rows=4, fault={"error_after_batches": 2}
+    )
     assert error.name == "QueryServerError" and "cancelled on the server" in error.message
     assert query_server.wait_for(statement, "error frame").frames == 1 + 2 + 1
 
@@ -117,15 +123,23 @@ def full_body_length(server, statement: str) -> int:
     return server.wait_for(statement, "done").body_bytes
 
 
-@pytest.mark.parametrize("where", ["inside the first header", "inside the schema message", "inside a batch", "before done"])
+@pytest.mark.parametrize(
+    "where", ["inside the first header", "inside the schema message", "inside a batch", "before done"]
+)
 def test_a_truncated_stream_is_a_protocol_error(remote, query_server, where):
     statement = f"SELECT id, city, amount FROM sales -- {where}"
     fetch_and_register(remote, query_server, "probe", sql=statement, batch_rows=6)
     total = full_body_length(query_server, statement)
     done_frame = len(b'{"type":"done"}\n')
-    cut = {"inside the first header": 10, "inside the schema message": 40,
-           "inside a batch": total - done_frame - 30, "before done": total - done_frame}[where]
-    error = expect_js_error(remote, query_server, "truncated", sql=statement, batch_rows=6, fault={"truncate_after_bytes": cut})
+    cut = {
+        "inside the first header": 10,
+        "inside the schema message": 40,
+        "inside a batch": total - done_frame - 30,
+        "before done": total - done_frame,
+    }[where]
+    error = expect_js_error(
+        remote, query_server, "truncated", sql=statement, batch_rows=6, fault={"truncate_after_bytes": cut}
+    )
     assert error.name == "QueryProtocolError", error
     assert "the response ended" in error.message and "truncated" in error.message, error.message
     assert query_server.wait_for(statement, "truncated").body_bytes == cut
@@ -144,7 +158,8 @@ def test_an_http_error_status_rejects_with_the_status(remote, query_server):
 
 def test_an_aborted_request_rejects_with_abort_error_and_the_server_sees_it_go(remote, query_server):
     statement = "SELECT * FROM sales -- aborted"
-    outcome = remote.run("""
+    outcome = remote.run(
+        """
         const [url, params] = args;
         const controller = new AbortController();
         const pending = window.queryClient.fetchQueryIPC(params, controller.signal, {url});
@@ -155,7 +170,10 @@ def test_an_aborted_request_rejects_with_abort_error_and_the_server_sees_it_go(r
         } catch (e) {
           return {name: e.name, aborted: controller.signal.aborted, tables: window.remote.table_names()};
         }
-        """, query_server.url, {"sql": statement, "batch_rows": 4, "fault": {"stall_after_batches": 1}})
+        """,
+        query_server.url,
+        {"sql": statement, "batch_rows": 4, "fault": {"stall_after_batches": 1}},
+    )
     assert outcome.get("name") == "AbortError" and outcome["aborted"], outcome
     served = query_server.wait_for(statement, "client disconnected")
     assert served.frames == 1 + 1  # the schema and one batch went out before the stall
@@ -173,8 +191,18 @@ def test_a_million_rows_over_the_protocol(remote, query_server, measurements):
     served = query_server.wait_for(statement, "done")
     assert served.frames == 1 + 16 + 1  # ceil(1M / 65536) batches
     check = "SELECT cat, count(*) AS n, sum(val) AS total, min(id) AS lo, max(cents) AS hi FROM big GROUP BY cat"
-    compare_tables(sql(remote, check), native(check, {"big": big}), check, ordered=False, label="1M rows via fetchQueryIPC")
+    compare_tables(
+        sql(remote, check), native(check, {"big": big}), check, ordered=False, label="1M rows via fetchQueryIPC"
+    )
     mb = out["bytes"] / 1e6
-    measurements.record("fetch_query_ipc", browser=remote.browser, rows=out["rows"], ipc_mb=mb, batches=16,
-                        fetch_and_assemble_ms=out["fetchMs"], fetch_mb_per_s=mb / (out["fetchMs"] / 1000),
-                        register_ms=out["registerMs"], register_mb_per_s=mb / (out["registerMs"] / 1000))
+    measurements.record(
+        "fetch_query_ipc",
+        browser=remote.browser,
+        rows=out["rows"],
+        ipc_mb=mb,
+        batches=16,
+        fetch_and_assemble_ms=out["fetchMs"],
+        fetch_mb_per_s=mb / (out["fetchMs"] / 1000),
+        register_ms=out["registerMs"],
+        register_mb_per_s=mb / (out["registerMs"] / 1000),
+    )

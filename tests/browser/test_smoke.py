@@ -23,14 +23,18 @@ def ipc_stream(table: pa.Table) -> bytes:
 
 
 def sample_table() -> pa.Table:
-    return pa.table({
-        "id": pa.array(range(1, 11), pa.int64()),
-        "city": pa.array(["Zürich", "Köln", "Zürich", "東京", "Köln", "Zürich", "東京", "Köln", None, "Zürich"]),
-        "amount": pa.array([1.5, 2.0, None, 4.25, 5.0, 6.0, 7.5, 8.0, 9.0, 10.0], pa.float64()),
-    })
+    return pa.table(
+        {
+            "id": pa.array(range(1, 11), pa.int64()),
+            "city": pa.array(["Zürich", "Köln", "Zürich", "東京", "Köln", "Zürich", "東京", "Köln", None, "Zürich"]),
+            "amount": pa.array([1.5, 2.0, None, 4.25, 5.0, 6.0, 7.5, 8.0, 9.0, 10.0], pa.float64()),
+        }
+    )
 
 
-AGGREGATE = "SELECT city, count(*) AS n, sum(amount) AS total, avg(id) AS mean_id FROM t GROUP BY city ORDER BY city NULLS LAST"
+AGGREGATE = (
+    "SELECT city, count(*) AS n, sum(amount) AS total, avg(id) AS mean_id FROM t GROUP BY city ORDER BY city NULLS LAST"
+)
 
 
 def native(sql: str, table: pa.Table) -> pa.Table:
@@ -83,7 +87,9 @@ def test_grouped_aggregate_matches_native_datafusion(engine_with_t):
 
 
 def test_string_results_are_plain_utf8_for_apache_arrow_js(engine_with_t):
-    result, decoded_by_js = run_in_page(engine_with_t, "SELECT upper(city) AS c, 'x' || city AS y FROM t WHERE id < 4 ORDER BY id")
+    result, decoded_by_js = run_in_page(
+        engine_with_t, "SELECT upper(city) AS c, 'x' || city AS y FROM t WHERE id < 4 ORDER BY id"
+    )
     assert result.schema.field("c").type == pa.string()
     assert result.schema.field("y").type == pa.string()
     assert [row["c"] for row in decoded_by_js["rows"]] == ["ZÜRICH", "KÖLN", "ZÜRICH"]
@@ -123,13 +129,16 @@ return window.engine.register_table(name, window.harness.base64ToBytes(data));
 """
 
 
-@pytest.mark.parametrize("label, payload, message", [
-    ("empty", b"", "empty"),
-    ("garbage", b"definitely not arrow", "not a valid Arrow IPC stream"),
-    ("file format", None, "file* format"),
-    ("truncated", None, "not a valid Arrow IPC stream"),
-    ("no end-of-stream", None, "no end-of-stream marker"),
-])
+@pytest.mark.parametrize(
+    "label, payload, message",
+    [
+        ("empty", b"", "empty"),
+        ("garbage", b"definitely not arrow", "not a valid Arrow IPC stream"),
+        ("file format", None, "file* format"),
+        ("truncated", None, "not a valid Arrow IPC stream"),
+        ("no end-of-stream", None, "no end-of-stream marker"),
+    ],
+)
 def test_malformed_ipc_is_a_js_error_and_earlier_tables_survive(engine_with_t, label, payload, message):
     if label == "file format":
         payload = ipc_file(sample_table())
@@ -197,17 +206,22 @@ def test_an_uncaught_error_fails_the_call_instead_of_hanging(wasm_module_page):
 
 def test_engine_logs_registrations_queries_and_errors_to_the_console(wasm_module_page):
     data = ipc_stream(sample_table())
-    wasm_module_page.run("""
+    wasm_module_page.run(
+        """
         const [data] = args;
         const engine = new window.pkg.WasmQueryEngine();
         engine.register_table("logged", window.harness.base64ToBytes(data));
         await engine.execute_sql("SELECT city, count(*) FROM logged GROUP BY city");
         try { await engine.execute_sql("SELEC nope"); } catch (e) {}
         return true;
-    """, b64(data))
+    """,
+        b64(data),
+    )
     console = "\n".join(wasm_module_page.console)
     assert f"[INFO] registered table 'logged' (10 rows, {len(data)} bytes)" in console, console
-    assert re.search(r"\[INFO\] query ok in \d+\.\d\d ms: 4 rows out \(\d+ bytes\): SELECT city, count\(\*\)", console), console
+    assert re.search(
+        r"\[INFO\] query ok in \d+\.\d\d ms: 4 rows out \(\d+ bytes\): SELECT city, count\(\*\)", console
+    ), console
     assert re.search(r"\[ERROR\] SQL failed: .*SELEC", console), console
 
 

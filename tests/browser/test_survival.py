@@ -55,8 +55,13 @@ class Survivor:
 
     def start(self) -> None:
         self.page.run("window.engine = new window.pkg.WasmQueryEngine();")
-        assert self.page.run("const [d] = args; return window.engine.register_table('t', window.harness.base64ToBytes(d));",
-                             b64(ipc_stream(BASE))) == 100
+        assert (
+            self.page.run(
+                "const [d] = args; return window.engine.register_table('t', window.harness.base64ToBytes(d));",
+                b64(ipc_stream(BASE)),
+            )
+            == 100
+        )
 
     def reload(self) -> None:
         self.page.reload()
@@ -112,15 +117,11 @@ MILLIS = pa.table({"ts": pa.array([123, 1500], pa.timestamp("ms")), "id": pa.arr
 
 LOGICAL_SCHEMA_CASES = {
     "union of timestamp(s) and timestamp(ms)": "SELECT ts FROM secs UNION ALL SELECT ts FROM millis",
-    "case over structs with fields in different orders":
-        "SELECT CASE WHEN id > 1 THEN named_struct('a', id, 'b', 'x') ELSE named_struct('b', 'y', 'a', id) END AS s FROM secs",
-    "NULL column union Int64 (was: Casting from Int64 to Null not supported)":
-        "SELECT id, NULL AS n FROM secs UNION ALL SELECT id, 5 FROM millis",
+    "case over structs with fields in different orders": "SELECT CASE WHEN id > 1 THEN named_struct('a', id, 'b', 'x') ELSE named_struct('b', 'y', 'a', id) END AS s FROM secs",
+    "NULL column union Int64 (was: Casting from Int64 to Null not supported)": "SELECT id, NULL AS n FROM secs UNION ALL SELECT id, 5 FROM millis",
     "list of timestamps across a union": "SELECT [ts] AS l FROM secs UNION ALL SELECT [ts] FROM millis",
-    "struct of timestamps across a union":
-        "SELECT named_struct('t', ts) AS s FROM secs UNION ALL SELECT named_struct('t', ts) FROM millis",
-    "Int8 union Int16 (300 does not fit the logical Int8)":
-        "SELECT arrow_cast(1, 'Int8') AS x UNION ALL SELECT arrow_cast(300, 'Int16')",
+    "struct of timestamps across a union": "SELECT named_struct('t', ts) AS s FROM secs UNION ALL SELECT named_struct('t', ts) FROM millis",
+    "Int8 union Int16 (300 does not fit the logical Int8)": "SELECT arrow_cast(1, 'Int8') AS x UNION ALL SELECT arrow_cast(300, 'Int16')",
     "nullable list built from a NULL element": "SELECT make_array(1, NULL) AS l",
 }
 
@@ -128,8 +129,11 @@ LOGICAL_SCHEMA_CASES = {
 @pytest.fixture(scope="module")
 def engine_with_timestamps(engine) -> Survivor:
     for name, table in (("secs", SECONDS), ("millis", MILLIS)):
-        engine.page.run("const [n, d] = args; return window.engine.register_table(n, window.harness.base64ToBytes(d));",
-                        name, b64(ipc_stream(table)))
+        engine.page.run(
+            "const [n, d] = args; return window.engine.register_table(n, window.harness.base64ToBytes(d));",
+            name,
+            b64(ipc_stream(table)),
+        )
     return engine
 
 
@@ -167,8 +171,11 @@ def with_buffer_offset_beyond_4gib(stream: bytes) -> bytes:
 
 def with_null_count_beyond_4gib(stream: bytes) -> bytes:
     """Column a's node (3 rows, 1 null) with a null count of 4 GiB + 1 (1 when cut to 32 bits)."""
-    return replace_once(stream, struct.pack("<qq", 3, 1) + struct.pack("<qq", 3, 0),
-                        struct.pack("<qq", 3, (1 << 32) + 1) + struct.pack("<qq", 3, 0))
+    return replace_once(
+        stream,
+        struct.pack("<qq", 3, 1) + struct.pack("<qq", 3, 0),
+        struct.pack("<qq", 3, (1 << 32) + 1) + struct.pack("<qq", 3, 0),
+    )
 
 
 @pytest.mark.parametrize("corrupt", [with_buffer_offset_beyond_4gib, with_null_count_beyond_4gib])
@@ -178,7 +185,8 @@ def test_64_bit_lengths_that_do_not_fit_wasm32_are_refused_not_truncated(engine,
         with pytest.raises((pa.ArrowInvalid, OSError)):
             pa.ipc.open_stream(data).read_all()  # the reference refuses it too ("Read out of bounds")
     outcome, message = engine.classify(
-        "const [d] = args; return window.engine.register_table('corrupt', window.harness.base64ToBytes(d));", b64(data))
+        "const [d] = args; return window.engine.register_table('corrupt', window.harness.base64ToBytes(d));", b64(data)
+    )
     assert outcome == "error", f"{corrupt.__name__}: {outcome} {message}"
     assert "register_table('corrupt'): not a valid Arrow IPC stream" in message
     assert "corrupt" not in engine.page.run("return window.engine.table_names();")
@@ -192,7 +200,8 @@ def test_a_huge_declared_metadata_length_is_refused_before_anything_is_allocated
     before = engine.page.run(memory)
     started = time.perf_counter()
     outcome, message = engine.classify(
-        "const [d] = args; return window.engine.register_table('huge', window.harness.base64ToBytes(d));", b64(data))
+        "const [d] = args; return window.engine.register_table('huge', window.harness.base64ToBytes(d));", b64(data)
+    )
     assert outcome == "error" and "not a valid Arrow IPC stream" in message, message
     assert time.perf_counter() - started < 5, "a 300-byte input must not take seconds"
     # It used to grow wasm memory to 2 GiB (which never shrinks) before its error.
@@ -258,9 +267,17 @@ def test_ten_thousand_mutated_ipc_streams_give_no_trap_and_no_hang(engine, measu
             flush()
     if chunk:
         flush()
-    measurements.record("ipc_fuzz", browser=engine.page.browser, seed=seed, inputs=count,
-                        accepted=totals["accepted"], clean_errors=totals["errors"], traps=len(traps),
-                        slowest_ms=slowest[0], slowest_input=slowest[1])
+    measurements.record(
+        "ipc_fuzz",
+        browser=engine.page.browser,
+        seed=seed,
+        inputs=count,
+        accepted=totals["accepted"],
+        clean_errors=totals["errors"],
+        traps=len(traps),
+        slowest_ms=slowest[0],
+        slowest_input=slowest[1],
+    )
     assert not traps, f"{len(traps)} inputs trapped the engine (seed {seed}), first: {traps[0]}"
     assert totals["accepted"] + totals["errors"] == count
     assert slowest[0] < 5000, f"an input took {slowest[0]:.0f} ms: {slowest[1]}"
@@ -299,7 +316,10 @@ ADVERSARIAL = {
     "100,000-term sum (refused without dropping a deep tree)": (f"SELECT {chain('+', 100_000)}", "error"),
     "deep parentheses": ("SELECT " + "(" * 5000 + "1" + ")" * 5000, "error"),
     "expression at the limit": (f"SELECT {chain(' + ', LIMITS['expression'])} AS x", "ok"),
-    "AND chain at the limit": (f"SELECT count(*) FROM t WHERE {' AND '.join(['id > 0'] * (LIMITS['expression'] - 1))}", "ok"),
+    "AND chain at the limit": (
+        f"SELECT count(*) FROM t WHERE {' AND '.join(['id > 0'] * (LIMITS['expression'] - 1))}",
+        "ok",
+    ),
     "expression one past the limit": (f"SELECT {chain(' + ', LIMITS['expression'] + 1)} AS x", "error"),
     "UNION ALLs at the limit": (" UNION ALL ".join(["SELECT 1 AS x"] * LIMITS["set operations"]), "ok"),
     "CTEs at the limit": (chained_ctes(LIMITS["ctes"]), "ok"),
@@ -311,7 +331,9 @@ ADVERSARIAL = {
     "spilling to a temp directory": ("SET datafusion.runtime.temp_directory = '/tmp'", "error"),
     "spilling budget": ("SET datafusion.runtime.max_temp_directory_size = '1G'", "error"),
     "recursive CTE without end (time budget)": (
-        "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r", "error"),
+        "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+        "error",
+    ),
     "huge string literal": ("SELECT length('" + "x" * 2_000_000 + "') AS n", "ok"),
     "regex backtracking bait": ("SELECT regexp_like(repeat('a', 5000) || 'b', '(a+)+$') AS m", "ok"),
     "invalid regex": ("SELECT regexp_like('a', '(') AS m", "error"),
@@ -333,8 +355,14 @@ ADVERSARIAL = {
     "drop it again": ("DROP TABLE made", "ok"),
     "insert into a registered table": ("INSERT INTO t VALUES (1, 'x')", "either"),
     "set an unknown setting": ("SET datafusion.nonsense = 1", "error"),
-    "raise the parser's recursion limit past the stack": ("SET datafusion.sql_parser.recursion_limit = 100000", "error"),
-    "then parentheses 5,000 deep (trapped when the SET was allowed)": ("SELECT " + "(" * 5000 + "1" + ")" * 5000, "error"),
+    "raise the parser's recursion limit past the stack": (
+        "SET datafusion.sql_parser.recursion_limit = 100000",
+        "error",
+    ),
+    "then parentheses 5,000 deep (trapped when the SET was allowed)": (
+        "SELECT " + "(" * 5000 + "1" + ")" * 5000,
+        "error",
+    ),
     "raise it within the cap": ("SET datafusion.sql_parser.recursion_limit = 500", "ok"),
     "parentheses 400 deep under it: the expression limit answers": ("SELECT " + "(" * 400 + "1" + ")" * 400, "error"),
     "the parser's default back": ("RESET datafusion.sql_parser.recursion_limit", "ok"),
@@ -372,8 +400,10 @@ def test_adversarial_sql_is_an_answer_or_a_clean_error_never_a_trap(engine, name
     assert engine_ms is not None and engine_ms < HANG_MS, f"{name}: ran {engine_ms} ms in the engine"
     assert elapsed < 15, f"{name}: took {elapsed:.1f} s"
     if name == "insert into a registered table" and outcome == "accepted":
-        engine.page.run("const [d] = args; window.engine.register_table('t', window.harness.base64ToBytes(d));",
-                        b64(ipc_stream(BASE)))
+        engine.page.run(
+            "const [d] = args; window.engine.register_table('t', window.harness.base64ToBytes(d));",
+            b64(ipc_stream(BASE)),
+        )
     assert engine.base_answers(), f"{name}: table t no longer answers correctly"
 
 
@@ -384,8 +414,7 @@ def test_deep_sql_errors_name_the_limit_and_the_way_out(engine):
 
 
 def test_a_memory_limit_gives_resources_exhausted_and_the_engine_survives(engine):
-    outcome, message = engine.classify(
-        RUN_ONE, "SET datafusion.runtime.memory_limit = '16M'", 0)
+    outcome, message = engine.classify(RUN_ONE, "SET datafusion.runtime.memory_limit = '16M'", 0)
     assert outcome == "accepted", message
     try:
         outcome, message = engine.classify(RUN_ONE, "SELECT a.label || b.label AS l FROM t a, t b, t c ORDER BY l", 0)
@@ -403,13 +432,21 @@ def test_the_default_memory_limit_leaves_room_for_datafusions_accounting_of_one_
 
     rnd = random.Random(1)
     n = 1_000_000
-    big = pa.table({"k": pa.array([rnd.randrange(1000) for _ in range(n)], pa.int64()),
-                    "v": pa.array([rnd.random() for _ in range(n)])})
-    engine.page.run("const [d] = args; return window.engine.register_table('big1', window.harness.base64ToBytes(d));",
-                    b64(ipc_stream(big)))
+    big = pa.table(
+        {
+            "k": pa.array([rnd.randrange(1000) for _ in range(n)], pa.int64()),
+            "v": pa.array([rnd.random() for _ in range(n)]),
+        }
+    )
+    engine.page.run(
+        "const [d] = args; return window.engine.register_table('big1', window.harness.base64ToBytes(d));",
+        b64(ipc_stream(big)),
+    )
     try:
-        for sql in ["SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM big1 QUALIFY r <= 3 ORDER BY k, r",
-                    "SELECT k, v FROM big1 ORDER BY k, v LIMIT 10 OFFSET 500000"]:
+        for sql in [
+            "SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM big1 QUALIFY r <= 3 ORDER BY k, r",
+            "SELECT k, v FROM big1 ORDER BY k, v LIMIT 10 OFFSET 500000",
+        ]:
             assert engine.sql(sql).to_pylist() == native(sql, {"big1": big}).to_pylist(), sql
     finally:
         engine.page.run("window.engine.deregister_table('big1');")
@@ -429,7 +466,8 @@ def test_a_statement_over_its_time_budget_stops_with_a_timeout(engine):
 def test_table_names_keep_their_case_everywhere(engine):
     page = engine.page
     data = b64(ipc_stream(TWO_COLUMNS))
-    out = page.run("""
+    out = page.run(
+        """
         const [d] = args;
         const e = new window.pkg.WasmQueryEngine();
         const bytes = window.harness.base64ToBytes(d);
@@ -446,7 +484,9 @@ def test_table_names_keep_their_case_everywhere(engine):
         let unquoted = null;
         try { await e.execute_sql("SELECT * FROM MyTable"); } catch (err) { unquoted = err.message; }
         return {names, quoted, read, unknownBase, unquoted, after: e.table_names()};
-    """, data)
+    """,
+        data,
+    )
     assert out["names"] == ["Base", "MyTable", "mytable"]
     assert out["quoted"] == [{"n": 3}] and out["read"] == 3
     assert "no table named 'BASE'" in out["unknownBase"] and "Base" in out["unknownBase"]

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from tests.conftest import REPO
-from toolchain.pipeline import build as build_module
 from toolchain.core import cache
 from toolchain.core.errors import ToolchainError
+from toolchain.pipeline import build as build_module
 
 pytestmark = pytest.mark.integration
 
@@ -21,16 +21,28 @@ def test_engine_package_has_every_artifact(built_engine):
     package = built_engine.package_dir
     names = {p.name for p in package.iterdir()}
     assert {
-        "datafusion_wasm_bg.wasm", "datafusion_wasm.js", "datafusion_wasm.d.ts", "datafusion_wasm_bg.wasm.d.ts",
-        "package.json", "size-report.json", "build-info.json",
+        "datafusion_wasm_bg.wasm",
+        "datafusion_wasm.js",
+        "datafusion_wasm.d.ts",
+        "datafusion_wasm_bg.wasm.d.ts",
+        "package.json",
+        "size-report.json",
+        "build-info.json",
     } <= names
     assert (package / "datafusion_wasm_bg.wasm").read_bytes()[:8] == WASM_MAGIC
 
 
 def test_typescript_declarations_cover_the_engine_api(built_engine):
     dts = (built_engine.package_dir / "datafusion_wasm.d.ts").read_text()
-    for method in ("register_table(", "execute_sql(", "execute_and_register(", "read_table_ipc(",
-                   "deregister_table(", "reset(", "table_names("):
+    for method in (
+        "register_table(",
+        "execute_sql(",
+        "execute_and_register(",
+        "read_table_ipc(",
+        "deregister_table(",
+        "reset(",
+        "table_names(",
+    ):
         assert method in dts, method
     assert "export class WasmQueryEngine" in dts
 
@@ -82,8 +94,11 @@ def test_the_build_record_names_every_stage_and_feeds_the_package(built_engine):
 
 
 def test_rebuild_with_nothing_changed_reuses_every_stage(built_engine):
-    again = build_module.build(build_module.BuildOptions(manifest_path=REPO / "crates/datafusion-wasm/Cargo.toml",
-                                                         artifacts_dir=built_engine.package_dir.parent))
+    again = build_module.build(
+        build_module.BuildOptions(
+            manifest_path=REPO / "crates/datafusion-wasm/Cargo.toml", artifacts_dir=built_engine.package_dir.parent
+        )
+    )
     assert again.reused_stages == ["wasm-bindgen", "wasm-opt"]
     assert again.report == built_engine.report
 
@@ -99,9 +114,14 @@ def user_crate(tmp_path_factory):
 
 
 def test_a_users_crate_builds_with_another_profile_and_no_wasm_opt(user_crate, tmp_path):
-    result = build_module.build(build_module.BuildOptions(
-        manifest_path=user_crate / "Cargo.toml", artifacts_dir=tmp_path, profile="small", run_wasm_opt=False,
-    ))
+    result = build_module.build(
+        build_module.BuildOptions(
+            manifest_path=user_crate / "Cargo.toml",
+            artifacts_dir=tmp_path,
+            profile="small",
+            run_wasm_opt=False,
+        )
+    )
     assert result.package_dir == tmp_path / "hello-engine"
     assert [s["name"] for s in result.report["stages"]] == ["cargo", "wasm-bindgen", "strip"]
     assert "word_count" in (result.package_dir / "hello_engine.d.ts").read_text()
@@ -112,10 +132,13 @@ def test_a_users_crate_builds_with_another_profile_and_no_wasm_opt(user_crate, t
 def test_a_rust_compile_error_fails_the_build_clearly_and_publishes_nothing(user_crate, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(user_crate, broken)
-    (broken / "src" / "lib.rs").write_text("pub fn oops() -> u32 { \"not a number\" }\n")
+    (broken / "src" / "lib.rs").write_text('pub fn oops() -> u32 { "not a number" }\n')
     with pytest.raises(ToolchainError, match="cargo build for wasm32-unknown-unknown failed"):
-        build_module.build(build_module.BuildOptions(manifest_path=broken / "Cargo.toml",
-                                                     artifacts_dir=tmp_path / "artifacts", run_wasm_opt=False))
+        build_module.build(
+            build_module.BuildOptions(
+                manifest_path=broken / "Cargo.toml", artifacts_dir=tmp_path / "artifacts", run_wasm_opt=False
+            )
+        )
     assert not (tmp_path / "artifacts" / "hello-engine").exists()
 
 
@@ -123,8 +146,11 @@ def test_an_outdated_lock_file_is_refused(user_crate, tmp_path):
     crate = tmp_path / "outdated"
     shutil.copytree(user_crate, crate)
     manifest = crate / "Cargo.toml"
-    manifest.write_text(manifest.read_text().replace('wasm-bindgen = "=0.2.130"', 'wasm-bindgen = "=0.2.130"\nitoa = "1"'))
+    manifest.write_text(
+        manifest.read_text().replace('wasm-bindgen = "=0.2.130"', 'wasm-bindgen = "=0.2.130"\nitoa = "1"')
+    )
     with pytest.raises(ToolchainError, match="cargo update"):
-        build_module.build(build_module.BuildOptions(manifest_path=manifest, artifacts_dir=tmp_path / "a",
-                                                     run_wasm_opt=False))
+        build_module.build(
+            build_module.BuildOptions(manifest_path=manifest, artifacts_dir=tmp_path / "a", run_wasm_opt=False)
+        )
     assert cache.read_json(tmp_path / "a" / "hello-engine" / "size-report.json") is None

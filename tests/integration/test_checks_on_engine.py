@@ -27,8 +27,12 @@ def test_every_check_passes_on_the_built_engine(built_engine, tmp_path):
 def test_shims_check_finds_the_stub_in_the_engine_and_every_call_to_it_is_waived(built_engine, tmp_path):
     """With panic=immediate-abort the stub is a bare trap; it must still be recognised (by name)."""
     out = tmp_path / "shims.json"
-    result = subprocess.run([sys.executable, "-m", "toolchain", "check", "shims", "--json", str(out)],
-                            cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "toolchain", "check", "shims", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(out.read_text())["data"]
     assert "<std::time::Instant>::now" in data["stubs_present"]
@@ -38,8 +42,12 @@ def test_shims_check_finds_the_stub_in_the_engine_and_every_call_to_it_is_waived
 
 def test_size_check_json_names_the_largest_crates(built_engine, tmp_path):
     out = tmp_path / "size.json"
-    result = subprocess.run([sys.executable, "-m", "toolchain", "check", "size", "--json", str(out),
-                             "--out-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "toolchain", "check", "size", "--json", str(out), "--out-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(out.read_text())["data"]
     assert data["final"] == built_engine.report["final"]

@@ -15,8 +15,7 @@ import pytest
 
 from toolchain.analysis import cargo_graph
 from toolchain.checks import gating
-from toolchain.tools import patched_crates
-from toolchain.tools import rust
+from toolchain.tools import patched_crates, rust
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +24,12 @@ FIXTURES = REPO / "tests" / "fixtures" / "gating"
 ENGINE = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"
 POLICY = gating.DEFAULT_POLICY
 # The fixtures must not see the rustflags of whoever runs the tests.
-FLAG_VARIABLES = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS",
-                  "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS")
+FLAG_VARIABLES = (
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -54,9 +57,25 @@ def check(tmp_path: Path, manifest: Path, *options: str, cwd: Path = REPO, env: 
     """`python -m toolchain check gating`, as a user runs it; the report read back from --json."""
     output = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
     process = subprocess.run(
-        [sys.executable, "-m", "toolchain", "check", "gating", "--manifest-path", str(manifest),
-         "--policy", str(POLICY), "--json", str(output), *options],
-        cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "toolchain",
+            "check",
+            "gating",
+            "--manifest-path",
+            str(manifest),
+            "--policy",
+            str(POLICY),
+            "--json",
+            str(output),
+            *options,
+        ],
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return Outcome(process, json.loads(output.read_text()) if output.exists() else None)
 
@@ -86,10 +105,10 @@ def test_native_compression_fails_naming_crate_chain_and_feature(tmp_path):
     assert outcome.returncode == 1, outcome
     assert "check gating: FAILED" in outcome.stdout
     libz = next(v for s, v in outcome.violations.items() if s.startswith("libz-sys "))
-    assert libz["chain"][0] == "gating-native-compression 0.1.0 [feature \"default\" -> \"fast-inflate\"]"
-    assert libz["chain"][1].startswith("flate2 ") and "\"zlib\"" in libz["chain"][1]
+    assert libz["chain"][0] == 'gating-native-compression 0.1.0 [feature "default" -> "fast-inflate"]'
+    assert libz["chain"][1].startswith("flate2 ") and '"zlib"' in libz["chain"][1]
     assert libz["chain"][-1].startswith("libz-sys ")
-    assert "'s feature \"fast-inflate\" (\"flate2/zlib\")" in libz["problem"]
+    assert '\'s feature "fast-inflate" ("flate2/zlib")' in libz["problem"]
     assert "--no-default-features" in libz["fix"]
     assert any(s.startswith("flate2 ") and s.endswith('feature "zlib"') for s in outcome.violations)
     # The message a person reads names the same things.
@@ -137,7 +156,8 @@ def test_getrandom_cfg_from_rustflags_or_cargo_config(tmp_path):
     workdir = tmp_path / "workdir"
     (workdir / ".cargo").mkdir(parents=True)
     (workdir / ".cargo" / "config.toml").write_text(
-        "[target.wasm32-unknown-unknown]\nrustflags = [\"--cfg\", 'getrandom_backend=\"wasm_js\"']\n")
+        '[target.wasm32-unknown-unknown]\nrustflags = ["--cfg", \'getrandom_backend="wasm_js"\']\n'
+    )
     outcome = check(tmp_path, fixture("getrandom-no-backend"), cwd=workdir)
     assert set(outcome.violations) == {"getrandom 0.2.17"}, outcome
 
@@ -151,7 +171,7 @@ def test_tokio_multi_thread_and_sockets_fail(tmp_path):
     assert "gating-tokio-multi-thread 0.1.0's dependency declaration on tokio" in multi["problem"]
     mio = next(v for s, v in outcome.violations.items() if s.startswith("mio "))
     assert mio["chain"][1].startswith("tokio ") and mio["chain"][1].endswith('[feature "net"]')
-    assert "feature \"net\" (optional dependency mio)" in mio["problem"]
+    assert 'feature "net" (optional dependency mio)' in mio["problem"]
     assert 'remove "net" from the features of the tokio dependency' in mio["fix"]
 
 
@@ -163,9 +183,27 @@ def cargo_tree_features(manifest: Path, options: list[str]) -> dict[str, set[str
     toolchain = rust.find_toolchain()
     patched_crates.prepare_for(manifest)
     out = subprocess.run(
-        [str(toolchain.cargo), "tree", "--locked", "--target", rust.WASM_TARGET, "-e", "normal",
-         "--prefix", "depth", "-f", "{p}|{f}", "--manifest-path", str(manifest), *options],
-        env={**clean_env(), **toolchain.env}, capture_output=True, text=True, check=True, cwd=REPO,
+        [
+            str(toolchain.cargo),
+            "tree",
+            "--locked",
+            "--target",
+            rust.WASM_TARGET,
+            "-e",
+            "normal",
+            "--prefix",
+            "depth",
+            "-f",
+            "{p}|{f}",
+            "--manifest-path",
+            str(manifest),
+            *options,
+        ],
+        env={**clean_env(), **toolchain.env},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     ).stdout
     features: dict[str, set[str]] = {}
     host_depth = None
@@ -187,14 +225,18 @@ def cargo_tree_features(manifest: Path, options: list[str]) -> dict[str, set[str
     return features
 
 
-@pytest.mark.parametrize("manifest, options", [
-    (ENGINE, []),
-    (fixture("good"), []),
-    (fixture("native-compression"), []),
-    (fixture("native-compression"), ["--no-default-features"]),
-    (fixture("parquet"), ["--features", "with-parquet"]),
-    (fixture("tokio-multi-thread"), []),
-], ids=["engine", "good", "native-compression", "native-compression-no-default", "parquet", "tokio"])
+@pytest.mark.parametrize(
+    "manifest, options",
+    [
+        (ENGINE, []),
+        (fixture("good"), []),
+        (fixture("native-compression"), []),
+        (fixture("native-compression"), ["--no-default-features"]),
+        (fixture("parquet"), ["--features", "with-parquet"]),
+        (fixture("tokio-multi-thread"), []),
+    ],
+    ids=["engine", "good", "native-compression", "native-compression-no-default", "parquet", "tokio"],
+)
 def test_resolved_packages_and_features_match_cargo_tree(manifest, options):
     toolchain = rust.find_toolchain()
     features = cargo_graph.split_features(options[1]) if options[:1] == ["--features"] else []
@@ -230,7 +272,7 @@ def test_engine_report_is_sane(tmp_path):
         assert subject.startswith(("zstd ", "zstd-sys ")), f"unexpected violation: {subject}\n{outcome.stdout}"
         assert violation["chain"][0] == "datafusion-wasm 0.1.0"
         assert any(step.startswith("arrow-ipc ") for step in violation["chain"])
-        assert 'arrow-ipc' in violation["problem"] and '"zstd"' in violation["problem"]
+        assert "arrow-ipc" in violation["problem"] and '"zstd"' in violation["problem"]
 
 
 # ---------------------------------------------------------------- the command line
@@ -238,8 +280,14 @@ def test_engine_report_is_sane(tmp_path):
 
 def test_help_and_input_errors(tmp_path):
     def cli(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "toolchain", "check", "gating", *argv], cwd=REPO,
-                              env=clean_env(), capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "toolchain", "check", "gating", *argv],
+            cwd=REPO,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     shown = cli("--help")
     assert shown.returncode == 0 and "--policy" in shown.stdout and "--no-default-features" in shown.stdout

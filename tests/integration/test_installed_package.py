@@ -20,8 +20,9 @@ pytestmark = pytest.mark.integration
 
 def run(argv: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     result = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(map(str, argv))} failed ({result.returncode}):\n" \
-                                   f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{' '.join(map(str, argv))} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -33,18 +34,34 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
     python = root / "venv" / "bin" / "python"
     # A copy of the sources: setuptools writes build/ and *.egg-info beside them, and the checkout stays clean.
     source = root / "source"
-    run([sys.executable, "-c", "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], ignore=shutil."
-         "ignore_patterns('.git', '.nox', 'artifacts', 'target', '__pycache__', '*.egg-info', 'build', 'crates', 'tests'))",
-         REPO, source], root, env)
+    run(
+        [
+            sys.executable,
+            "-c",
+            "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], ignore=shutil."
+            "ignore_patterns('.git', '.nox', 'artifacts', 'target', '__pycache__', '*.egg-info', 'build', 'crates', 'tests'))",
+            REPO,
+            source,
+        ],
+        root,
+        env,
+    )
     run([python, "-m", "pip", "install", "-q", "--no-cache-dir", source], root, env)
     return python, env
 
 
 def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
     python, env = installed
-    where = run([python, "-c", "import toolchain, toolchain.analysis.config as c, toolchain.analysis.schema as s; "
-                 "print(toolchain.__file__); print(c.PACKAGED_DEFAULTS['gating'].is_file(), s.SCHEMA_PATH.is_file())"],
-                tmp_path, env)
+    where = run(
+        [
+            python,
+            "-c",
+            "import toolchain, toolchain.analysis.config as c, toolchain.analysis.schema as s; "
+            "print(toolchain.__file__); print(c.PACKAGED_DEFAULTS['gating'].is_file(), s.SCHEMA_PATH.is_file())",
+        ],
+        tmp_path,
+        env,
+    )
     module_path, resources = where.stdout.splitlines()
     assert "site-packages" in module_path and str(REPO) not in module_path
     assert resources == "True True", "the default gating policy or the config schema is missing from the install"
@@ -56,12 +73,18 @@ def test_doctor_build_and_check_the_engine_from_outside_the_checkout(installed, 
     elsewhere.mkdir()
     artifacts = elsewhere / "artifacts"
     run([python, "-m", "toolchain", "doctor", "--manifest-path", ENGINE_MANIFEST], elsewhere, env)
-    run([python, "-m", "toolchain", "build", "--manifest-path", ENGINE_MANIFEST, "--artifacts-dir", artifacts],
-        elsewhere, env)
+    run(
+        [python, "-m", "toolchain", "build", "--manifest-path", ENGINE_MANIFEST, "--artifacts-dir", artifacts],
+        elsewhere,
+        env,
+    )
     assert (artifacts / "datafusion-wasm" / "datafusion_wasm_bg.wasm").is_file()
     assert Layout(artifacts, "datafusion-wasm", "datafusion_wasm").record_path.is_file()
-    checked = run([python, "-m", "toolchain", "check", "--manifest-path", ENGINE_MANIFEST, "--artifacts-dir", artifacts],
-                  elsewhere, env)
+    checked = run(
+        [python, "-m", "toolchain", "check", "--manifest-path", ENGINE_MANIFEST, "--artifacts-dir", artifacts],
+        elsewhere,
+        env,
+    )
     for name in ("gating", "tracing", "shims", "size"):
         assert f"check {name}: ok" in checked.stdout, checked.stdout
     # The engine's own waivers and budget came from its metadata; the gating policy from the package.

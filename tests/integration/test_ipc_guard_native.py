@@ -21,8 +21,7 @@ import pytest
 
 from tests.conftest import REPO
 from toolchain.pipeline import ipc_fuzz
-from toolchain.tools import patched_crates
-from toolchain.tools import rust
+from toolchain.tools import patched_crates, rust
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +34,12 @@ FUZZ_COUNT = 100_000  # about 4 s: the fuzzer runs ~25,000 inputs a second on on
 def _cargo(*args: str) -> subprocess.CompletedProcess[str]:
     native = rust.find_native()
     patched_crates.prepare_for(CRATE)  # the engine's patched arrow-ipc, which the harness uses
-    return subprocess.run([str(native.cargo), *args, "--manifest-path", str(CRATE / "Cargo.toml")],
-                          env={**os.environ, **ipc_fuzz.cargo_env(native)}, capture_output=True, text=True)
+    return subprocess.run(
+        [str(native.cargo), *args, "--manifest-path", str(CRATE / "Cargo.toml")],
+        env={**os.environ, **ipc_fuzz.cargo_env(native)},
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_ipc_guard_unit_tests_pass_natively():
@@ -59,7 +62,9 @@ def _fuzz(harness, count: int, validate: bool = True) -> tuple[subprocess.Comple
     argv = ipc_fuzz.fuzz_argv(harness["fuzz"], None, FUZZ_SEED, count, validate=validate)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     summary = ipc_fuzz.parse_summary(result.stdout)
-    assert summary is not None, f"no summary line (exit {result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    assert summary is not None, (
+        f"no summary line (exit {result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    )
     return result, summary
 
 
@@ -140,18 +145,25 @@ def _valid_pyarrow_streams() -> list[tuple[str, bytes]]:
         "fsl": pa.array([[i, i + 1] if i % 3 else None for i in range(n)], pa.list_(pa.int16(), 2)),
         "lview": pa.array([[i] for i in range(n)], pa.list_view(pa.int64())),
         "llview": pa.array([[i, i] for i in range(n)], pa.large_list_view(pa.int8())),
-        "struct": pa.array([{"a": i, "b": [str(i)]} if i % 5 else None for i in range(n)],
-                           pa.struct([("a", pa.int64()), ("b", pa.list_(pa.string()))])),
-        "map": pa.array([[("k", i), ("m", None)] if i % 4 else None for i in range(n)], pa.map_(pa.string(), pa.int64())),
+        "struct": pa.array(
+            [{"a": i, "b": [str(i)]} if i % 5 else None for i in range(n)],
+            pa.struct([("a", pa.int64()), ("b", pa.list_(pa.string()))]),
+        ),
+        "map": pa.array(
+            [[("k", i), ("m", None)] if i % 4 else None for i in range(n)], pa.map_(pa.string(), pa.int64())
+        ),
         "dict": pa.array([["a", "b", None][i % 3] for i in range(n)]).dictionary_encode(),
         "dict_u": pa.array([["x", "y"][i % 2] for i in range(n)]).cast(pa.dictionary(pa.uint16(), pa.large_string())),
         "null": pa.nulls(n),
         "ree": pc.run_end_encode(pa.array([i // 10 for i in range(n)], pa.int32())),
-        "sunion": pa.UnionArray.from_sparse(pa.array([i % 2 for i in range(n)], pa.int8()),
-                                            [pa.array(range(n)), pa.array([str(i) for i in range(n)])]),
-        "dunion": pa.UnionArray.from_dense(pa.array([i % 2 for i in range(n)], pa.int8()),
-                                           pa.array([i // 2 for i in range(n)], pa.int32()),
-                                           [pa.array(range(n)), pa.array([str(i) for i in range(n)])]),
+        "sunion": pa.UnionArray.from_sparse(
+            pa.array([i % 2 for i in range(n)], pa.int8()), [pa.array(range(n)), pa.array([str(i) for i in range(n)])]
+        ),
+        "dunion": pa.UnionArray.from_dense(
+            pa.array([i % 2 for i in range(n)], pa.int8()),
+            pa.array([i // 2 for i in range(n)], pa.int32()),
+            [pa.array(range(n)), pa.array([str(i) for i in range(n)])],
+        ),
     }
     if hasattr(pa, "decimal32"):  # pyarrow >= 18
         cols["dec32"] = pa.array([decimal.Decimal(i) for i in range(n)], pa.decimal32(9, 0))
@@ -160,29 +172,55 @@ def _valid_pyarrow_streams() -> list[tuple[str, bytes]]:
     cases = []
     for name, column in cols.items():
         t = pa.table({name: column})
-        cases += [(name, stream(t)), (f"{name} lz4", stream(t, compression="lz4")),
-                  (f"{name} chunks", stream(t, chunk=7)), (f"{name} sliced", stream(t.slice(3, 20)))]
+        cases += [
+            (name, stream(t)),
+            (f"{name} lz4", stream(t, compression="lz4")),
+            (f"{name} chunks", stream(t, chunk=7)),
+            (f"{name} sliced", stream(t.slice(3, 20))),
+        ]
     v4 = pa.ipc.MetadataVersion.V4
     cases += [
         ("all", stream(full)),
         ("all lz4 chunked", stream(full, compression="lz4", chunk=16)),
         ("all zstd", stream(full, compression="zstd")),
-        ("all legacy", stream(pa.table({k: v for k, v in cols.items() if "view" not in k and "union" not in k}),
-                              use_legacy_format=True)),
+        (
+            "all legacy",
+            stream(
+                pa.table({k: v for k, v in cols.items() if "view" not in k and "union" not in k}),
+                use_legacy_format=True,
+            ),
+        ),
         ("all V4", stream(pa.table({k: v for k, v in cols.items() if "view" not in k}), metadata_version=v4)),
         ("V4 unions", stream(pa.table({k: cols[k] for k in ("sunion", "dunion", "i8")}), metadata_version=v4)),
         ("empty table", stream(full.slice(0, 0))),
         ("no columns", stream(pa.table({}))),
-        ("nested dict", stream(pa.table({"l": pa.array([["a", "b"], None, ["a"]], pa.list_(pa.dictionary(pa.int8(), pa.string())))}))),
+        (
+            "nested dict",
+            stream(
+                pa.table({"l": pa.array([["a", "b"], None, ["a"]], pa.list_(pa.dictionary(pa.int8(), pa.string())))})
+            ),
+        ),
     ]
     d1 = pa.array(["a", "b"]).dictionary_encode()
     d2 = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2], pa.int32()), pa.array(["a", "b", "c"]))
     d3 = pa.DictionaryArray.from_arrays(pa.array([0], pa.int32()), pa.array(["z"]))
     sch = pa.schema([("d", d1.type)])
-    cases.append(("delta dicts", stream(pa.table({"d": d1}), emit_dictionary_deltas=True,
-                                        batches=[pa.record_batch([d1], schema=sch), pa.record_batch([d2], schema=sch)])))
-    cases.append(("replaced dicts", stream(pa.table({"d": d1}),
-                                           batches=[pa.record_batch([d1], schema=sch), pa.record_batch([d3], schema=sch)])))
+    cases.append(
+        (
+            "delta dicts",
+            stream(
+                pa.table({"d": d1}),
+                emit_dictionary_deltas=True,
+                batches=[pa.record_batch([d1], schema=sch), pa.record_batch([d2], schema=sch)],
+            ),
+        )
+    )
+    cases.append(
+        (
+            "replaced dicts",
+            stream(pa.table({"d": d1}), batches=[pa.record_batch([d1], schema=sch), pa.record_batch([d3], schema=sch)]),
+        )
+    )
     big = pa.table({"z": pa.array([0] * 1_000_000, pa.int64()), "s": pa.array(["same text"] * 1_000_000)})
     cases.append(("1M rows lz4", stream(big, compression="lz4")))
     return cases

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.pipeline import build as build_module
 from toolchain.analysis import cargo_lock
-from toolchain.tools import rust
 from toolchain.checks import shims
+from toolchain.pipeline import build as build_module
+from toolchain.tools import rust
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +68,15 @@ def test_waivers_remove_exactly_their_edges(clock_modules):
     assert caller == "elapsed_nanos"
     # A waiver for another callee changes nothing.
     other = shims.Waiver(re.compile("^elapsed_nanos$"), re.compile(r"^<std::time::SystemTime>::now$"), "test", "test")
-    assert [v.chain for v in shims.analyse(clock_modules["std-time"], [other]).violations] == \
-        [v.chain for v in failing.violations]
-    waiver = shims.Waiver(re.compile("^elapsed_nanos$"), re.compile(r"^<std::time::Instant>::(now|elapsed)$"),
-                          "test: this call is guarded", "test")
+    assert [v.chain for v in shims.analyse(clock_modules["std-time"], [other]).violations] == [
+        v.chain for v in failing.violations
+    ]
+    waiver = shims.Waiver(
+        re.compile("^elapsed_nanos$"),
+        re.compile(r"^<std::time::Instant>::(now|elapsed)$"),
+        "test: this call is guarded",
+        "test",
+    )
     report = shims.analyse(clock_modules["std-time"], [waiver])
     assert report.ok, report.format()
     assert any(note.startswith("waived: elapsed_nanos -> <std::time::Instant>::") for note in report.notes)
@@ -79,8 +84,22 @@ def test_waivers_remove_exactly_their_edges(clock_modules):
 
 def test_cli_exit_codes_and_message(clock_modules):
     def check(module: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "toolchain", "check", "shims", "--wasm", str(module),
-                               "--policy", "/nonexistent/no-waivers.toml"], cwd=REPO, capture_output=True, text=True)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "toolchain",
+                "check",
+                "shims",
+                "--wasm",
+                str(module),
+                "--policy",
+                "/nonexistent/no-waivers.toml",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
 
     broken = check(clock_modules["std-time"])
     assert broken.returncode == 1, broken.stdout + broken.stderr
@@ -98,7 +117,7 @@ def test_stripped_module_is_refused_with_a_remedy(clock_modules, tmp_path):
     # Rename the custom section ("name" -> "nome"): same bytes, no names.
     start = data.index(b"\x04name", name_section.offset - 6)
     stripped = tmp_path / "stripped.wasm"
-    stripped.write_bytes(data[:start] + b"\x04nome" + data[start + 5:])
+    stripped.write_bytes(data[:start] + b"\x04nome" + data[start + 5 :])
     with pytest.raises(Exception, match="no names section") as excinfo:
         shims.analyse(stripped, [])
     assert "artifacts/.stages" in str(excinfo.value)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ENGINE_MANIFEST, REPO
-from toolchain.core import cache
 from toolchain.analysis import cargo_lock
+from toolchain.core import cache
 from toolchain.release import toolchain_wheels
 
 pytestmark = [pytest.mark.integration, pytest.mark.toolchain_wheels]
@@ -62,7 +62,9 @@ def test_wheels_are_published_with_a_manifest(wheels, locked_bindgen):
     out, built = wheels
     manifest = json.loads((out / toolchain_wheels.MANIFEST_NAME).read_text())
     assert {(m["name"], m["version"]) for m in manifest} == {
-        ("wasm-bindgen-cli", locked_bindgen), ("binaryen-wasm-opt", "116+wasm.opt.sys.0.116.0")}
+        ("wasm-bindgen-cli", locked_bindgen),
+        ("binaryen-wasm-opt", "116+wasm.opt.sys.0.116.0"),
+    }
     for entry in manifest:
         path = out / entry["file"]
         assert path.stat().st_size == entry["size"] > 0 and entry["cold_build_seconds"] > 0
@@ -77,11 +79,17 @@ def test_wheels_are_published_with_a_manifest(wheels, locked_bindgen):
 def test_wheels_carry_no_build_date_or_machine_path(wheels):
     """What makes a rebuild elsewhere give the same bytes: fixed dates, no cache or build paths."""
     _, built = wheels
-    machine_paths = [str(cache.cache_root()).encode(), str(toolchain_wheels.cargo_home()).encode(), b"toolchain-wheel-work"]
+    machine_paths = [
+        str(cache.cache_root()).encode(),
+        str(toolchain_wheels.cargo_home()).encode(),
+        b"toolchain-wheel-work",
+    ]
     for wheel in built:
         with zipfile.ZipFile(wheel.path) as archive:
             for info in archive.infolist():
-                assert info.date_time == (1980, 1, 1, 0, 0, 0), f"{wheel.path.name}: {info.filename} is dated {info.date_time}"
+                assert info.date_time == (1980, 1, 1, 0, 0, 0), (
+                    f"{wheel.path.name}: {info.filename} is dated {info.date_time}"
+                )
                 data = archive.read(info)
                 found = [p.decode() for p in machine_paths if p in data]
                 assert not found, f"{wheel.path.name}: {info.filename} names the build machine's {found}"
@@ -98,10 +106,18 @@ def test_a_second_build_comes_from_the_cache(wheels, tmp_path, locked_bindgen):
 
 
 def test_doctor_in_the_fresh_venv_picks_up_the_wheels(venv, tmp_path, locked_bindgen):
-    env = {**os.environ, "WASM_TOOLCHAIN_CACHE": str(tmp_path / "empty-cache")}  # no cargo-installed CLI to fall back on
+    env = {
+        **os.environ,
+        "WASM_TOOLCHAIN_CACHE": str(tmp_path / "empty-cache"),
+    }  # no cargo-installed CLI to fall back on
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(venv)))
-    result = subprocess.run([venv / "bin" / "python", "-m", "toolchain", "doctor", "--json"],
-                            cwd=REPO, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [venv / "bin" / "python", "-m", "toolchain", "doctor", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.stdout.lstrip().startswith("["), result.stdout[-3000:] + result.stderr[-3000:]
     findings = {f["component"]: f for f in json.loads(result.stdout)}
     bindgen = findings["wasm-bindgen CLI"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from toolchain.tools import rust
 from toolchain.checks import gating, tracing
+from toolchain.tools import rust
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +20,12 @@ TRACING = REPO / "crates" / "tracing"
 
 
 def args(**overrides) -> argparse.Namespace:
-    values = dict(manifest_path=None, list=REPO / "ci" / "wasm-tracing.toml", policy=gating.DEFAULT_POLICY,
-                  no_build=False)
+    values = {
+        "manifest_path": None,
+        "list": REPO / "ci" / "wasm-tracing.toml",
+        "policy": gating.DEFAULT_POLICY,
+        "no_build": False,
+    }
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -51,8 +55,11 @@ def add_dependency(crate: Path, line: str) -> None:
 def relock(crate: Path) -> None:
     """Adds the new edge to the copy's Cargo.lock (libc is already in it, so no download)."""
     toolchain = rust.find_toolchain()
-    subprocess.run([str(toolchain.cargo), "update", "--workspace", "--offline", "--manifest-path", str(crate / "Cargo.toml")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(toolchain.cargo), "update", "--workspace", "--offline", "--manifest-path", str(crate / "Cargo.toml")],
+        check=True,
+        capture_output=True,
+    )
 
 
 def list_file(tmp_path: Path, crate: Path, allowed: list[str]) -> Path:
@@ -78,8 +85,19 @@ def test_a_native_only_dependency_made_unconditional_fails(tracing_copy):
 
 
 def test_a_dependency_outside_the_reviewed_set_fails(tracing_copy, tmp_path):
-    allowed = ["qe-tracing", "wasm-bindgen", "wasm-bindgen-shared", "js-sys", "cfg-if", "unicode-ident",
-               "futures-util", "futures-core", "futures-task", "pin-project-lite", "slab"]
+    allowed = [
+        "qe-tracing",
+        "wasm-bindgen",
+        "wasm-bindgen-shared",
+        "js-sys",
+        "cfg-if",
+        "unicode-ident",
+        "futures-util",
+        "futures-core",
+        "futures-task",
+        "pin-project-lite",
+        "slab",
+    ]
     passing = tracing.run(options(list=list_file(tmp_path, tracing_copy, allowed), no_build=True))
     assert passing.ok, passing.format()
     add_dependency(tracing_copy, 'libc = "0.2"')
@@ -92,7 +110,9 @@ def test_a_dependency_outside_the_reviewed_set_fails(tracing_copy, tmp_path):
 
 def test_code_that_only_builds_natively_fails_the_wasm32_build(tracing_copy):
     lib = tracing_copy / "src" / "lib.rs"
-    lib.write_text(lib.read_text() + "\n/// A Unix-only path: no std::os::unix on wasm32.\npub use std::os::unix::ffi::OsStrExt;\n")
+    lib.write_text(
+        lib.read_text() + "\n/// A Unix-only path: no std::os::unix on wasm32.\npub use std::os::unix::ffi::OsStrExt;\n"
+    )
     report = tracing.run(options(manifest_path=[tracing_copy / "Cargo.toml"]))
     [violation] = report.violations
     assert violation.subject == "qe-tracing" and "does not build for wasm32-unknown-unknown" in violation.problem

@@ -16,7 +16,20 @@ HELLO = REPO / "tests" / "fixtures" / "hello-engine"
 def hello_package(tmp_path_factory) -> Path:
     """hello-engine built by `python -m toolchain build` (the release profile, wasm-opt, names stripped)."""
     artifacts = tmp_path_factory.mktemp("hello-artifacts")
-    built = subprocess.run([sys.executable, "-m", "toolchain", "build", "--manifest-path", str(HELLO / "Cargo.toml"),
-                            "--artifacts-dir", str(artifacts)], capture_output=True, text=True, cwd=REPO)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolchain",
+            "build",
+            "--manifest-path",
+            str(HELLO / "Cargo.toml"),
+            "--artifacts-dir",
+            str(artifacts),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert built.returncode == 0, f"building hello-engine failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
     return artifacts / "hello-engine"

@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_plugin_is_the_pytest11_entry_point_of_the_installed_toolchain():
     entry = [e for e in importlib.metadata.entry_points(group="pytest11") if e.name == "wasm_qe_browser"]
-    assert [e.value for e in entry] == ["toolchain.testing.pytest_plugin"], \
+    assert [e.value for e in entry] == ["toolchain.testing.pytest_plugin"], (
         "reinstall the toolchain (pip install -e .): pyproject's [project.entry-points.pytest11] is not installed"
+    )
     assert entry[0].load() is pytest_plugin
 
 
@@ -42,8 +43,12 @@ def test_this_run_loaded_it_through_the_entry_point(pytestconfig):
 
 
 def test_the_harness_files_are_package_data():
-    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["toolchain.testing"]
-    files = sorted(p.relative_to(pytest_plugin.HARNESS_DIR.parent).as_posix() for p in pytest_plugin.HARNESS_DIR.iterdir())
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "toolchain.testing"
+    ]
+    files = sorted(
+        p.relative_to(pytest_plugin.HARNESS_DIR.parent).as_posix() for p in pytest_plugin.HARNESS_DIR.iterdir()
+    )
     assert {"harness/index.html", "harness/harness.js"} <= set(files)
     for name in files:
         assert any(fnmatch(name, pattern) for pattern in patterns), f"{name} would be left out of a wheel"
@@ -56,15 +61,32 @@ def test_a_wheel_of_the_toolchain_ships_the_plugin_and_its_harness(tmp_path):
     shutil.copy(REPO / "pyproject.toml", source)
     shutil.copytree(REPO / "toolchain", source / "toolchain", ignore=shutil.ignore_patterns("__pycache__"))
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(tmp_path / "dist"),
-                            str(source)], capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            *isolation,
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = (tmp_path / "dist").glob("wasm_qe_toolchain-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert {"toolchain/testing/pytest_plugin.py", "toolchain/testing/harness/index.html",
-            "toolchain/testing/harness/harness.js"} <= names
+    assert {
+        "toolchain/testing/pytest_plugin.py",
+        "toolchain/testing/harness/index.html",
+        "toolchain/testing/harness/harness.js",
+    } <= names
     assert "[pytest11]\nwasm_qe_browser = toolchain.testing.pytest_plugin" in entry_points
 
 
@@ -83,13 +105,18 @@ def test_browser_choices():
 def test_options_are_in_help(pytester):
     result = pytester.runpytest_subprocess("--help")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*--browser=NAMES, --browsers=NAMES, --wasm-browser=NAMES*", "*--wasm-package=DIR*",
-                                 "*--wasm-names=FILE*"])
+    result.stdout.fnmatch_lines(
+        ["*--browser=NAMES, --browsers=NAMES, --wasm-browser=NAMES*", "*--wasm-package=DIR*", "*--wasm-names=FILE*"]
+    )
 
 
 def test_another_plugins_browser_option_is_left_alone(pytester):
-    pytester.makepyfile(otherplug="def pytest_addoption(parser):\n    parser.addoption('--browser', default='webkit')\n")
-    pytester.makepyfile(test_other="def test_option(pytestconfig):\n    assert pytestconfig.getoption('--browser') == 'webkit'\n")
+    pytester.makepyfile(
+        otherplug="def pytest_addoption(parser):\n    parser.addoption('--browser', default='webkit')\n"
+    )
+    pytester.makepyfile(
+        test_other="def test_option(pytestconfig):\n    assert pytestconfig.getoption('--browser') == 'webkit'\n"
+    )
     result = pytester.runpytest_subprocess("-p", "otherplug", "--wasm-browser", "firefox")
     result.assert_outcomes(passed=1)
     assert "--wasm-browser=NAMES" in pytester.runpytest_subprocess("-p", "otherplug", "--help").stdout.str()
@@ -115,7 +142,8 @@ def test_a_run_without_its_fixtures_starts_nothing_and_imports_no_selenium(pytes
                 json.dump({"loaded": loaded,
                            "plugin": session.config.pluginmanager.has_plugin("wasm_qe_browser")}, out)
     """)
-    pytester.makepyfile(test_plain="""
+    pytester.makepyfile(
+        test_plain="""
         import pytest
 
         @pytest.mark.parametrize("n", [1, 2])
@@ -124,7 +152,8 @@ def test_a_run_without_its_fixtures_starts_nothing_and_imports_no_selenium(pytes
 
         def test_fails():
             assert False, "a plain failure"
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2, failed=1)
     assert "browser console" not in result.stdout.str()
@@ -154,7 +183,8 @@ def test_a_directory_that_is_not_a_package_fails_with_what_is_missing(pytester, 
 
 
 def test_the_wasm_browsers_marker_narrows_the_browsers(pytester):
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
         import pytest
 
         def test_both(wasm_browser_name):
@@ -163,11 +193,13 @@ def test_the_wasm_browsers_marker_narrows_the_browsers(pytester):
         @pytest.mark.wasm_browsers("firefox")
         def test_firefox_only(wasm_browser_name):
             assert wasm_browser_name == "firefox"
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("-v")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*test_both?chromium? PASSED*", "*test_both?firefox? PASSED*",
-                                 "*test_firefox_only?firefox? PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["*test_both?chromium? PASSED*", "*test_both?firefox? PASSED*", "*test_firefox_only?firefox? PASSED*"]
+    )
 
 
 # ---------------------------------------------------------------- the package and its frames
@@ -182,8 +214,14 @@ def package(tmp_path: Path, files: dict[str, bytes | str]) -> Path:
 
 
 def test_the_glue_is_found_from_package_json(tmp_path):
-    directory = package(tmp_path, {"package.json": json.dumps({"module": "./web/app.js", "main": "other.js"}),
-                                   "web/app.js": "", "web/app_bg.wasm": b""})
+    directory = package(
+        tmp_path,
+        {
+            "package.json": json.dumps({"module": "./web/app.js", "main": "other.js"}),
+            "web/app.js": "",
+            "web/app_bg.wasm": b"",
+        },
+    )
     assert WasmPackage.locate(directory) == WasmPackage(directory, "web/app.js", "web/app_bg.wasm")
 
 
@@ -192,12 +230,15 @@ def test_without_package_json_the_one_module_names_the_glue(tmp_path):
     assert WasmPackage.locate(directory) == WasmPackage(directory, "lib.js", "lib_bg.wasm")
 
 
-@pytest.mark.parametrize("files, error", [
-    ({}, "has 0 \\*_bg.wasm modules"),
-    ({"a_bg.wasm": b"", "b_bg.wasm": b"", "a.js": "", "b.js": ""}, "has 2 \\*_bg.wasm modules"),
-    ({"package.json": '{"main": "lib.js"}', "lib.js": ""}, "lacks lib_bg.wasm"),
-    ({"package.json": "{not json"}, "is not JSON"),
-])
+@pytest.mark.parametrize(
+    "files, error",
+    [
+        ({}, "has 0 \\*_bg.wasm modules"),
+        ({"a_bg.wasm": b"", "b_bg.wasm": b"", "a.js": "", "b.js": ""}, "has 2 \\*_bg.wasm modules"),
+        ({"package.json": '{"main": "lib.js"}', "lib.js": ""}, "lacks lib_bg.wasm"),
+        ({"package.json": "{not json"}, "is not JSON"),
+    ],
+)
 def test_what_is_not_a_package_is_refused_with_the_reason(tmp_path, files, error):
     with pytest.raises(PackageError, match=error):
         WasmPackage.locate(package(tmp_path, files))
@@ -208,14 +249,18 @@ def test_a_missing_directory_is_refused(tmp_path):
         WasmPackage.locate(tmp_path / "nope")
 
 
-CHROMIUM_TRAP = ("RuntimeError: unreachable\n"
-                 "    at http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[3]:0x1a2\n"
-                 "    at http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[2]:0x19f\n"
-                 "    at app_bg.wasm.run (wasm://wasm/0a1b2c3d:wasm-function[1]:0x190)\n"
-                 "    at run (http://127.0.0.1:8000/pkg/app.js:301:18)\n")
-FIREFOX_TRAP = ("@http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[3]:0x1a2\n"
-                "@http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[2]:0x19f\n"
-                "run@http://127.0.0.1:8000/pkg/app.js:301:18\n")
+CHROMIUM_TRAP = (
+    "RuntimeError: unreachable\n"
+    "    at http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[3]:0x1a2\n"
+    "    at http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[2]:0x19f\n"
+    "    at app_bg.wasm.run (wasm://wasm/0a1b2c3d:wasm-function[1]:0x190)\n"
+    "    at run (http://127.0.0.1:8000/pkg/app.js:301:18)\n"
+)
+FIREFOX_TRAP = (
+    "@http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[3]:0x1a2\n"
+    "@http://127.0.0.1:8000/pkg/app_bg.wasm:wasm-function[2]:0x19f\n"
+    "run@http://127.0.0.1:8000/pkg/app.js:301:18\n"
+)
 NAMED = ["core::panicking::panic_fmt", "<std::time::Instant>::now", "run"]
 
 
@@ -264,8 +309,12 @@ class FakeDriver:
 
 
 def page_raising(error: dict, console: list[str] = ()) -> Page:
-    return Page(FakeDriver(error, console), [], "firefox", frame_namer=lambda stack: [f"named:{line}" for line in
-                                                                                    stack.splitlines() if "wasm-function[" in line])
+    return Page(
+        FakeDriver(error, console),
+        [],
+        "firefox",
+        frame_namer=lambda stack: [f"named:{line}" for line in stack.splitlines() if "wasm-function[" in line],
+    )
 
 
 def test_a_trap_is_a_wasm_trap_with_named_frames_in_its_message():
@@ -277,7 +326,10 @@ def test_a_trap_is_a_wasm_trap_with_named_frames_in_its_message():
 
 
 def test_a_trap_without_a_stack_is_named_from_the_console():
-    console = ["[UNCAUGHT] Script error.", "[UNCAUGHT] RuntimeError: unreachable\\n    at x (wasm://w:wasm-function[7]:0x1)"]
+    console = [
+        "[UNCAUGHT] Script error.",
+        "[UNCAUGHT] RuntimeError: unreachable\\n    at x (wasm://w:wasm-function[7]:0x1)",
+    ]
     page = page_raising({"name": "Error", "message": "Script error.", "stack": ""}, console)
     with pytest.raises(WasmTrap) as trap:
         page.run("return 1;")
@@ -292,10 +344,16 @@ def test_a_js_exception_is_a_plain_js_error():
     assert str(error.value) == "TypeError: x is undefined\n--- JS stack ---\nf@http://h/a.js:1:2"
 
 
-@pytest.mark.parametrize("name, message, trap", [
-    ("RuntimeError", "unreachable", True), ("RuntimeError", "memory access out of bounds", True),
-    ("Error", "unreachable executed", True), ("Error", "Script error.", True),
-    ("Error", "not a count", False), ("RangeError", "Maximum call stack size exceeded", False),
-])
+@pytest.mark.parametrize(
+    "name, message, trap",
+    [
+        ("RuntimeError", "unreachable", True),
+        ("RuntimeError", "memory access out of bounds", True),
+        ("Error", "unreachable executed", True),
+        ("Error", "Script error.", True),
+        ("Error", "not a count", False),
+        ("RangeError", "Maximum call stack size exceeded", False),
+    ],
+)
 def test_what_counts_as_a_trap(name, message, trap):
     assert is_trap(name, message) is trap

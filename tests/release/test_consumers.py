@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.tools import npm
 from toolchain.core import process
+from toolchain.tools import npm
 from toolchain.tools.serve import StaticServer
 from toolchain.tools.webdriver import Page, start_chromium
 
@@ -34,8 +34,11 @@ WASM = "datafusion_wasm_bg.wasm"
 # A table, a query over it, and what DataFusion must answer (the engine computes it in the page).
 COLUMNS = {"city": ["Oslo", "Lima", "Oslo", "Quito"], "temp": [3.5, 18.25, -1.5, 14.0]}
 SQL = "SELECT city, count(*) AS n, sum(temp) AS total FROM weather GROUP BY city HAVING count(*) >= 1 ORDER BY city"
-EXPECTED = [{"city": "Lima", "n": 1, "total": 18.25}, {"city": "Oslo", "n": 2, "total": 2.0},
-            {"city": "Quito", "n": 1, "total": 14.0}]
+EXPECTED = [
+    {"city": "Lima", "n": 1, "total": 18.25},
+    {"city": "Oslo", "n": 2, "total": 2.0},
+    {"city": "Quito", "n": 1, "total": 14.0},
+]
 
 
 def _resources(page: Page) -> list[str]:
@@ -63,9 +66,22 @@ def vite_dist(engine_release, tmp_path_factory) -> Path:
     app = shutil.copytree(VITE_APP, work / "app", ignore=shutil.ignore_patterns("node_modules", "dist"))
     npm_exe = shutil.which("npm")
     # The consumer's step: npm installs the tarball (what `npm install datafusion-wasm` would fetch).
-    process.run([npm_exe, "install", "--no-save", "--no-package-lock", "--ignore-scripts", "--no-audit", "--no-fund",
-                 "--prefix", work / "engine", engine_release.files["npm"]],
-                what="npm install of the released tarball", fix="check the tarball with `python -m toolchain verify-release`")
+    process.run(
+        [
+            npm_exe,
+            "install",
+            "--no-save",
+            "--no-package-lock",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            work / "engine",
+            engine_release.files["npm"],
+        ],
+        what="npm install of the released tarball",
+        fix="check the tarball with `python -m toolchain verify-release`",
+    )
     installed = work / "engine" / "node_modules" / "datafusion-wasm"
     assert (installed / "package.json").is_file()
     modules = app / "node_modules"
@@ -73,8 +89,12 @@ def vite_dist(engine_release, tmp_path_factory) -> Path:
     for entry in locked.iterdir():
         (modules / entry.name).symlink_to(entry)
     (modules / "datafusion-wasm").symlink_to(installed)
-    process.run(["node", locked / "vite" / "bin" / "vite.js", "build", "--logLevel", "warn"], cwd=app,
-                what="vite build of the consumer app", fix="the bundler's error is above")
+    process.run(
+        ["node", locked / "vite" / "bin" / "vite.js", "build", "--logLevel", "warn"],
+        cwd=app,
+        what="vite build of the consumer app",
+        fix="the bundler's error is above",
+    )
     return app / "dist"
 
 
@@ -96,7 +116,9 @@ def test_vite_puts_the_engine_in_a_lazy_chunk_with_its_wasm(vite_dist, built_eng
 def test_the_vite_app_loads_the_engine_on_demand_and_runs_sql(vite_dist, browser_page):
     with StaticServer({"/": vite_dist}) as server:
         browser_page.driver.get(f"{server.url}/index.html")
-        browser_page.run("await new Promise((r) => (document.readyState === 'complete' ? r() : addEventListener('load', r)));")
+        browser_page.run(
+            "await new Promise((r) => (document.readyState === 'complete' ? r() : addEventListener('load', r)));"
+        )
         assert not [r for r in _resources(browser_page) if r.endswith(".wasm")]  # not loaded before first use
         rows = browser_page.run("return await window.runQuery(...args);", "weather", COLUMNS, SQL)
         assert rows == EXPECTED, browser_page.dump()
@@ -112,8 +134,11 @@ def venv_python(engine_release, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("venv") / "env"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    process.run([python, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", engine_release.files["wheel"]],
-                what="pip install of the released wheel", fix="check the wheel with `python -m toolchain verify-release`")
+    process.run(
+        [python, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", engine_release.files["wheel"]],
+        what="pip install of the released wheel",
+        fix="check the wheel with `python -m toolchain verify-release`",
+    )
     return python
 
 
@@ -129,8 +154,20 @@ def test_the_installed_wheel_locates_the_engine_files(venv_python, built_engine)
 
 def test_a_server_from_the_venv_serves_the_engine_to_chromium(venv_python, js_node_modules, browser_page):
     server = subprocess.Popen(
-        [venv_python, "-m", "datafusion_wasm", "--port", "0", "--mount", f"/app/={PYTHON_PAGE}",
-         "--mount", f"/npm/={js_node_modules}"], stdout=subprocess.PIPE, text=True)
+        [
+            venv_python,
+            "-m",
+            "datafusion_wasm",
+            "--port",
+            "0",
+            "--mount",
+            f"/app/={PYTHON_PAGE}",
+            "--mount",
+            f"/npm/={js_node_modules}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         assert line.startswith("serving http://127.0.0.1:"), line
@@ -150,7 +187,11 @@ def test_the_package_server_refuses_paths_outside_its_mounts(venv_python):
     server = subprocess.Popen([venv_python, "-m", "datafusion_wasm", "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         base = server.stdout.readline().split()[1].split("/datafusion-wasm/")[0]
-        for path in ("/datafusion-wasm/../../../../etc/passwd", "/etc/passwd", "/datafusion-wasm/%2e%2e/%2e%2e/setup.py"):
+        for path in (
+            "/datafusion-wasm/../../../../etc/passwd",
+            "/etc/passwd",
+            "/datafusion-wasm/%2e%2e/%2e%2e/setup.py",
+        ):
             with pytest.raises(urllib.error.HTTPError) as error:
                 urllib.request.urlopen(base + path)
             assert error.value.code == 404

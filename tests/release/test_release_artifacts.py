@@ -14,22 +14,35 @@ import pytest
 
 from tests.conftest import ENGINE_MANIFEST, REPO
 from tests.unit.test_release import cyclonedx_errors
+from toolchain.core.errors import ToolchainError
 from toolchain.release import artifacts as release
 from toolchain.release import reproduce
 from toolchain.tools import patched_crates
-from toolchain.core.errors import ToolchainError
 
 pytestmark = pytest.mark.integration
 
 # The glue, and the crate's own JS modules (js-files: fetch_query_ipc.js and its .d.ts).
-SHIPPED = ["datafusion_wasm_bg.wasm", "datafusion_wasm.js", "datafusion_wasm.d.ts", "datafusion_wasm_bg.wasm.d.ts",
-           "fetch_query_ipc.js", "fetch_query_ipc.d.ts"]
+SHIPPED = [
+    "datafusion_wasm_bg.wasm",
+    "datafusion_wasm.js",
+    "datafusion_wasm.d.ts",
+    "datafusion_wasm_bg.wasm.d.ts",
+    "fetch_query_ipc.js",
+    "fetch_query_ipc.d.ts",
+]
 
 
 def test_release_directory_has_every_artifact_and_verifies(engine_release):
     names = sorted(p.name for p in engine_release.directory.iterdir())
-    assert names == sorted(["SHA256SUMS", "build-info.json", "datafusion-wasm-0.1.0.cdx.json",
-                            "datafusion-wasm-0.1.0.tgz", "datafusion_wasm-0.1.0-py3-none-any.whl"])
+    assert names == sorted(
+        [
+            "SHA256SUMS",
+            "build-info.json",
+            "datafusion-wasm-0.1.0.cdx.json",
+            "datafusion-wasm-0.1.0.tgz",
+            "datafusion_wasm-0.1.0-py3-none-any.whl",
+        ]
+    )
     assert release.verify_release(engine_release.directory) == []
     assert release.run_sha256sum_check(engine_release.directory).returncode == 0
     assert not list(engine_release.directory.parent.glob(".*"))  # no staging left behind
@@ -91,7 +104,10 @@ def test_sbom_lists_the_wasm32_crates_and_the_shipped_packages(engine_release):
     sums = dict(line.split(" *")[::-1] for line in engine_release.files["sums"].read_text().splitlines())
     purls = {c["purl"]: c for c in bom["components"] if "purl" in c}
     assert purls["pkg:npm/datafusion-wasm@0.1.0"]["hashes"][0]["content"] == sums["datafusion-wasm-0.1.0.tgz"]
-    assert purls["pkg:pypi/datafusion-wasm@0.1.0"]["hashes"][0]["content"] == sums["datafusion_wasm-0.1.0-py3-none-any.whl"]
+    assert (
+        purls["pkg:pypi/datafusion-wasm@0.1.0"]["hashes"][0]["content"]
+        == sums["datafusion_wasm-0.1.0-py3-none-any.whl"]
+    )
     assert len(bom["components"]) > 150
     assert cyclonedx_errors(bom) is None
 
@@ -106,8 +122,11 @@ def test_build_info_records_tools_and_release(engine_release):
 
 
 def test_releasing_again_is_a_no_op_and_different_bytes_are_refused(engine_release, built_engine, tmp_path):
-    request = release.ReleaseRequest(package_dir=built_engine.package_dir, manifest_path=ENGINE_MANIFEST,
-                                     release_root=engine_release.directory.parent)
+    request = release.ReleaseRequest(
+        package_dir=built_engine.package_dir,
+        manifest_path=ENGINE_MANIFEST,
+        release_root=engine_release.directory.parent,
+    )
     assert release.make_release(request).unchanged
     # Same version, different bytes (another SOURCE_DATE_EPOCH changes the wheel): refused.
     with pytest.raises(ToolchainError, match="already exists with different content"):
@@ -118,7 +137,8 @@ def test_releasing_again_is_a_no_op_and_different_bytes_are_refused(engine_relea
 def test_packaging_elsewhere_gives_the_same_bytes(engine_release, built_engine, tmp_path):
     """The packaging half of reproducibility: the same build, copied to another path, packs identically."""
     moved = shutil.copytree(built_engine.package_dir, tmp_path / "elsewhere" / "datafusion-wasm")
-    other = release.make_release(release.ReleaseRequest(package_dir=moved, manifest_path=ENGINE_MANIFEST,
-                                                        release_root=tmp_path / "release-b"))
+    other = release.make_release(
+        release.ReleaseRequest(package_dir=moved, manifest_path=ENGINE_MANIFEST, release_root=tmp_path / "release-b")
+    )
     names = sorted(p.name for p in engine_release.directory.iterdir())
     assert reproduce.compare_trees(engine_release.directory, other.directory, names) == []

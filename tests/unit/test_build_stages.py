@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.pipeline import build
-from toolchain.core import cache
 from toolchain.analysis import cargo_lock
-from toolchain.tools import wasm_bindgen
+from toolchain.core import cache
 from toolchain.core.errors import MissingTool, StageFailed
+from toolchain.pipeline import build
+from toolchain.tools import wasm_bindgen
 
 
 def test_cache_key_is_stable_and_sensitive_to_every_part():
@@ -24,6 +24,7 @@ def _producer(out: Path, calls: list, content: bytes = b"out"):
     def produce():
         calls.append(1)
         out.write_bytes(content)
+
     return produce
 
 
@@ -63,13 +64,22 @@ def test_failed_stage_leaves_no_record(tmp_path):
 
 def test_cargo_json_messages_name_the_cdylib(tmp_path):
     messages = [
-        {"reason": "compiler-artifact", "target": {"name": "arrow", "crate_types": ["lib"]}, "filenames": ["/t/libarrow.rlib"]},
-        {"reason": "compiler-artifact", "target": {"name": "my-engine", "crate_types": ["cdylib", "rlib"]},
-         "filenames": ["/t/wasm32-unknown-unknown/release/my_engine.wasm", "/t/libmy_engine.rlib"]},
+        {
+            "reason": "compiler-artifact",
+            "target": {"name": "arrow", "crate_types": ["lib"]},
+            "filenames": ["/t/libarrow.rlib"],
+        },
+        {
+            "reason": "compiler-artifact",
+            "target": {"name": "my-engine", "crate_types": ["cdylib", "rlib"]},
+            "filenames": ["/t/wasm32-unknown-unknown/release/my_engine.wasm", "/t/libmy_engine.rlib"],
+        },
         {"reason": "build-finished", "success": True},
     ]
     stdout = "\n".join(json.dumps(m) for m in messages)
-    assert build.wasm_from_cargo_messages(stdout, "my_engine") == Path("/t/wasm32-unknown-unknown/release/my_engine.wasm")
+    assert build.wasm_from_cargo_messages(stdout, "my_engine") == Path(
+        "/t/wasm32-unknown-unknown/release/my_engine.wasm"
+    )
     assert build.wasm_from_cargo_messages(stdout, "other") is None
 
 
@@ -85,7 +95,10 @@ def test_package_json_is_an_es_module_with_types():
 def test_package_json_exports_the_crates_own_js_modules():
     crate = cargo_lock.CrateManifest(Path("/c/Cargo.toml"), "my-engine", "1.2.3", "my_engine", "an engine", "MIT")
     manifest = build.package_json(crate, "my_engine", ["fetch_query_ipc.js", "fetch_query_ipc.d.ts", "plain.js"])
-    assert manifest["exports"]["./fetch_query_ipc.js"] == {"types": "./fetch_query_ipc.d.ts", "default": "./fetch_query_ipc.js"}
+    assert manifest["exports"]["./fetch_query_ipc.js"] == {
+        "types": "./fetch_query_ipc.d.ts",
+        "default": "./fetch_query_ipc.js",
+    }
     assert manifest["exports"]["./plain.js"] == "./plain.js"
     assert {"fetch_query_ipc.js", "fetch_query_ipc.d.ts", "plain.js"} <= set(manifest["files"])
     assert list(manifest["exports"])[-1] == "./package.json"
@@ -146,7 +159,10 @@ def test_a_fresh_checkout_restores_outputs_from_the_shared_store(tmp_path):
     assert build.run_cached(second.with_suffix(".record.json"), "k1", [second], _producer(second, calls), store) is True
     assert len(calls) == 1 and second.read_bytes() == b"out"
     # another key is not served from the store
-    assert build.run_cached(second.with_suffix(".record.json"), "k2", [second], _producer(second, calls, b"v2"), store) is False
+    assert (
+        build.run_cached(second.with_suffix(".record.json"), "k2", [second], _producer(second, calls, b"v2"), store)
+        is False
+    )
     assert len(calls) == 2 and second.read_bytes() == b"v2"
 
 

@@ -64,10 +64,20 @@ def test_show_lists_every_area_and_entry(root, capsys):
     assert cli.main(["cache", "show"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"cache: {root} (from WASM_TOOLCHAIN_CACHE)")
-    for line in ("wasm-bindgen-cli 0.2.130", "geckodriver 0.37.1", "npm-js 0123456789abcdef",
-                 "toolchain wheel binaryen-wasm-opt-123-0f0f", f"{KEY_A[:16]}…", "engine_bg.wasm",
-                 "unfinished (no .complete manifest)", "datafusion-wasm", "hello-engine", "cargo-install",
-                 "binaryen-0f0f", "arrow-ipc-59.3.2.crate"):
+    for line in (
+        "wasm-bindgen-cli 0.2.130",
+        "geckodriver 0.37.1",
+        "npm-js 0123456789abcdef",
+        "toolchain wheel binaryen-wasm-opt-123-0f0f",
+        f"{KEY_A[:16]}…",
+        "engine_bg.wasm",
+        "unfinished (no .complete manifest)",
+        "datafusion-wasm",
+        "hello-engine",
+        "cargo-install",
+        "binaryen-0f0f",
+        "arrow-ipc-59.3.2.crate",
+    ):
         assert line in out, line
     assert re.search(r"^tools +\d+\.\d KiB +4 entries", out, flags=re.MULTILINE)
     assert re.search(r"^stages .* 2 entries", out, flags=re.MULTILINE)
@@ -101,8 +111,12 @@ def test_clean_stages_removes_the_store_entries_only(root, capsys):
     out = capsys.readouterr().out
     assert _names(root, "stages") == set()
     assert (root / "stages").is_dir()
-    assert _names(root, "tools") == {"wasm-bindgen-cli-0.2.130", "geckodriver-0.37.1", "npm-js-0123456789abcdef",
-                                     "toolchain-wheels"}
+    assert _names(root, "tools") == {
+        "wasm-bindgen-cli-0.2.130",
+        "geckodriver-0.37.1",
+        "npm-js-0123456789abcdef",
+        "toolchain-wheels",
+    }
     assert _names(root, "cargo-target") == {"datafusion-wasm", "hello-engine"}
     assert f"removed stages/{KEY_A}" in out and "freed " in out and "in 2 entries" in out
 

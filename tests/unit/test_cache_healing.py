@@ -15,16 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.tools import browser
-from toolchain.pipeline import build
+from toolchain.analysis import cargo_lock, wasm_module
 from toolchain.core import cache
-from toolchain.analysis import wasm_module
-from toolchain.analysis import cargo_lock
-from toolchain.tools import rust
-from toolchain.release import toolchain_wheels
-from toolchain.tools import wasm_bindgen
-from toolchain.tools import wasm_opt
 from toolchain.core.errors import MissingTool, StageFailed
+from toolchain.pipeline import build
+from toolchain.release import toolchain_wheels
+from toolchain.tools import browser, rust, wasm_bindgen, wasm_opt
 
 CONTENT = bytes(range(256)) * 8  # 2 kB, every byte value
 
@@ -34,6 +30,7 @@ def _producer(out: Path, calls: list, content: bytes = CONTENT):
         calls.append(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(content)
+
     return produce
 
 
@@ -139,6 +136,7 @@ def test_one_bad_file_of_several_restores_none(tmp_path, capsys):
             for output in outputs:
                 output.parent.mkdir(parents=True, exist_ok=True)
                 output.write_bytes(output.name.encode() * 10)
+
         return produce
 
     build.run_cached(tmp_path / "c1" / "r.json", "k", first, produce_both(first), store)
@@ -223,12 +221,17 @@ def _flip(path: Path) -> None:
 VERSION = "0.2.130"
 
 
-@pytest.mark.parametrize("damage", [
-    pytest.param(lambda root: _truncate(root / "bin" / "wasm-bindgen"), id="truncated"),
-    pytest.param(lambda root: _flip(root / "bin" / "wasm-bindgen-test-runner"), id="flipped-byte-in-the-test-runner"),
-    pytest.param(lambda root: (root / "bin" / "wasm-bindgen").chmod(0o644), id="not-executable"),
-    pytest.param(lambda root: (root / "bin" / "wasm-bindgen").unlink(), id="missing"),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda root: _truncate(root / "bin" / "wasm-bindgen"), id="truncated"),
+        pytest.param(
+            lambda root: _flip(root / "bin" / "wasm-bindgen-test-runner"), id="flipped-byte-in-the-test-runner"
+        ),
+        pytest.param(lambda root: (root / "bin" / "wasm-bindgen").chmod(0o644), id="not-executable"),
+        pytest.param(lambda root: (root / "bin" / "wasm-bindgen").unlink(), id="missing"),
+    ],
+)
 def test_a_damaged_wasm_bindgen_in_the_tool_cache_is_reinstalled(tools, capsys, damage):
     first = wasm_bindgen.ensure(VERSION)
     assert first.provider == wasm_bindgen.CACHE_PROVIDER and len(tools()) == 1
@@ -285,7 +288,8 @@ def _demo_recipe(directory: Path) -> toolchain_wheels.Recipe:
     (directory / "pyproject.toml").write_text(
         '[build-system]\nbuild-backend = "maturin"\n[project]\nname = "demo-cli"\nversion = "1.0"\n'
         '[tool.wasm-qe-toolchain.source]\ncrate = "demo-cli"\nversion = "1.0.0"\nsha256 = "x"\n'
-        'tool-version = "demo 1.0"\nexecutables = ["demo"]\n')
+        'tool-version = "demo 1.0"\nexecutables = ["demo"]\n'
+    )
     return toolchain_wheels.load_recipe(directory)
 
 
@@ -301,7 +305,9 @@ def test_a_damaged_cached_toolchain_wheel_is_built_again(tmp_path, monkeypatch, 
             archive.writestr("demo_cli-1.0.data/scripts/demo", "#!/bin/sh\necho demo 1.0\n" * 50)
 
     monkeypatch.setattr(toolchain_wheels, "crate_archive", lambda *args: tmp_path / "demo.crate")
-    monkeypatch.setattr(toolchain_wheels, "stage_sources", lambda recipe, archive, stage: stage.mkdir(parents=True) or stage)
+    monkeypatch.setattr(
+        toolchain_wheels, "stage_sources", lambda recipe, archive, stage: stage.mkdir(parents=True) or stage
+    )
     monkeypatch.setattr(toolchain_wheels.process, "run", fake_pip_wheel)
     monkeypatch.setattr(toolchain_wheels, "build_host_tools", lambda recipe: {})
 
@@ -342,16 +348,24 @@ def _fake_cargo_build(tmp_path: Path, output: Path, heals: bool) -> Path:
     good module when `heals` (as cargo relinks a cleaned crate)."""
     log, good = tmp_path / "cargo-calls.log", tmp_path / "good.wasm"
     good.write_bytes(MODULE)
-    message = json.dumps({"reason": "compiler-artifact", "target": {"name": "demo", "crate_types": ["cdylib"]},
-                          "filenames": [str(output)]})
+    message = json.dumps(
+        {
+            "reason": "compiler-artifact",
+            "target": {"name": "demo", "crate_types": ["cdylib"]},
+            "filenames": [str(output)],
+        }
+    )
     relink = f'[ -f "{tmp_path}/cleaned" ] && cp "{good}" "{output}"' if heals else ":"
-    return _script(tmp_path / "cargo", f"""#!/bin/sh
+    return _script(
+        tmp_path / "cargo",
+        f"""#!/bin/sh
 echo "$1 $*" >> "{log}"
 case "$1" in
   build) {relink}; echo '{message}' ;;
   clean) touch "{tmp_path}/cleaned" ;;
 esac
-""")
+""",
+    )
 
 
 def _demo_crate(tmp_path: Path) -> cargo_lock.CrateManifest:

@@ -85,7 +85,12 @@ crate-type = ["cdylib", "rlib"]
 
 def test_manifest_fields(tmp_path):
     crate = cargo_lock.read_manifest(write(tmp_path, MANIFEST, "Cargo.toml"))
-    assert (crate.package_name, crate.version, crate.lib_name, crate.license) == ("my-engine", "1.2.3", "my_engine", "MIT")
+    assert (crate.package_name, crate.version, crate.lib_name, crate.license) == (
+        "my-engine",
+        "1.2.3",
+        "my_engine",
+        "MIT",
+    )
 
 
 def test_manifest_without_cdylib_is_refused(tmp_path):
@@ -117,20 +122,27 @@ def write_manifest(tmp_path: Path, metadata: str) -> Path:
 
 
 def test_crate_build_settings_are_read_from_package_metadata(tmp_path):
-    manifest = write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\nbuild-std-features = ["optimize_for_size"]\n'
-                                        'rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]\nwasm-opt = ["-O1", "--merge-similar-functions"]\n')
+    manifest = write_manifest(
+        tmp_path,
+        '[package.metadata.wasm-qe-toolchain]\nbuild-std-features = ["optimize_for_size"]\n'
+        'rustflags = ["-Zunstable-options", "-Cpanic=immediate-abort"]\nwasm-opt = ["-O1", "--merge-similar-functions"]\n',
+    )
     settings = cargo_lock.read_manifest(manifest).settings
-    assert settings == cargo_lock.BuildSettings(("optimize_for_size",), ("-Zunstable-options", "-Cpanic=immediate-abort"),
-                                         ("-O1", "--merge-similar-functions"))
+    assert settings == cargo_lock.BuildSettings(
+        ("optimize_for_size",), ("-Zunstable-options", "-Cpanic=immediate-abort"), ("-O1", "--merge-similar-functions")
+    )
     assert cargo_lock.read_manifest(write_manifest(tmp_path, "")).settings == cargo_lock.BuildSettings()
 
 
-@pytest.mark.parametrize("metadata, message", [
-    ('wasm-opt = ["fast"]', "must be wasm-opt flags"),
-    ('wasm-opt = ["-O1; rm -rf /"]', "must be wasm-opt flags"),
-    ('rustflags = "-Copt-level=z"', "rustflags must be a list of strings"),
-    ('wasm-opt-level = "-Oz"', "unknown key"),
-])
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ('wasm-opt = ["fast"]', "must be wasm-opt flags"),
+        ('wasm-opt = ["-O1; rm -rf /"]', "must be wasm-opt flags"),
+        ('rustflags = "-Copt-level=z"', "rustflags must be a list of strings"),
+        ('wasm-opt-level = "-Oz"', "unknown key"),
+    ],
+)
 def test_bad_build_settings_are_refused_with_the_fix(tmp_path, metadata, message):
     manifest = write_manifest(tmp_path, f"[package.metadata.wasm-qe-toolchain]\n{metadata}\n")
     with pytest.raises(ToolchainError, match=message) as excinfo:
@@ -142,23 +154,31 @@ def test_build_std_features_reach_cargo_only_when_std_is_built(tmp_path):
     from toolchain.pipeline import build
     from toolchain.tools import rust
 
-    crate = cargo_lock.read_manifest(write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\n'
-                                                              'build-std-features = ["optimize_for_size"]\n'))
+    crate = cargo_lock.read_manifest(
+        write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\nbuild-std-features = ["optimize_for_size"]\n')
+    )
     from_source = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", True)
     prebuilt = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", False)
     argv = build.cargo_build_command(from_source, crate, "release", [], False)
     assert "-Zbuild-std=std,panic_abort" in argv and "-Zbuild-std-features=optimize_for_size" in argv
-    assert not any(a.startswith("-Zbuild-std") for a in build.cargo_build_command(prebuilt, crate, "release", [], False))
+    assert not any(
+        a.startswith("-Zbuild-std") for a in build.cargo_build_command(prebuilt, crate, "release", [], False)
+    )
 
 
 def test_js_files_are_read_and_must_exist_inside_the_crate(tmp_path):
     (tmp_path / "js").mkdir()
     (tmp_path / "js" / "helper.js").write_text("export const x = 1;\n")
     (tmp_path / "js" / "helper.d.ts").write_text("export const x: number;\n")
-    manifest = write_manifest(tmp_path, '[package.metadata.wasm-qe-toolchain]\njs-files = ["js/helper.js", "js/helper.d.ts"]\n')
+    manifest = write_manifest(
+        tmp_path, '[package.metadata.wasm-qe-toolchain]\njs-files = ["js/helper.js", "js/helper.d.ts"]\n'
+    )
     assert cargo_lock.read_manifest(manifest).settings.js_files == ("js/helper.js", "js/helper.d.ts")
-    for entry, message in [('"js/missing.js"', "does not exist"), ('"../outside.js"', "inside the crate"),
-                           ('"js/helper.py"', "must be a .js")]:
+    for entry, message in [
+        ('"js/missing.js"', "does not exist"),
+        ('"../outside.js"', "inside the crate"),
+        ('"js/helper.py"', "must be a .js"),
+    ]:
         (tmp_path.parent / "outside.js").write_text("")
         manifest = write_manifest(tmp_path, f"[package.metadata.wasm-qe-toolchain]\njs-files = [{entry}]\n")
         with pytest.raises(ToolchainError, match=message):

@@ -54,8 +54,12 @@ def test_workflow_pins_the_readme_nox_and_caches_on_the_lock_files(path):
     workflow = yaml.safe_load(text)
     readme_pin = re.search(r"nox==([\d.]+)", (REPO / "README.md").read_text()).group(1)
     assert set(re.findall(r"nox==([\d.]+)", text)) == {readme_pin}
-    caches = [step for job in workflow["jobs"].values() for step in job["steps"]
-              if step.get("uses", "").startswith("actions/cache@")]
+    caches = [
+        step
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if step.get("uses", "").startswith("actions/cache@")
+    ]
     assert len(caches) == 1
     assert "hashFiles('**/Cargo.lock', 'noxfile.py')" in caches[0]["with"]["key"]
     env = next(iter(workflow["jobs"].values())).get("env", {})
@@ -64,8 +68,10 @@ def test_workflow_pins_the_readme_nox_and_caches_on_the_lock_files(path):
 
 def test_the_session_finder_sees_a_missing_session(tmp_path):
     noxfile = tmp_path / "noxfile.py"
-    noxfile.write_text("import nox\n@nox.session\ndef build(s): pass\n@nox.session(python=False)\ndef test(s): pass\n"
-                       "def helper(s): pass\n")
+    noxfile.write_text(
+        "import nox\n@nox.session\ndef build(s): pass\n@nox.session(python=False)\ndef test(s): pass\n"
+        "def helper(s): pass\n"
+    )
     assert nox_sessions(noxfile) == {"build", "test"}
     workflow = {"jobs": {"j": {"steps": [{"run": "python3 -m nox -s build"}, {"run": "nox -s relase"}]}}}
     assert set(called_sessions(workflow)) - nox_sessions(noxfile) == {"relase"}

@@ -43,7 +43,9 @@ def test_the_engine_resolves_to_its_own_policies_and_a_valid_document(tmp_path):
 
 def test_the_command_line_wins_over_the_crate_which_wins_over_the_default(tmp_path):
     budget = tmp_path / "my-engine" / "budget.toml"
-    manifest = crate(tmp_path, 'wasm-opt = ["-O1"]\n[package.metadata.wasm-qe-toolchain.policies]\nsize-budget = "budget.toml"\n')
+    manifest = crate(
+        tmp_path, 'wasm-opt = ["-O1"]\n[package.metadata.wasm-qe-toolchain.policies]\nsize-budget = "budget.toml"\n'
+    )
     budget.write_text("[final]\nmax_gzip = 1\n")
     resolved = config.resolve(config.BuildOptions(manifest_path=manifest))
     assert resolved.policies.size_budget == budget and resolved.policies.shims is None
@@ -56,17 +58,27 @@ def test_the_command_line_wins_over_the_crate_which_wins_over_the_default(tmp_pa
     # No metadata at all: the packaged gating policy, nothing else.
     plain = config.resolve(config.BuildOptions(manifest_path=crate(tmp_path / "plain")))
     assert (plain.policies.gating, plain.policies.shims, plain.policies.tracing, plain.policies.size_budget) == (
-        config.PACKAGED_DEFAULTS["gating"], None, None, None)
+        config.PACKAGED_DEFAULTS["gating"],
+        None,
+        None,
+        None,
+    )
     assert config.PACKAGED_DEFAULTS["gating"].is_file()
 
 
-@pytest.mark.parametrize(("metadata", "names"), [
-    ('[package.metadata.wasm-qe-toolchain.policies]\nsize_budget = "b.toml"\n', "policies: unknown key(s) size_budget"),
-    ('[package.metadata.wasm-qe-toolchain.policies]\nshims = 3\n', "policies.shims"),
-    ('policies = "ci/"\n', "policies must be a table of policy files"),
-    ('wasm-opt = ["-O1", "fast"]\n', "wasm-opt[1] must be wasm-opt flags"),
-    ('rust-flags = ["-Cx"]\n', "unknown key(s) rust-flags"),
-])
+@pytest.mark.parametrize(
+    ("metadata", "names"),
+    [
+        (
+            '[package.metadata.wasm-qe-toolchain.policies]\nsize_budget = "b.toml"\n',
+            "policies: unknown key(s) size_budget",
+        ),
+        ("[package.metadata.wasm-qe-toolchain.policies]\nshims = 3\n", "policies.shims"),
+        ('policies = "ci/"\n', "policies must be a table of policy files"),
+        ('wasm-opt = ["-O1", "fast"]\n', "wasm-opt[1] must be wasm-opt flags"),
+        ('rust-flags = ["-Cx"]\n', "unknown key(s) rust-flags"),
+    ],
+)
 def test_a_bad_key_is_refused_by_name(tmp_path, metadata, names):
     with pytest.raises(ToolchainError) as error:
         config.resolve(config.BuildOptions(manifest_path=crate(tmp_path, metadata)))
@@ -85,23 +97,34 @@ def test_a_policy_file_that_does_not_exist_names_where_it_came_from(tmp_path):
 def test_the_environment_is_read_once_into_the_config(tmp_path, monkeypatch):
     monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
     manifest = crate(tmp_path)
-    resolved = config.resolve(config.BuildOptions(manifest_path=manifest),
-                              environ={"CI": "true", "GITHUB_ACTIONS": "true", "CARGO_TARGET_DIR": str(tmp_path / "t")})
+    resolved = config.resolve(
+        config.BuildOptions(manifest_path=manifest),
+        environ={"CI": "true", "GITHUB_ACTIONS": "true", "CARGO_TARGET_DIR": str(tmp_path / "t")},
+    )
     assert resolved.environment.ci and resolved.environment.github_actions
     assert resolved.target_dir == tmp_path / "t"
     assert config.resolve(config.BuildOptions(manifest_path=manifest), environ={}).target_dir == (
-        tmp_path / "cache" / "cargo-target" / "my-engine")
+        tmp_path / "cache" / "cargo-target" / "my-engine"
+    )
     explicit = config.resolve(config.BuildOptions(manifest_path=manifest, target_dir=tmp_path / "mine"), environ={})
     assert explicit.target_dir == tmp_path / "mine"
 
 
 def test_the_config_command_prints_a_document_that_validates(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "toolchain", "config", "--json", "--artifacts-dir", str(tmp_path)],
-                            cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "toolchain", "config", "--json", "--artifacts-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     jsonschema.validate(json.loads(result.stdout), {"$ref": "#/$defs/config", **schema.schema()})
-    bad = subprocess.run([sys.executable, "-m", "toolchain", "config", "--manifest-path",
-                          str(crate(tmp_path, 'wasm-opt = "-O1"\n'))], cwd=REPO, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "toolchain", "config", "--manifest-path", str(crate(tmp_path, 'wasm-opt = "-O1"\n'))],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "wasm-opt must be a list of strings" in bad.stderr
 
 
@@ -137,7 +160,9 @@ def test_the_build_record_round_trips_and_refuses_damage(tmp_path):
     module = layout.stage_module(FINAL)
     module.parent.mkdir(parents=True)
     module.write_bytes(b"\0asm\1\0\0\0")
-    record = BuildRecord(CrateRecord("my-engine", "0.2.0", "my_engine", "my-engine/Cargo.toml"), "release", ["x"], False)
+    record = BuildRecord(
+        CrateRecord("my-engine", "0.2.0", "my_engine", "my-engine/Cargo.toml"), "release", ["x"], False
+    )
     record.append(StageRecord(FINAL, layout.relative(module), cache.file_sha256(module), reused=True))
     with pytest.raises(ValueError, match="twice"):
         record.append(StageRecord(FINAL, "elsewhere", "0" * 64))

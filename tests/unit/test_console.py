@@ -14,6 +14,7 @@ ANSI = "\x1b["
 @pytest.fixture
 def where(monkeypatch):
     """where(mode): the environment (and stderr's TTY-ness) of that mode."""
+
     def set_mode(mode: str, tty: bool = False) -> None:
         for name in ("GITHUB_ACTIONS", "CI", "NO_COLOR", "TERM"):
             monkeypatch.delenv(name, raising=False)
@@ -24,6 +25,7 @@ def where(monkeypatch):
             monkeypatch.setenv("CI", "true")
         monkeypatch.setattr(console.sys.stderr, "isatty", lambda: tty, raising=False)
         assert console.mode() == mode
+
     monkeypatch.setattr(console, "_stage_depth", 0)
     monkeypatch.setattr(console, "_progress_shown", False)
     return set_mode
@@ -85,11 +87,15 @@ def test_github_cli_error_is_an_annotation_with_the_class_title(where, capsys, m
     def register(commands: argparse._SubParsersAction) -> None:
         def fail(args):
             raise MissingTool("no wasm-opt", "apt-get install binaryen")
+
         commands.add_parser("build").set_defaults(func=fail)
+
     monkeypatch.setattr(cli, "COMMANDS", (SimpleNamespace(register=register),))
     assert cli.main(["build"]) == MissingTool.exit_code
     err = capsys.readouterr().err
-    assert err == "::error title=toolchain build%3A missing tool::no wasm-opt%0A  what to do: apt-get install binaryen\n"
+    assert (
+        err == "::error title=toolchain build%3A missing tool::no wasm-opt%0A  what to do: apt-get install binaryen\n"
+    )
 
 
 @pytest.mark.parametrize("mode", [console.CI, console.PLAIN])

@@ -38,12 +38,15 @@ def _every_error_class() -> set[type[ToolchainError]]:
 
 def _raising(monkeypatch, error: BaseException) -> None:
     """A `boom` command that raises `error`, as the only command."""
+
     def register(commands: argparse._SubParsersAction) -> None:
         p = commands.add_parser("boom")
 
         def func(args):
             raise error
+
         p.set_defaults(func=func)
+
     monkeypatch.setattr(cli, "COMMANDS", (SimpleNamespace(register=register),))
 
 
@@ -105,8 +108,14 @@ def test_the_module_runs_as_a_program_with_the_code(tmp_path):
     (tmp_path / "notes.txt").write_text("not a cache")
     env = {**os.environ, "WASM_TOOLCHAIN_CACHE": str(tmp_path)}
     env.pop("GITHUB_ACTIONS", None)
-    result = subprocess.run([sys.executable, "-m", "toolchain", "cache", "clean", "--all"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "toolchain", "cache", "clean", "--all"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert "error: refusing to clean" in result.stderr and "what to do" in result.stderr
     assert (tmp_path / "notes.txt").exists()

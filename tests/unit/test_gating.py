@@ -13,9 +13,15 @@ from toolchain.core.errors import ToolchainError
 
 REPO = Path(__file__).resolve().parents[2]
 WASM32_CFG = [
-    "panic=\"abort\"", "target_arch=\"wasm32\"", "target_endian=\"little\"", "target_env=\"\"",
-    "target_family=\"wasm\"", "target_feature=\"bulk-memory\"", "target_os=\"unknown\"",
-    "target_pointer_width=\"32\"", "target_vendor=\"unknown\"",
+    'panic="abort"',
+    'target_arch="wasm32"',
+    'target_endian="little"',
+    'target_env=""',
+    'target_family="wasm"',
+    'target_feature="bulk-memory"',
+    'target_os="unknown"',
+    'target_pointer_width="32"',
+    'target_vendor="unknown"',
 ]
 NO_FLAGS = cargo_config.RustFlags((), "test: no rustflags")
 
@@ -24,8 +30,16 @@ NO_FLAGS = cargo_config.RustFlags((), "test: no rustflags")
 
 
 def dep(name, *, version=None, optional=False, default=True, features=(), rename=None, target=None, kind=None):
-    return {"name": name, "version": version, "optional": optional, "uses_default_features": default,
-            "features": list(features), "rename": rename, "target": target, "kind": kind}
+    return {
+        "name": name,
+        "version": version,
+        "optional": optional,
+        "uses_default_features": default,
+        "features": list(features),
+        "rename": rename,
+        "target": target,
+        "kind": kind,
+    }
 
 
 def pkg(name, version="1.0.0", *, features=None, deps=(), proc_macro=False):
@@ -35,23 +49,35 @@ def pkg(name, version="1.0.0", *, features=None, deps=(), proc_macro=False):
 def metadata(*packages) -> dict:
     """A `cargo metadata` document: the first package is the root; every declared dependency is
     resolved (as cargo does when some feature anywhere switches an optional one on)."""
+
     def pid(p):
         return f"registry+https://example#{p['name']}@{p['version']}"
 
     def find(d):
-        matches = [p for p in packages if p["name"] == d["name"] and (d["version"] is None or p["version"] == d["version"])]
+        matches = [
+            p for p in packages if p["name"] == d["name"] and (d["version"] is None or p["version"] == d["version"])
+        ]
         assert len(matches) == 1, f"ambiguous or missing package for {d}"
         return matches[0]
 
     raw_packages, nodes = [], []
     for p in packages:
-        declarations = [{k: v for k, v in d.items() if k != "version"} | {"req": "*", "source": None}
-                        for d in p["deps"]]
-        raw_packages.append({
-            "id": pid(p), "name": p["name"], "version": p["version"], "features": p["features"],
-            "dependencies": declarations, "manifest_path": f"/src/{p['name']}/Cargo.toml",
-            "targets": [{"kind": ["proc-macro"] if p["proc_macro"] else ["lib"], "name": p["name"].replace("-", "_")}],
-        })
+        declarations = [
+            {k: v for k, v in d.items() if k != "version"} | {"req": "*", "source": None} for d in p["deps"]
+        ]
+        raw_packages.append(
+            {
+                "id": pid(p),
+                "name": p["name"],
+                "version": p["version"],
+                "features": p["features"],
+                "dependencies": declarations,
+                "manifest_path": f"/src/{p['name']}/Cargo.toml",
+                "targets": [
+                    {"kind": ["proc-macro"] if p["proc_macro"] else ["lib"], "name": p["name"].replace("-", "_")}
+                ],
+            }
+        )
         edges: dict[str, dict] = {}
         for d in p["deps"]:
             target = find(d)
@@ -104,21 +130,35 @@ def test_repository_policy_parses_and_ranges_getrandom_by_version():
     assert any(c == "tokio" and "rt-multi-thread" in fs for c, fs in forbidden)
     getrandom = {r.versions.text: r for r in loaded.required if r.crate == "getrandom"}
     # Before 0.3.4 the feature and the cfg are both needed; from 0.3.4 the feature alone.
-    assert getrandom[">=0.3.0, <0.3.4"].cfg_required and getrandom[">=0.3.0, <0.3.4"].cfg == ("getrandom_backend", "wasm_js")
+    assert getrandom[">=0.3.0, <0.3.4"].cfg_required and getrandom[">=0.3.0, <0.3.4"].cfg == (
+        "getrandom_backend",
+        "wasm_js",
+    )
     assert not getrandom[">=0.3.4, <0.5.0"].cfg_required
     assert getrandom[">=0.2.0, <0.3.0"].features == ("js",)
 
 
-@pytest.mark.parametrize("text, what, fix", [
-    ("[[forbid]]\ncrate = 'zstd-sys'\n", "`why` must be a non-empty string", "format"),
-    ("[[forbid]]\ncrate = 'tokio'\nfeature = ['net']\nwhy = 'x'\n", "unknown key(s) feature", "allowed keys"),
-    ("[[require]]\ncrate = 'getrandom'\nversions = '0.3 to 0.4'\nfeatures = ['js']\nwhy = 'x'\n", "bad `versions`", ">="),
-    ("[[require]]\ncrate = 'getrandom'\nwhy = 'x'\n", "requires nothing", "features"),
-    ("[[require]]\ncrate = 'getrandom'\ncfg = 'getrandom_backend=wasm_js'\nwhy = 'x'\n", "`cfg` must look like", "getrandom_backend"),
-    ("[[require]]\ncrate = 'uuid'\nfeatures = 'js'\nwhy = 'x'\n", "`features` must be a list", "format"),
-    ("forbid = 'zstd-sys'\n", "array of tables", "format"),
-    ("[[allow]]\ncrate = 'x'\n", "unknown top-level key(s) allow", "[[forbid]]"),
-])
+@pytest.mark.parametrize(
+    "text, what, fix",
+    [
+        ("[[forbid]]\ncrate = 'zstd-sys'\n", "`why` must be a non-empty string", "format"),
+        ("[[forbid]]\ncrate = 'tokio'\nfeature = ['net']\nwhy = 'x'\n", "unknown key(s) feature", "allowed keys"),
+        (
+            "[[require]]\ncrate = 'getrandom'\nversions = '0.3 to 0.4'\nfeatures = ['js']\nwhy = 'x'\n",
+            "bad `versions`",
+            ">=",
+        ),
+        ("[[require]]\ncrate = 'getrandom'\nwhy = 'x'\n", "requires nothing", "features"),
+        (
+            "[[require]]\ncrate = 'getrandom'\ncfg = 'getrandom_backend=wasm_js'\nwhy = 'x'\n",
+            "`cfg` must look like",
+            "getrandom_backend",
+        ),
+        ("[[require]]\ncrate = 'uuid'\nfeatures = 'js'\nwhy = 'x'\n", "`features` must be a list", "format"),
+        ("forbid = 'zstd-sys'\n", "array of tables", "format"),
+        ("[[allow]]\ncrate = 'x'\n", "unknown top-level key(s) allow", "[[forbid]]"),
+    ],
+)
 def test_malformed_policy_entries_name_the_entry_and_the_remedy(text, what, fix):
     with pytest.raises(ToolchainError) as raised:
         policy(text)
@@ -142,8 +182,7 @@ def test_policy_that_is_not_toml_or_missing_is_a_toolchain_error(tmp_path):
 
 def test_chain_is_the_shortest_enabled_path_not_a_shorter_disabled_one():
     meta = metadata(
-        pkg("app", "0.1.0", features={"extra": ["dep:shortcut"]},
-            deps=[dep("a"), dep("shortcut", optional=True)]),
+        pkg("app", "0.1.0", features={"extra": ["dep:shortcut"]}, deps=[dep("a"), dep("shortcut", optional=True)]),
         pkg("a", deps=[dep("b")]),
         pkg("b", deps=[dep("zstd-sys")]),
         pkg("shortcut", deps=[dep("zstd-sys")]),
@@ -175,16 +214,25 @@ def test_optional_dependency_names_the_feature_and_who_turned_it_on():
     meta = metadata(
         pkg("engine", "0.1.0", deps=[dep("arrow")]),
         pkg("arrow", "59.0.0", deps=[dep("arrow-ipc", version="59.0.0")]),
-        pkg("arrow-ipc", "59.0.0", features={"default": ["zstd"], "zstd": ["dep:zstd"]},
-            deps=[dep("zstd", optional=True, default=False)]),
+        pkg(
+            "arrow-ipc",
+            "59.0.0",
+            features={"default": ["zstd"], "zstd": ["dep:zstd"]},
+            deps=[dep("zstd", optional=True, default=False)],
+        ),
         pkg("zstd", "0.13.0", deps=[dep("zstd-sys")]),
         pkg("zstd-sys", "2.0.0"),
     )
     [violation] = check(meta, FORBID_ZSTD).violations
     assert violation.subject == "zstd-sys 2.0.0"
-    assert violation.chain == ["engine 0.1.0", "arrow 59.0.0", 'arrow-ipc 59.0.0 [feature "default" -> "zstd"]',
-                               "zstd 0.13.0", "zstd-sys 2.0.0"]
-    assert "arrow-ipc 59.0.0's feature \"zstd\" (optional dependency zstd)" in violation.problem
+    assert violation.chain == [
+        "engine 0.1.0",
+        "arrow 59.0.0",
+        'arrow-ipc 59.0.0 [feature "default" -> "zstd"]',
+        "zstd 0.13.0",
+        "zstd-sys 2.0.0",
+    ]
+    assert 'arrow-ipc 59.0.0\'s feature "zstd" (optional dependency zstd)' in violation.problem
     assert "arrow 59.0.0's dependency on arrow-ipc with default features" in violation.problem
     assert "[patch.crates-io]" in violation.fix  # arrow asks unconditionally: nothing to turn off
 
@@ -192,11 +240,16 @@ def test_optional_dependency_names_the_feature_and_who_turned_it_on():
 def test_fix_points_at_the_checked_crates_own_declaration():
     meta = metadata(
         pkg("app", "0.1.0", deps=[dep("flate2", default=False, features=["zlib"])]),
-        pkg("flate2", features={"zlib": ["any_zlib", "libz-sys"], "any_zlib": [], "libz-sys": ["dep:libz-sys"]},
-            deps=[dep("libz-sys", optional=True)]),
+        pkg(
+            "flate2",
+            features={"zlib": ["any_zlib", "libz-sys"], "any_zlib": [], "libz-sys": ["dep:libz-sys"]},
+            deps=[dep("libz-sys", optional=True)],
+        ),
         pkg("libz-sys", "1.1.0"),
     )
-    rules = FORBID_ZSTD + """
+    rules = (
+        FORBID_ZSTD
+        + """
 [[forbid]]
 crate = "libz-sys"
 why = "zlib C library"
@@ -205,11 +258,12 @@ crate = "flate2"
 features = ["zlib"]
 why = "zlib backend"
 """
+    )
     report = check(meta, rules)
     by_subject = {v.subject: v for v in report.violations}
     libz = by_subject["libz-sys 1.1.0"]
-    assert "flate2 1.0.0's feature \"libz-sys\"" in libz.problem
-    assert "app 0.1.0's dependency declaration on flate2 (features = [\"zlib\"])" in libz.problem
+    assert 'flate2 1.0.0\'s feature "libz-sys"' in libz.problem
+    assert 'app 0.1.0\'s dependency declaration on flate2 (features = ["zlib"])' in libz.problem
     assert 'in app/Cargo.toml: remove "zlib" from the features of the flate2 dependency' in libz.fix
     assert libz.chain == ["app 0.1.0", 'flate2 1.0.0 [feature "zlib" -> "libz-sys"]', "libz-sys 1.1.0"]
     feature = by_subject['flate2 1.0.0 feature "zlib"']
@@ -219,8 +273,12 @@ why = "zlib backend"
 def test_forbidden_feature_names_every_dependent_that_requests_it():
     meta = metadata(
         pkg("app", "0.1.0", deps=[dep("server"), dep("tokio", default=False, features=["rt"])]),
-        pkg("server", "2.0.0", features={"default": ["multi"], "multi": ["tokio/full"]},
-            deps=[dep("tokio", default=False)]),
+        pkg(
+            "server",
+            "2.0.0",
+            features={"default": ["multi"], "multi": ["tokio/full"]},
+            deps=[dep("tokio", default=False)],
+        ),
         pkg("tokio", "1.40.0", features={"rt": [], "rt-multi-thread": ["rt"], "full": ["rt-multi-thread"]}),
     )
     rules = """
@@ -231,7 +289,7 @@ why = "threads"
 """
     [violation] = check(meta, rules).violations
     assert violation.subject == 'tokio 1.40.0 feature "rt-multi-thread"'
-    assert "server 2.0.0's feature \"multi\" (\"tokio/full\")" in violation.problem
+    assert 'server 2.0.0\'s feature "multi" ("tokio/full")' in violation.problem
     assert "server 2.0.0's dependency on server" not in violation.problem
     # ...and who turned server's feature on: app, through server's default features.
     assert "app 0.1.0's dependency on server with default features" in violation.problem
@@ -242,21 +300,28 @@ why = "threads"
 
 
 def test_dev_build_host_and_other_target_dependencies_are_not_in_the_wasm_graph():
-    rules = FORBID_ZSTD + """
+    rules = (
+        FORBID_ZSTD
+        + """
 [[forbid]]
 crate = "tokio"
 features = ["fs"]
 why = "files"
 """
+    )
     meta = metadata(
-        pkg("app", "0.1.0", deps=[
-            dep("tokio", features=["rt"]),
-            dep("tokio", features=["fs"], kind="dev"),
-            dep("zstd-sys", kind="build"),
-            dep("derive-things"),
-            # datafusion-execution's pattern: more features only off wasm32
-            dep("tokio", features=["fs"], target='cfg(not(target_arch = "wasm32"))'),
-        ]),
+        pkg(
+            "app",
+            "0.1.0",
+            deps=[
+                dep("tokio", features=["rt"]),
+                dep("tokio", features=["fs"], kind="dev"),
+                dep("zstd-sys", kind="build"),
+                dep("derive-things"),
+                # datafusion-execution's pattern: more features only off wasm32
+                dep("tokio", features=["fs"], target='cfg(not(target_arch = "wasm32"))'),
+            ],
+        ),
         pkg("tokio", "1.40.0", features={"rt": [], "fs": []}),
         pkg("derive-things", deps=[dep("zstd-sys")], proc_macro=True),
         pkg("zstd-sys", "2.0.0"),
@@ -269,9 +334,19 @@ why = "files"
 
 def test_target_specific_dependency_for_wasm32_counts():
     meta = metadata(
-        pkg("app", "0.1.0", deps=[dep("getrandom", version="0.2.15"),
-                                  dep("getrandom", version="0.2.15", features=["js"],
-                                      target='cfg(all(target_arch = "wasm32", not(target_os = "wasi")))')]),
+        pkg(
+            "app",
+            "0.1.0",
+            deps=[
+                dep("getrandom", version="0.2.15"),
+                dep(
+                    "getrandom",
+                    version="0.2.15",
+                    features=["js"],
+                    target='cfg(all(target_arch = "wasm32", not(target_os = "wasi")))',
+                ),
+            ],
+        ),
         pkg("getrandom", "0.2.15", features={"js": []}),
     )
     rules = """
@@ -288,8 +363,12 @@ why = "no backend"
 
 def test_weak_dependency_feature_does_not_enable_the_dependency():
     meta = metadata(
-        pkg("app", "0.1.0", features={"default": ["std"], "std": ["zstd?/std"], "compress": ["dep:zstd"]},
-            deps=[dep("zstd", optional=True, default=False)]),
+        pkg(
+            "app",
+            "0.1.0",
+            features={"default": ["std"], "std": ["zstd?/std"], "compress": ["dep:zstd"]},
+            deps=[dep("zstd", optional=True, default=False)],
+        ),
         pkg("zstd", "0.13.0", features={"std": []}, deps=[dep("zstd-sys")]),
         pkg("zstd-sys", "2.0.0"),
     )
@@ -312,14 +391,18 @@ def test_dependency_feature_syntax_switches_on_the_implicit_feature_like_cargo()
     assert resolution.features_of("registry+https://example#tokio@1.40.0") == {"net", "mio"}
     report = check(meta, '[[forbid]]\ncrate = "mio"\nwhy = "event loop"\n')
     [violation] = report.violations
-    assert "tokio 1.40.0's feature \"net\" (optional dependency mio)" in violation.problem
-    assert "feature \"mio\" (optional" not in violation.problem  # implied by "net": not a second gate
+    assert 'tokio 1.40.0\'s feature "net" (optional dependency mio)' in violation.problem
+    assert 'feature "mio" (optional' not in violation.problem  # implied by "net": not a second gate
 
 
 def test_no_default_features_and_requested_features_follow_the_build():
     meta = metadata(
-        pkg("app", "0.1.0", features={"default": ["fast"], "fast": ["dep:zstd"], "with-parquet": []},
-            deps=[dep("zstd", optional=True)]),
+        pkg(
+            "app",
+            "0.1.0",
+            features={"default": ["fast"], "fast": ["dep:zstd"], "with-parquet": []},
+            deps=[dep("zstd", optional=True)],
+        ),
         pkg("zstd", "0.13.0", deps=[dep("zstd-sys")]),
         pkg("zstd-sys", "2.0.0"),
     )
@@ -348,7 +431,9 @@ def test_getrandom_02_needs_js():
     assert violation.subject == "getrandom 0.2.16"
     assert 'feature "js" is off' in violation.problem and "rule getrandom >=0.2.0, <0.3.0" in violation.problem
     assert 'getrandom = { version = "0.2", features = ["js"] }' in violation.fix
-    assert "app/Cargo.toml" in violation.fix and "[target.'cfg(target_arch = \"wasm32\")'.dependencies]" in violation.fix
+    assert (
+        "app/Cargo.toml" in violation.fix and "[target.'cfg(target_arch = \"wasm32\")'.dependencies]" in violation.fix
+    )
     assert check(getrandom_app("0.2.16", ["js"]), GETRANDOM_RULES).ok
 
 
@@ -381,8 +466,14 @@ def test_a_version_no_rule_covers_is_a_violation():
 
 def test_renamed_second_version_gets_its_own_features():
     meta = metadata(
-        pkg("app", "0.1.0", deps=[dep("getrandom", version="0.2.16"),
-                                  dep("getrandom", version="0.3.4", rename="getrandom_03", features=["wasm_js"])]),
+        pkg(
+            "app",
+            "0.1.0",
+            deps=[
+                dep("getrandom", version="0.2.16"),
+                dep("getrandom", version="0.3.4", rename="getrandom_03", features=["wasm_js"]),
+            ],
+        ),
         pkg("getrandom", "0.2.16", features={"js": []}),
         pkg("getrandom", "0.3.4", features={"wasm_js": []}),
     )
@@ -393,8 +484,14 @@ def test_renamed_second_version_gets_its_own_features():
 def test_chrono_and_uuid_rules_apply_only_with_their_clock_and_rng_features():
     def app(chrono_features, uuid_features):
         return metadata(
-            pkg("app", "0.1.0", deps=[dep("chrono", default=False, features=chrono_features),
-                                      dep("uuid", default=False, features=uuid_features)]),
+            pkg(
+                "app",
+                "0.1.0",
+                deps=[
+                    dep("chrono", default=False, features=chrono_features),
+                    dep("uuid", default=False, features=uuid_features),
+                ],
+            ),
             pkg("chrono", "0.4.40", features={"now": [], "clock": ["now"], "wasmbind": []}),
             pkg("uuid", "1.18.0", features={"v4": ["rng"], "rng": [], "js": [], "rng-getrandom": ["rng"]}),
         )
@@ -411,7 +508,9 @@ def test_chrono_and_uuid_rules_apply_only_with_their_clock_and_rng_features():
 
 def test_cfg_expressions():
     assert cargo_config.cfg_matches('cfg(target_arch = "wasm32")', WASM32_CFG)
-    assert cargo_config.cfg_matches('cfg(all(target_arch = "wasm32", any(target_os = "unknown", target_os = "none")))', WASM32_CFG)
+    assert cargo_config.cfg_matches(
+        'cfg(all(target_arch = "wasm32", any(target_os = "unknown", target_os = "none")))', WASM32_CFG
+    )
     assert not cargo_config.cfg_matches('cfg(not(target_arch = "wasm32"))', WASM32_CFG)
     assert not cargo_config.cfg_matches("cfg(unix)", WASM32_CFG)
     assert cargo_config.cfg_matches('cfg(all(target_family = "wasm", not(target_feature = "atomics")))', WASM32_CFG)
@@ -426,10 +525,13 @@ def test_rustflags_follow_cargos_precedence(tmp_path):
     home = tmp_path / "cargo-home"
     home.mkdir()
     project = tmp_path / "project"
-    write_config(project, '[target.wasm32-unknown-unknown]\nrustflags = ["--cfg", \'getrandom_backend="wasm_js"\']\n'
-                          '[target.\'cfg(unix)\']\nrustflags = ["-Cunix"]\n'
-                          '[target.\'cfg(target_family = "wasm")\']\nrustflags = "-Cwasm-family"\n'
-                          '[build]\nrustflags = ["-Cbuild"]\n')
+    write_config(
+        project,
+        '[target.wasm32-unknown-unknown]\nrustflags = ["--cfg", \'getrandom_backend="wasm_js"\']\n'
+        "[target.'cfg(unix)']\nrustflags = [\"-Cunix\"]\n"
+        '[target.\'cfg(target_family = "wasm")\']\nrustflags = "-Cwasm-family"\n'
+        '[build]\nrustflags = ["-Cbuild"]\n',
+    )
     environ = {"CARGO_HOME": str(home)}
     assert cargo_config.wasm_rustflags(home, environ, WASM32_CFG).flags == ()
     flags = cargo_config.wasm_rustflags(project, environ, WASM32_CFG)
@@ -437,7 +539,7 @@ def test_rustflags_follow_cargos_precedence(tmp_path):
     assert flags.cfgs() == {"getrandom_backend": ["wasm_js"]}
     # RUSTFLAGS replaces every config rustflags (cargo does not merge them).
     assert cargo_config.wasm_rustflags(project, {**environ, "RUSTFLAGS": "-Cother"}, WASM32_CFG).flags == ("-Cother",)
-    encoded = {**environ, "RUSTFLAGS": "-Cother", "CARGO_ENCODED_RUSTFLAGS": "--cfg\x1fx=\"y\""}
+    encoded = {**environ, "RUSTFLAGS": "-Cother", "CARGO_ENCODED_RUSTFLAGS": '--cfg\x1fx="y"'}
     assert cargo_config.wasm_rustflags(project, encoded, WASM32_CFG).cfgs() == {"x": ["y"]}
     # A subdirectory sees its parents' config; build.rustflags is the fallback.
     sub = project / "crates" / "engine"

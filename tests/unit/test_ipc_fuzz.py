@@ -15,21 +15,34 @@ SUMMARY = "ipc-guard fuzz: 20000 inputs, 4516 accepted, 15484 rejected, {panics}
 def test_summary_line_is_parsed():
     out = "header\nPANIC after validation: #3 ...\n" + SUMMARY.format(panics=2, tail=", validation bypassed") + "\n"
     assert ipc_fuzz.parse_summary(out) == ipc_fuzz.Summary(20000, 4516, 15484, 2, 0.7, 12)
-    assert ipc_fuzz.parse_summary("ipc-guard fuzz: 16 base streams (35988 bytes in all), 20000 inputs, seed 12\n") is None
+    assert (
+        ipc_fuzz.parse_summary("ipc-guard fuzz: 16 base streams (35988 bytes in all), 20000 inputs, seed 12\n") is None
+    )
 
 
 def test_fuzzer_arguments(tmp_path):
     exe = tmp_path / "fuzz"
     assert ipc_fuzz.fuzz_argv(exe, 120.0, 7) == [str(exe), "--seed", "7", "--seconds", "120"]
     assert ipc_fuzz.fuzz_argv(exe, None, 7, 500, tmp_path / "s", validate=False) == [
-        str(exe), "--seed", "7", "--count", "500", "--save", str(tmp_path / "s"), "--no-validate"]
+        str(exe),
+        "--seed",
+        "7",
+        "--count",
+        "500",
+        "--save",
+        str(tmp_path / "s"),
+        "--no-validate",
+    ]
 
 
-@pytest.mark.parametrize("printed, status, expected", [
-    (SUMMARY.format(panics=0, tail=""), 0, 0),
-    (SUMMARY.format(panics=3, tail=""), 1, 1),
-    ("killed before the summary", 134, 134),  # an abort the harness cannot catch
-])
+@pytest.mark.parametrize(
+    "printed, status, expected",
+    [
+        (SUMMARY.format(panics=0, tail=""), 0, 0),
+        (SUMMARY.format(panics=3, tail=""), 1, 1),
+        ("killed before the summary", 134, 134),  # an abort the harness cannot catch
+    ],
+)
 def test_exit_status_follows_the_fuzzer(tmp_path, monkeypatch, capsys, printed, status, expected):
     fake = tmp_path / "fuzz"
     fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\necho '{printed}'\nexit {status}\n")

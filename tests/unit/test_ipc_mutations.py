@@ -37,8 +37,17 @@ def test_mutations_change_the_bytes():
 
 def test_edge_values_hit_structural_fields():
     labels = [label for label, _ in ipc_mutations.mutated_streams(seed=5, count=2000)]
-    for needle in ("2^32+", "2^31-1", "=-1 @", "buffer", "null count", "body length", "metadata length",
-                   "uncompressed length", "dictionary id"):
+    for needle in (
+        "2^32+",
+        "2^31-1",
+        "=-1 @",
+        "buffer",
+        "null count",
+        "body length",
+        "metadata length",
+        "uncompressed length",
+        "dictionary id",
+    ):
         assert any(needle in label for label in labels), needle
 
 
@@ -47,7 +56,7 @@ def test_base_streams_are_valid(name, data):
     table = pa.ipc.open_stream(data).read_all()
     table.validate(full=True)
     assert table.num_rows > 0
-    assert data.endswith(ipc_mutations.EOS) or data.endswith(b"\x00\x00\x00\x00")
+    assert data.endswith((ipc_mutations.EOS, b"\x00\x00\x00\x00"))
     expected = dict(ipc_mutations.base_tables())
     source = next((t for key, t in expected.items() if name.startswith(key.split(" ")[0])), None)
     if source is not None and source.schema == table.schema:

@@ -19,8 +19,12 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
     if not LINT_IMPORTS.exists():
         pytest.fail(f"{LINT_IMPORTS} is missing: install the test extra (pip install -e '.[test]')")
     # --no-cache: the copy and the checkout share module names; a cached graph would hide the change.
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
-                          cwd=root, capture_output=True, text=True)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
 
 
 def copy_package(tmp_path: Path) -> Path:
@@ -37,11 +41,14 @@ def test_the_package_keeps_its_layers():
     assert "1 kept, 0 broken" in result.stdout
 
 
-@pytest.mark.parametrize(("module", "upward"), [
-    ("toolchain/core/process.py", "from toolchain.tools import rust"),          # a leaf reaching up one layer
-    ("toolchain/analysis/sizes.py", "from toolchain.pipeline import build"),  # analysis reaching into the pipeline
-    ("toolchain/checks/size.py", "from toolchain.release import sbom"),       # a check importing release code
-])
+@pytest.mark.parametrize(
+    ("module", "upward"),
+    [
+        ("toolchain/core/process.py", "from toolchain.tools import rust"),  # a leaf reaching up one layer
+        ("toolchain/analysis/sizes.py", "from toolchain.pipeline import build"),  # analysis reaching into the pipeline
+        ("toolchain/checks/size.py", "from toolchain.release import sbom"),  # a check importing release code
+    ],
+)
 def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):
     root = copy_package(tmp_path)
     path = root / module

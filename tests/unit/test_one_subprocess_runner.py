@@ -30,12 +30,17 @@ def direct_process_calls(source: str) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found += [f"{node.lineno}: import {a.name}" for a in node.names if a.name.split(".")[0] in ("subprocess", "pty")]
+            found += [
+                f"{node.lineno}: import {a.name}" for a in node.names if a.name.split(".")[0] in ("subprocess", "pty")
+            ]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("subprocess", "pty"):
             found.append(f"{node.lineno}: from {node.module} import ...")
         elif isinstance(node, ast.ImportFrom) and node.module == "os":
-            found += [f"{node.lineno}: from os import {a.name}" for a in node.names
-                      if a.name in _OS_STARTERS or a.name.startswith(_OS_PREFIXES)]
+            found += [
+                f"{node.lineno}: from os import {a.name}"
+                for a in node.names
+                if a.name in _OS_STARTERS or a.name.startswith(_OS_PREFIXES)
+            ]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = ast.unparse(node.func.value)
             name = node.func.attr
@@ -62,8 +67,10 @@ def _offenders() -> dict[str, list[str]]:
 
 def test_no_module_starts_a_process_but_the_runner():
     outside = {path: calls for path, calls in _offenders().items() if path not in ALLOWED}
-    assert not outside, ("start processes through toolchain.core.process (run, output, stream, spawn), not "
-                         "directly:\n" + "\n".join(f"{p}: {', '.join(c)}" for p, c in outside.items()))
+    assert not outside, (
+        "start processes through toolchain.core.process (run, output, stream, spawn), not "
+        "directly:\n" + "\n".join(f"{p}: {', '.join(c)}" for p, c in outside.items())
+    )
 
 
 def test_the_allow_list_holds_only_files_that_still_need_it():
@@ -71,22 +78,30 @@ def test_the_allow_list_holds_only_files_that_still_need_it():
     assert not stale, f"these files no longer start processes themselves: remove them from ALLOWED: {stale}"
 
 
-@pytest.mark.parametrize("source", [
-    "import subprocess\nsubprocess.run(['ls'])\n",
-    "import subprocess as sp\n",
-    "from subprocess import run\nrun(['ls'])\n",
-    "import os\nos.system('ls')\n",
-    "import os\nos.execvp('ls', ['ls'])\n",
-    "from os import posix_spawn\n",
-    "import asyncio\nasyncio.create_subprocess_exec('ls')\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import subprocess\nsubprocess.run(['ls'])\n",
+        "import subprocess as sp\n",
+        "from subprocess import run\nrun(['ls'])\n",
+        "import os\nos.system('ls')\n",
+        "import os\nos.execvp('ls', ['ls'])\n",
+        "from os import posix_spawn\n",
+        "import asyncio\nasyncio.create_subprocess_exec('ls')\n",
+    ],
+)
 def test_the_scan_finds_each_way_to_start_a_process(source):
     assert direct_process_calls(source)
 
 
 def test_the_scan_leaves_the_runner_and_look_alikes_alone():
-    assert direct_process_calls("from toolchain.core import process\nprocess.run(['ls'], what='x')\n"
-                                "import os\nos.path.join('a')\nos.environ.get('X')\n") == []
+    assert (
+        direct_process_calls(
+            "from toolchain.core import process\nprocess.run(['ls'], what='x')\n"
+            "import os\nos.path.join('a')\nos.environ.get('X')\n"
+        )
+        == []
+    )
 
 
 # ---------------------------------------------------------------- the runner itself
@@ -97,8 +112,12 @@ PY = sys.executable
 def test_run_shows_the_command_and_raises_stage_failed_with_the_tail(capsys, monkeypatch):
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     with pytest.raises(StageFailed) as error:
-        process.run([PY, "-c", "import sys; print('line 1'); sys.exit('it broke')"], capture=True,
-                    what="the demo stage", fix="fix the demo")
+        process.run(
+            [PY, "-c", "import sys; print('line 1'); sys.exit('it broke')"],
+            capture=True,
+            what="the demo stage",
+            fix="fix the demo",
+        )
     message = str(error.value)
     assert "the demo stage:" in message and "exited with status 1" in message and "it broke" in message
     assert error.value.fix == "fix the demo"
@@ -107,10 +126,20 @@ def test_run_shows_the_command_and_raises_stage_failed_with_the_tail(capsys, mon
 
 def test_run_check_false_returns_the_result_and_passes_input_env_cwd(tmp_path, monkeypatch):
     monkeypatch.setenv("DROPPED", "yes")
-    script = ("import os, sys; print(sys.stdin.read().upper(), os.getcwd(), os.environ.get('ADDED'), "
-              "os.environ.get('DROPPED')); sys.exit(3)")
-    result = process.run([PY, "-c", script], capture=True, check=False, show=False, input="abc",
-                         cwd=tmp_path, env={"ADDED": "1"}, unset=["DROPPED"])
+    script = (
+        "import os, sys; print(sys.stdin.read().upper(), os.getcwd(), os.environ.get('ADDED'), "
+        "os.environ.get('DROPPED')); sys.exit(3)"
+    )
+    result = process.run(
+        [PY, "-c", script],
+        capture=True,
+        check=False,
+        show=False,
+        input="abc",
+        cwd=tmp_path,
+        env={"ADDED": "1"},
+        unset=["DROPPED"],
+    )
     assert result.returncode == 3
     assert result.stdout.split() == ["ABC", str(tmp_path), "1", "None"]
 
@@ -127,7 +156,7 @@ def test_run_cannot_start_or_times_out_as_stage_failed(tmp_path):
         process.run([tmp_path / "missing-tool"], what="x", show=False)
     with pytest.raises(StageFailed, match="cannot run"):
         process.run([tmp_path / "missing-tool"], check=False, show=False)
-    with pytest.raises(StageFailed, match="did not finish in 0.5 s"):
+    with pytest.raises(StageFailed, match=r"did not finish in 0\.5 s"):
         process.run([PY, "-c", "import time; time.sleep(30)"], timeout=0.5, show=False)
 
 
@@ -153,8 +182,13 @@ def test_stream_quietly_merges_stderr_into_the_lines_and_shows_progress(capsys, 
     shown = []
     monkeypatch.setattr(console, "progress", shown.append)
     seen = []
-    result = process.stream([PY, "-c", "import sys; print('out', flush=True); print('err', file=sys.stderr)"],
-                            echo=False, merge_stderr=True, on_line=seen.append, show=False)
+    result = process.stream(
+        [PY, "-c", "import sys; print('out', flush=True); print('err', file=sys.stderr)"],
+        echo=False,
+        merge_stderr=True,
+        on_line=seen.append,
+        show=False,
+    )
     assert result.returncode == 0 and sorted(seen) == ["err\n", "out\n"]
     assert capsys.readouterr().out == ""
     assert len(shown) == 2 and all(s.startswith(Path(PY).name) for s in shown)

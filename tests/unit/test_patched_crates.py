@@ -43,7 +43,7 @@ PATCH = b"""diff -ruN a/Cargo.toml b/Cargo.toml
 @@ -2,6 +2,6 @@
  name = "demo"
  version = "1.2.3"
- 
+
 -[dependencies.zstd]
 +[target.'cfg(not(target_arch = "wasm32"))'.dependencies.zstd]
  version = "0.13.0"
@@ -60,9 +60,9 @@ PATCH = b"""diff -ruN a/Cargo.toml b/Cargo.toml
      return "none";
  }
 """
-PATCHED_LIB_RS = LIB_RS.replace(b'#[cfg(feature = "zstd")]',
-                                b'#[cfg(all(feature = "zstd", not(target_arch = "wasm32")))]').replace(
-    b'#[cfg(not(feature = "zstd"))]', b'#[cfg(not(all(feature = "zstd", not(target_arch = "wasm32"))))]')
+PATCHED_LIB_RS = LIB_RS.replace(
+    b'#[cfg(feature = "zstd")]', b'#[cfg(all(feature = "zstd", not(target_arch = "wasm32")))]'
+).replace(b'#[cfg(not(feature = "zstd"))]', b'#[cfg(not(all(feature = "zstd", not(target_arch = "wasm32"))))]')
 
 
 def make_crate(files: dict[str, bytes], top: str = f"{NAME}-{VERSION}") -> bytes:
@@ -83,8 +83,9 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_manifest(workspace: Path, patch: bytes = PATCH, crate_sha: str | None = None,
-                   patch_sha: str | None = None) -> None:
+def write_manifest(
+    workspace: Path, patch: bytes = PATCH, crate_sha: str | None = None, patch_sha: str | None = None
+) -> None:
     patches = workspace / "patches"
     patches.mkdir(parents=True, exist_ok=True)
     (patches / f"{NAME}-{VERSION}.patch").write_bytes(patch)
@@ -93,7 +94,8 @@ def write_manifest(workspace: Path, patch: bytes = PATCH, crate_sha: str | None 
         f'name = "{NAME}"\nversion = "{VERSION}"\n'
         f'crate_sha256 = "{crate_sha or sha(CRATE)}"\n'
         f'patch = "{NAME}-{VERSION}.patch"\n'
-        f'patch_sha256 = "{patch_sha or sha(patch)}"\n')
+        f'patch_sha256 = "{patch_sha or sha(patch)}"\n'
+    )
 
 
 @pytest.fixture
@@ -139,15 +141,17 @@ def leftovers(e) -> list[str]:
 
 
 def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(directory)): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in sorted(directory.rglob("*"))}
+    return {
+        str(p.relative_to(directory)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(directory.rglob("*"))
+    }
 
 
 def test_prepare_extracts_checks_and_patches(env):
     in_cargo_cache(env)
     [prepared] = patched_crates.prepare(env.workspace)
     assert prepared == patched_crates.PreparedCrate(
-        NAME, VERSION, env.destination, sha(CRATE), sha(PATCH), env.workspace / "patches" / f"{NAME}-{VERSION}.patch")
+        NAME, VERSION, env.destination, sha(CRATE), sha(PATCH), env.workspace / "patches" / f"{NAME}-{VERSION}.patch"
+    )
     assert (env.destination / "src" / "lib.rs").read_bytes() == PATCHED_LIB_RS
     manifest = tomllib.loads((env.destination / "Cargo.toml").read_text())
     assert "zstd" not in manifest.get("dependencies", {})
@@ -272,12 +276,15 @@ def test_failed_prepare_keeps_the_previous_directory_whole(env):
 def test_changed_patch_is_prepared_again(env):
     in_cargo_cache(env)
     patched_crates.prepare(env.workspace)
-    extra = PATCH + b"""--- a/README.md
+    extra = (
+        PATCH
+        + b"""--- a/README.md
 +++ b/README.md
 @@ -1 +1,2 @@
  demo
 +patched
 """
+    )
     write_manifest(env.workspace, patch=extra)
     patched_crates.prepare(env.workspace)
     assert (env.destination / "README.md").read_bytes() == b"demo\npatched\n"

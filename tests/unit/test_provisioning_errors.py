@@ -1,10 +1,8 @@
 import pytest
 
-from toolchain.tools import browser
-from toolchain.tools import rust
 from toolchain.core import system
-from toolchain.tools import wasm_opt
 from toolchain.core.errors import MissingTool, WrongVersion
+from toolchain.tools import browser, rust, wasm_opt
 
 
 def test_non_root_gets_the_exact_apt_command(monkeypatch):
@@ -16,7 +14,7 @@ def test_non_root_gets_the_exact_apt_command(monkeypatch):
 
 
 def test_no_wasm32_rust_explains_both_routes(monkeypatch):
-    monkeypatch.setattr(rust, "_candidate_rustcs", lambda: [])
+    monkeypatch.setattr(rust, "_candidate_rustcs", list)
     with pytest.raises(MissingTool) as error:
         rust.find_toolchain(install=False)
     message = str(error.value)
@@ -37,7 +35,9 @@ def test_wasm_opt_of_another_version_than_pinned_is_refused(monkeypatch):
 
 def test_chromium_and_driver_must_match(monkeypatch, tmp_path):
     paths = {"chromium": tmp_path / "chromium", "chromedriver": tmp_path / "chromedriver"}
-    monkeypatch.setattr(browser, "_first", lambda names: paths["chromedriver" if "chromedriver" in names else "chromium"])
+    monkeypatch.setattr(
+        browser, "_first", lambda names: paths["chromedriver" if "chromedriver" in names else "chromium"]
+    )
     versions = {"chromedriver": "ChromeDriver 155.0.1.2", "chromium": "Chromium 156.0.8078.79"}
     monkeypatch.setattr(browser.process, "output", lambda argv: versions[argv[0].name])
     with pytest.raises(WrongVersion, match="different major versions"):

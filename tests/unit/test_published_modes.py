@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.pipeline import build
 from toolchain.core import cache
+from toolchain.pipeline import build
 from toolchain.release import artifacts as release
 from toolchain.release import toolchain_wheels
 
@@ -36,8 +36,9 @@ def modes(root: Path) -> dict[str, int]:
 def test_the_engine_package_is_readable_by_others(tmp_path, strict_umask):
     source = tmp_path / "a_bg.wasm"
     source.write_bytes(b"\0asm\1\0\0\0")
-    package = build.publish_package(tmp_path / "artifacts" / "pkg", {"a_bg.wasm": source},
-                                    {"package.json": {"name": "pkg"}})
+    package = build.publish_package(
+        tmp_path / "artifacts" / "pkg", {"a_bg.wasm": source}, {"package.json": {"name": "pkg"}}
+    )
     assert modes(package) == {".": 0o755, "a_bg.wasm": 0o644, "package.json": 0o644}
 
 

@@ -20,11 +20,13 @@ JS_CLIENT = REPO / "crates" / "datafusion-wasm" / "js" / "fetch_query_ipc.js"
 
 
 def table() -> pa.Table:
-    return pa.table({
-        "id": pa.array(range(10), pa.int64()),
-        "city": pa.array(["Zürich", "東京", None, "🦀", "a", "b", "c", "d", "e", "f"]),
-        "tag": pa.array(["x", "y"] * 5).dictionary_encode(),
-    })
+    return pa.table(
+        {
+            "id": pa.array(range(10), pa.int64()),
+            "city": pa.array(["Zürich", "東京", None, "🦀", "a", "b", "c", "d", "e", "f"]),
+            "tag": pa.array(["x", "y"] * 5).dictionary_encode(),
+        }
+    )
 
 
 def body(t: pa.Table, max_chunksize: int = 3) -> bytes:
@@ -54,14 +56,23 @@ def broken_bodies() -> dict[str, tuple[bytes, type, str]]:
         "cut before done": (good[: good.rindex(b'{"type":"done"}')], ProtocolError, "ended before the 'done' frame"),
         "cut inside a header": (good[:5], ProtocolError, "ended inside a frame header"),
         "error frame first": (query_protocol.error_frame("query failed: no table 'x'"), ServerError, "no table 'x'"),
-        "error frame mid-stream": (good[: good.index(b'{"type":"batch"', schema_header_end)] + query_protocol.error_frame("cancelled"),
-                                   ServerError, "cancelled"),
+        "error frame mid-stream": (
+            good[: good.index(b'{"type":"batch"', schema_header_end)] + query_protocol.error_frame("cancelled"),
+            ServerError,
+            "cancelled",
+        ),
         "garbage header": (b"HTTP/1.1 500 oops\n", ProtocolError, "not"),
-        "batch before schema": (query_protocol.header("batch", size=8) + b"\xff" * 8 + query_protocol.header("done"),
-                                ProtocolError, "before the 'schema' frame"),
+        "batch before schema": (
+            query_protocol.header("batch", size=8) + b"\xff" * 8 + query_protocol.header("done"),
+            ProtocolError,
+            "before the 'schema' frame",
+        ),
         "done without schema": (query_protocol.header("done"), ProtocolError, "before any 'schema' frame"),
-        "not an IPC message": (query_protocol.header("schema", size=4) + b"ARRO" + query_protocol.header("done"),
-                               ProtocolError, "IPC message"),
+        "not an IPC message": (
+            query_protocol.header("schema", size=4) + b"ARRO" + query_protocol.header("done"),
+            ProtocolError,
+            "IPC message",
+        ),
         "data after done": (good + b"junk", ProtocolError, "after the 'done' frame"),
         "negative size": (query_protocol.header("schema", size=-1), ProtocolError, "invalid size"),
     }
@@ -102,8 +113,12 @@ def run_js_client(tmp_path: Path, cases: dict[str, bytes]) -> dict:
     assert node, "node is required (Debian: nodejs); the toolchain's build needs it too"
     cases_path = tmp_path / "cases.json"
     cases_path.write_text(json.dumps({k: base64.b64encode(v).decode() for k, v in cases.items()}))
-    result = subprocess.run([node, "--input-type=module", "-e", NODE_SCRIPT, str(JS_CLIENT), str(cases_path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", NODE_SCRIPT, str(JS_CLIENT), str(cases_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

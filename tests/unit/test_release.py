@@ -15,14 +15,11 @@ import pytest
 
 from tests.conftest import ENGINE_MANIFEST, REPO
 from tests.unit.test_gating import WASM32_CFG, dep, metadata, pkg
-from toolchain.analysis import cargo_graph
-from toolchain.analysis import cargo_lock
-from toolchain.release import artifacts as release
-from toolchain.release import reproduce
-from toolchain.release import sbom
-from toolchain.release import wheel
-from toolchain.tools import patched_crates
+from toolchain.analysis import cargo_graph, cargo_lock
 from toolchain.core.errors import ToolchainError
+from toolchain.release import artifacts as release
+from toolchain.release import reproduce, sbom, wheel
+from toolchain.tools import patched_crates
 
 META = wheel.WheelMetadata("datafusion-wasm", "0.1.0", "an engine", "Apache-2.0")
 
@@ -30,8 +27,10 @@ META = wheel.WheelMetadata("datafusion-wasm", "0.1.0", "an engine", "Apache-2.0"
 # ---------------------------------------------------------------- versions
 
 
-@pytest.mark.parametrize("semver, pep440", [("0.1.0", "0.1.0"), ("1.2.3-rc.1", "1.2.3rc1"),
-                                            ("2.0.0-alpha.3", "2.0.0a3"), ("2.0.0-beta2", "2.0.0b2")])
+@pytest.mark.parametrize(
+    "semver, pep440",
+    [("0.1.0", "0.1.0"), ("1.2.3-rc.1", "1.2.3rc1"), ("2.0.0-alpha.3", "2.0.0a3"), ("2.0.0-beta2", "2.0.0b2")],
+)
 def test_cargo_versions_become_pep440(semver, pep440):
     assert wheel.pep440_version(semver) == pep440
 
@@ -160,14 +159,24 @@ def test_a_different_release_of_the_same_version_is_refused_unless_forced(tmp_pa
 
 
 def _crate(tmp_path: Path, version: str = "0.1.0") -> cargo_lock.CrateManifest:
-    return cargo_lock.CrateManifest(tmp_path / "Cargo.toml", "datafusion-wasm", version, "datafusion_wasm", "d", "Apache-2.0")
+    return cargo_lock.CrateManifest(
+        tmp_path / "Cargo.toml", "datafusion-wasm", version, "datafusion_wasm", "d", "Apache-2.0"
+    )
 
 
 def _package(tmp_path: Path, **overrides) -> Path:
     directory = tmp_path / "pkg"
     directory.mkdir(exist_ok=True)
-    manifest = {"name": "datafusion-wasm", "version": "0.1.0", "type": "module", "exports": {".": "./e.js"},
-                "types": "e.d.ts", "files": ["e.js", "e_bg.wasm"], "sideEffects": ["./e.js"], **overrides}
+    manifest = {
+        "name": "datafusion-wasm",
+        "version": "0.1.0",
+        "type": "module",
+        "exports": {".": "./e.js"},
+        "types": "e.d.ts",
+        "files": ["e.js", "e_bg.wasm"],
+        "sideEffects": ["./e.js"],
+        **overrides,
+    }
     manifest = {k: v for k, v in manifest.items() if v is not None}
     (directory / "package.json").write_text(json.dumps(manifest))
     (directory / "e.js").write_text("export {}")
@@ -179,12 +188,15 @@ def test_a_complete_package_is_accepted(tmp_path):
     assert release.read_package(_package(tmp_path), _crate(tmp_path))["version"] == "0.1.0"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"sideEffects": None, "types": None}, "lacks types, sideEffects"),
-    ({"type": "commonjs"}, "the glue is an ES module"),
-    ({"version": "0.0.9"}, "the package is stale"),
-    ({"files": ["e.js", "e_bg.wasm", "gone.d.ts"]}, "lacks files its package.json lists: gone.d.ts"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"sideEffects": None, "types": None}, "lacks types, sideEffects"),
+        ({"type": "commonjs"}, "the glue is an ES module"),
+        ({"version": "0.0.9"}, "the package is stale"),
+        ({"files": ["e.js", "e_bg.wasm", "gone.d.ts"]}, "lacks files its package.json lists: gone.d.ts"),
+    ],
+)
 def test_a_package_consumers_cannot_use_is_refused(tmp_path, overrides, message):
     with pytest.raises(ToolchainError, match=message):
         release.read_package(_package(tmp_path, **overrides), _crate(tmp_path))
@@ -203,9 +215,26 @@ def test_source_date_epoch_comes_from_the_environment_or_the_commit(tmp_path):
     with pytest.raises(ToolchainError, match="not a git checkout"):
         release.source_date_epoch(tmp_path, {})
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
-                    "--allow-empty", "-m", "x", "--date", "@1600000000"], check=True,
-                   env={"GIT_COMMITTER_DATE": "@1600000000", "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+            "--date",
+            "@1600000000",
+        ],
+        check=True,
+        env={"GIT_COMMITTER_DATE": "@1600000000", "PATH": "/usr/bin:/bin"},
+    )
     assert release.source_date_epoch(tmp_path, {}) == 1600000000
 
 
@@ -226,10 +255,14 @@ def test_sbom_lists_the_crates_in_the_module_with_hashes_licenses_and_edges(tmp_
     )
     raw = {p["id"]: p for p in meta["packages"]}
     for p in raw.values():
-        p["source"] = None if p["name"] in ("engine", "local") else "registry+https://github.com/rust-lang/crates.io-index"
+        p["source"] = (
+            None if p["name"] in ("engine", "local") else "registry+https://github.com/rust-lang/crates.io-index"
+        )
         p["license"] = {"arrow": "Apache-2.0", "local": "MIT/Apache-2.0"}.get(p["name"])
     resolution = _resolution(meta)
-    crates, refs = sbom.crate_components(resolution, raw, {("arrow", "59.0.0"): "ab" * 32}, {"local": "patches/local"}, None)
+    crates, refs = sbom.crate_components(
+        resolution, raw, {("arrow", "59.0.0"): "ab" * 32}, {"local": "patches/local"}, None
+    )
     by_name = {c["name"]: c for c in crates}
     assert set(by_name) == {"arrow", "local"}  # the root is the SBOM's subject; host-only crates are not shipped
     assert by_name["arrow"]["purl"] == "pkg:cargo/arrow@59.0.0"
@@ -265,24 +298,40 @@ def test_sbom_pedigree_of_a_patched_crate_carries_its_patch_and_the_crate_hash(t
     patch = checkout / "crates" / "patches" / "arrow-ipc-59.3.2.patch"
     patch.parent.mkdir(parents=True)
     patch.write_text("--- a/Cargo.toml\n+++ b/Cargo.toml\n@@ -1 +1 @@\n-a\n+b\n")
-    prepared = patched_crates.PreparedCrate("arrow-ipc", "59.3.2", patch.parent / "arrow-ipc", "ab" * 32, "cd" * 32, patch)
-    crates, _ = sbom.crate_components(_resolution(meta), raw, {}, {"arrow-ipc": "crates/patches/arrow-ipc"}, checkout,
-                                      {"arrow-ipc": prepared})
+    prepared = patched_crates.PreparedCrate(
+        "arrow-ipc", "59.3.2", patch.parent / "arrow-ipc", "ab" * 32, "cd" * 32, patch
+    )
+    crates, _ = sbom.crate_components(
+        _resolution(meta), raw, {}, {"arrow-ipc": "crates/patches/arrow-ipc"}, checkout, {"arrow-ipc": prepared}
+    )
     [component] = crates
     pedigree = component["pedigree"]
-    assert pedigree["ancestors"] == [{"type": "library", "name": "arrow-ipc", "version": "59.3.2",
-                                      "purl": "pkg:cargo/arrow-ipc@59.3.2",
-                                      "hashes": [{"alg": "SHA-256", "content": "ab" * 32}]}]
-    assert pedigree["patches"] == [{"type": "unofficial", "diff": {
-        "text": {"contentType": "text/x-diff", "content": patch.read_text()},
-        "url": "crates/patches/arrow-ipc-59.3.2.patch"}}]
+    assert pedigree["ancestors"] == [
+        {
+            "type": "library",
+            "name": "arrow-ipc",
+            "version": "59.3.2",
+            "purl": "pkg:cargo/arrow-ipc@59.3.2",
+            "hashes": [{"alg": "SHA-256", "content": "ab" * 32}],
+        }
+    ]
+    assert pedigree["patches"] == [
+        {
+            "type": "unofficial",
+            "diff": {
+                "text": {"contentType": "text/x-diff", "content": patch.read_text()},
+                "url": "crates/patches/arrow-ipc-59.3.2.patch",
+            },
+        }
+    ]
     assert "cd" * 32 in pedigree["notes"] and "crates/patches/arrow-ipc" in pedigree["notes"]
     root = {"type": "library", "bom-ref": "pkg:cargo/engine@0.1.0", "name": "engine", "version": "0.1.0"}
     assert cyclonedx_errors(sbom.document(root, crates, [], [], None, 0)) is None
     # Another version than the one prepared (a stale patches.toml): no patch is claimed for it.
     other = patched_crates.PreparedCrate("arrow-ipc", "59.3.1", prepared.directory, "ab" * 32, "cd" * 32, patch)
-    crates, _ = sbom.crate_components(_resolution(meta), raw, {}, {"arrow-ipc": "crates/patches/arrow-ipc"}, checkout,
-                                      {"arrow-ipc": other})
+    crates, _ = sbom.crate_components(
+        _resolution(meta), raw, {}, {"arrow-ipc": "crates/patches/arrow-ipc"}, checkout, {"arrow-ipc": other}
+    )
     assert "patches" not in crates[0]["pedigree"]
 
 
@@ -308,8 +357,15 @@ def test_identical_bytes_have_no_difference():
     assert reproduce.compare_bytes("x.wasm", b"abc", b"abc") is None
 
 
-@pytest.mark.parametrize("a, b, offset", [(b"abcdef", b"abcxef", 3), (b"abc", b"abcd", 3), (b"xbc", b"abc", 0),
-                                          (bytes(10_000_000) + b"1", bytes(10_000_000) + b"2", 10_000_000)])
+@pytest.mark.parametrize(
+    "a, b, offset",
+    [
+        (b"abcdef", b"abcxef", 3),
+        (b"abc", b"abcd", 3),
+        (b"xbc", b"abc", 0),
+        (bytes(10_000_000) + b"1", bytes(10_000_000) + b"2", 10_000_000),
+    ],
+)
 def test_the_first_differing_byte_is_found(a, b, offset):
     assert reproduce.first_differing_offset(a, b) == offset
     difference = reproduce.compare_bytes("m.wasm", a, b)
@@ -372,8 +428,9 @@ def test_trees_report_missing_and_differing_files_in_order(tmp_path):
 
 def test_the_outcome_names_the_first_difference(tmp_path):
     side = reproduce.Side("a", tmp_path, tmp_path, tmp_path / "a.log", 60.0)
-    outcome = reproduce.Outcome("c0ffee", 1, [side], [("artifacts/x/e.wasm", "00" * 32, 10)],
-                                [reproduce.Difference("artifacts/x/e.wasm", 5)])
+    outcome = reproduce.Outcome(
+        "c0ffee", 1, [side], [("artifacts/x/e.wasm", "00" * 32, 10)], [reproduce.Difference("artifacts/x/e.wasm", 5)]
+    )
     text = reproduce.format_outcome(outcome)
     assert not outcome.identical
     assert "NOT reproducible: artifacts/x/e.wasm: first difference at byte 5" in text
@@ -396,8 +453,19 @@ def test_release_checks_the_crate_and_artifacts_it_built(tmp_path):
     from toolchain import checks, cli
     from toolchain.cli import common as cli_common
 
-    args = cli.parser().parse_args(["release", "--manifest-path", str(ENGINE_MANIFEST), "--artifacts-dir", str(tmp_path),
-                                    "--features", "a,b", "--skip-build", "--force"])
+    args = cli.parser().parse_args(
+        [
+            "release",
+            "--manifest-path",
+            str(ENGINE_MANIFEST),
+            "--artifacts-dir",
+            str(tmp_path),
+            "--features",
+            "a,b",
+            "--skip-build",
+            "--force",
+        ]
+    )
     assert (args.skip_build, args.skip_checks, args.force) == (True, False, True)
     resolved = cli_common.resolve(args)
     assert resolved.build.cargo_features == ["a", "b"] and resolved.build.use_stage_store
@@ -417,8 +485,9 @@ def test_release_checks_the_crate_and_artifacts_it_built(tmp_path):
 def test_builds_fix_compile_time_random_seeds_unless_the_caller_chose_one():
     from toolchain.tools import rust
 
-    toolchain = rust.RustToolchain(Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", True,
-                                   {"RUSTC": "/usr/bin/rustc"})
+    toolchain = rust.RustToolchain(
+        Path("/usr/bin/rustc"), Path("/usr/bin/cargo"), "rustc 1.96.0", "test", True, {"RUSTC": "/usr/bin/rustc"}
+    )
     env = rust.build_env(toolchain, {"PATH": "/bin"})
     assert env["CONST_RANDOM_SEED"] == "wasm-qe-toolchain" and env["RUSTC_BOOTSTRAP"] == "1"
     assert rust.build_env(toolchain, {"CONST_RANDOM_SEED": "mine"})["CONST_RANDOM_SEED"] == "mine"

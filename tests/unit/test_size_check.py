@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_wasm_module import assemble
+from toolchain.checks import size
 from toolchain.core import cache
+from toolchain.core.errors import ToolchainError
 from toolchain.core.layout import WASM_OPT, Layout
 from toolchain.core.record import BuildRecord, CrateRecord, StageRecord
-from toolchain.checks import size
-from toolchain.core.errors import ToolchainError
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_MANIFEST = REPO / "tests" / "fixtures" / "hello-engine" / "Cargo.toml"
@@ -51,9 +51,25 @@ def write_budget(ci: Path, text: str) -> Path:
 
 
 def run_check(artifacts: Path, budget: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "toolchain", "check", "size", "--manifest-path", str(FIXTURE_MANIFEST),
-                           "--artifacts-dir", str(artifacts), "--budget", str(budget), *extra],
-                          cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolchain",
+            "check",
+            "size",
+            "--manifest-path",
+            str(FIXTURE_MANIFEST),
+            "--artifacts-dir",
+            str(artifacts),
+            "--budget",
+            str(budget),
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_absolute_limit_exceeded_fails_and_says_by_how_much(layout):
@@ -71,10 +87,25 @@ def test_within_budget_passes_and_writes_summary_chart_and_attribution(layout, t
     (package / "size-report.json").write_text(json.dumps(report(5_000_000, 4_300_000, 3_000_000)))
     budget = write_budget(ci, "[final]\nmax_gzip = 4_400_000\n")
     summary_file = tmp_path / "step-summary.md"
-    result = subprocess.run([sys.executable, "-m", "toolchain", "check", "size", "--manifest-path", str(FIXTURE_MANIFEST),
-                             "--artifacts-dir", str(artifacts), "--budget", str(budget)],
-                            cwd=REPO, capture_output=True, text=True, env={"GITHUB_STEP_SUMMARY": str(summary_file),
-                                                                           "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolchain",
+            "check",
+            "size",
+            "--manifest-path",
+            str(FIXTURE_MANIFEST),
+            "--artifacts-dir",
+            str(artifacts),
+            "--budget",
+            str(budget),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"GITHUB_STEP_SUMMARY": str(summary_file), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = artifacts / "reports" / "hello-engine"
     summary = (out / "size-summary.md").read_text()

@@ -56,7 +56,7 @@ def test_measurements_are_memoised_by_content(tmp_path, monkeypatch):
 
     calls = []
     # Measurements run in a child process: a stand-in child that answers 1, 1, 1 counts them.
-    fixed = [sys.executable, "-c", "import sys; sys.stdin.buffer.read(); print('{\"raw\": 1, \"gzip\": 1, \"brotli\": 1}')"]
+    fixed = [sys.executable, "-c", 'import sys; sys.stdin.buffer.read(); print(\'{"raw": 1, "gzip": 1, "brotli": 1}\')']
     monkeypatch.setattr(sizes, "measure_command", lambda: calls.append(1) or fixed)
     again = sizes.SizeMeasurer(memo)
     again.submit("cargo", module)  # same content: taken from the memo
@@ -76,7 +76,9 @@ def test_the_child_process_measures_what_measure_bytes_measures(tmp_path):
 
 
 def test_a_failed_measurement_is_an_error_with_the_childs_message(tmp_path, monkeypatch):
-    monkeypatch.setattr(sizes, "measure_command", lambda: [sys.executable, "-c", "import sys; sys.exit('no brotli here')"])
+    monkeypatch.setattr(
+        sizes, "measure_command", lambda: [sys.executable, "-c", "import sys; sys.exit('no brotli here')"]
+    )
     module = tmp_path / "m.wasm"
     module.write_bytes(b"\0asm")
     measurer = sizes.SizeMeasurer(None)

@@ -40,8 +40,14 @@ def call(index: int) -> bytes:
 
 
 # Function indices: 0 imported (env.now), 1 run, 2 Instant::now stub, 3 panic, 4 table entry, 5 dispatch.
-NAMES = ["env.now", "run", "<std[abc123abc123]::time::Instant>::now", "core[8a97de082bc4c33]::panicking::panic_fmt",
-         "app::via_table", "dispatch"]
+NAMES = [
+    "env.now",
+    "run",
+    "<std[abc123abc123]::time::Instant>::now",
+    "core[8a97de082bc4c33]::panicking::panic_fmt",
+    "app::via_table",
+    "dispatch",
+]
 
 
 def assemble(run_calls_stub: bool = True, names: bool = True) -> bytes:
@@ -51,13 +57,15 @@ def assemble(run_calls_stub: bool = True, names: bool = True) -> bytes:
     table = vec([b"\x70\x00" + leb(1)])
     exports = vec([name("run") + b"\x00" + leb(1), name("dispatch") + b"\x00" + leb(5)])
     elements = vec([b"\x00" + b"\x41" + leb(0) + b"\x0b" + vec([leb(4)])])  # table[0] = function 4
-    bodies = vec([
-        body((call(2) if run_calls_stub else b"\x01") + b"\x41\x7f\x1a" + b"\x44" + bytes(8) + b"\x1a"),
-        body(call(3)),
-        body(b"\x00"),
-        body(call(2)),
-        body(b"\x41\x00" + b"\x11" + leb(0) + leb(0)),  # call_indirect type 0, table 0
-    ])
+    bodies = vec(
+        [
+            body((call(2) if run_calls_stub else b"\x01") + b"\x41\x7f\x1a" + b"\x44" + bytes(8) + b"\x1a"),
+            body(call(3)),
+            body(b"\x00"),
+            body(call(2)),
+            body(b"\x41\x00" + b"\x11" + leb(0) + leb(0)),  # call_indirect type 0, table 0
+        ]
+    )
     module = b"\0asm\1\0\0\0" + section(1, types) + section(2, imports) + section(3, functions) + section(4, table)
     module += section(7, exports) + section(9, elements) + section(10, bodies)
     if names:
@@ -87,7 +95,12 @@ def test_reads_functions_names_exports_and_calls(tmp_path):
 def test_clean_and_crate_names():
     assert wasm_module.clean_name(NAMES[2]) == "<std::time::Instant>::now"
     assert wasm_module.crate_of(NAMES[2]) == "std"
-    assert wasm_module.crate_of("<alloc[1041499c94bd69a6]::vec::Vec<arrow_array[820db623434d820d]::A> as core[8a97de082bc4c33]::clone::Clone>::clone") == "alloc"
+    assert (
+        wasm_module.crate_of(
+            "<alloc[1041499c94bd69a6]::vec::Vec<arrow_array[820db623434d820d]::A> as core[8a97de082bc4c33]::clone::Clone>::clone"
+        )
+        == "alloc"
+    )
     assert wasm_module.crate_of("ZSTD_compress") == "[C or unmangled]"
     assert wasm_module.crate_of("__wbindgen_malloc") == "[wasm-bindgen]"
 
@@ -102,8 +115,12 @@ def test_stub_reached_only_through_the_table_is_conservative(tmp_path):
     report = shims.analyse(write(tmp_path, assemble(run_calls_stub=False)), [])
     [violation] = report.violations
     assert "through an indirect call" in violation.problem
-    assert violation.chain == ["export dispatch", "[call_indirect () -> (): conservatively, any table entry of this signature]",
-                               "app::via_table", "<std::time::Instant>::now"]
+    assert violation.chain == [
+        "export dispatch",
+        "[call_indirect () -> (): conservatively, any table entry of this signature]",
+        "app::via_table",
+        "<std::time::Instant>::now",
+    ]
 
 
 def test_module_without_names_is_refused(tmp_path):
@@ -115,7 +132,7 @@ def test_module_without_names_is_refused(tmp_path):
 def test_damaged_input_says_what_is_wrong(tmp_path, damage):
     data = assemble()
     data = data[: len(data) // 2] if damage == "truncated" else b"export default 1;\n"
-    with pytest.raises(wasm_module.ToolchainError, match="truncated|runs past|not a WebAssembly module") as excinfo:
+    with pytest.raises(wasm_module.ToolchainError, match=r"truncated|runs past|not a WebAssembly module") as excinfo:
         wasm_module.parse(write(tmp_path, data))
     assert excinfo.value.fix
 
@@ -142,12 +159,18 @@ def test_a_trap_stack_is_named_from_the_names_section(tmp_path):
     path.write_bytes(assemble())
     module = wasm_module.parse(path)
     # Chromium's format for a module without names: the URL and wasm-function[index]:offset.
-    stack = ("RuntimeError: unreachable\n"
-             "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[3]:0x1a2\n"
-             "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[2]:0x19f\n"
-             "    at engine_bg.wasm.run (wasm://wasm/0a1b2c3d:wasm-function[1]:0x190)\n"
-             "    at WasmQueryEngine.execute_sql (http://127.0.0.1:8000/pkg/engine.js:301:18)\n"
-             "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[99]:0x1\n")
+    stack = (
+        "RuntimeError: unreachable\n"
+        "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[3]:0x1a2\n"
+        "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[2]:0x19f\n"
+        "    at engine_bg.wasm.run (wasm://wasm/0a1b2c3d:wasm-function[1]:0x190)\n"
+        "    at WasmQueryEngine.execute_sql (http://127.0.0.1:8000/pkg/engine.js:301:18)\n"
+        "    at http://127.0.0.1:8000/pkg/engine_bg.wasm:wasm-function[99]:0x1\n"
+    )
     assert wasm_module.wasm_frames(stack, module) == [
-        "core::panicking::panic_fmt", "<std::time::Instant>::now", "run", "wasm-function[99]"]
+        "core::panicking::panic_fmt",
+        "<std::time::Instant>::now",
+        "run",
+        "wasm-function[99]",
+    ]
     assert wasm_module.wasm_frames("Error: not a trap\n    at f (x.js:1:1)", module) == []

@@ -1,5 +1,4 @@
-from toolchain.tools import rust
-from toolchain.tools import wasm_opt
+from toolchain.tools import rust, wasm_opt
 
 # What rustc 1.96 prints for wasm32-unknown-unknown (ENVIRONMENT.md), trimmed.
 RUSTC_CFG = """debug_assertions
@@ -17,15 +16,24 @@ target_os="unknown"
 
 def test_target_features_are_parsed_from_rustc_cfg():
     assert rust.parse_target_features(RUSTC_CFG) == [
-        "bulk-memory", "multivalue", "mutable-globals", "nontrapping-fptoint", "reference-types", "sign-ext",
+        "bulk-memory",
+        "multivalue",
+        "mutable-globals",
+        "nontrapping-fptoint",
+        "reference-types",
+        "sign-ext",
     ]
 
 
 def test_flags_cover_every_feature_rustc_enables():
     flags = wasm_opt.feature_flags(rust.parse_target_features(RUSTC_CFG))
     assert flags == [
-        "--enable-bulk-memory", "--enable-multivalue", "--enable-mutable-globals",
-        "--enable-nontrapping-float-to-int", "--enable-reference-types", "--enable-sign-ext",
+        "--enable-bulk-memory",
+        "--enable-multivalue",
+        "--enable-mutable-globals",
+        "--enable-nontrapping-float-to-int",
+        "--enable-reference-types",
+        "--enable-sign-ext",
     ]
 
 
@@ -57,4 +65,8 @@ def test_functions_are_ordered_by_name_only_when_binaryen_has_the_pass(tmp_path)
     new = fake("new", "  --reorder-functions-by-name  sorts functions by name")
     old = fake("old", "  --reorder-functions  sorts functions by access frequency")
     assert wasm_opt.pass_flags(new, ["-Oz"]) == ["-Oz", "--debuginfo", "--reorder-functions-by-name"]
-    assert wasm_opt.pass_flags(old, ["-O1", "--merge-similar-functions"]) == ["-O1", "--merge-similar-functions", "--debuginfo"]
+    assert wasm_opt.pass_flags(old, ["-O1", "--merge-similar-functions"]) == [
+        "-O1",
+        "--merge-similar-functions",
+        "--debuginfo",
+    ]

@@ -12,7 +12,6 @@ from pathlib import Path
 from toolchain.core.errors import ToolchainError
 from toolchain.tools import rust
 
-
 # A `name = "value"` cfg, as rustc --print cfg and --cfg write it.
 _CFG = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*$')
 
@@ -34,7 +33,7 @@ class RustFlags:
             if flag == "--cfg" and i + 1 < len(flags):
                 values.append(flags[i + 1])
             elif flag.startswith("--cfg="):
-                values.append(flag[len("--cfg="):])
+                values.append(flag[len("--cfg=") :])
         for value in values:
             match = _CFG.match(value)
             if match:
@@ -78,7 +77,9 @@ def wasm_rustflags(cwd: Path, environ: dict[str, str], target_cfg: list[str]) ->
     and CARGO_TARGET_<TRIPLE>_RUSTFLAGS, joined), then build.rustflags. `target_cfg` is the
     target's `rustc --print cfg`, for `[target.'cfg(...)']` keys."""
     if "CARGO_ENCODED_RUSTFLAGS" in environ:
-        return RustFlags(tuple(f for f in environ["CARGO_ENCODED_RUSTFLAGS"].split("\x1f") if f), "CARGO_ENCODED_RUSTFLAGS")
+        return RustFlags(
+            tuple(f for f in environ["CARGO_ENCODED_RUSTFLAGS"].split("\x1f") if f), "CARGO_ENCODED_RUSTFLAGS"
+        )
     if "RUSTFLAGS" in environ:
         return RustFlags(tuple(environ["RUSTFLAGS"].split()), "RUSTFLAGS")
     configs = []
@@ -158,5 +159,3 @@ def cfg_matches(expression: str, target_cfg: list[str]) -> bool:
     result = predicate()
     take(")")
     return result
-
-

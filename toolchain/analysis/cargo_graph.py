@@ -23,7 +23,6 @@ from toolchain.core import process
 from toolchain.core.errors import ToolchainError
 from toolchain.tools import patched_crates, rust
 
-
 # ---------------------------------------------------------------- versions
 
 
@@ -40,8 +39,11 @@ def parse_version(text: str) -> tuple:
 
 _COMPARATOR = re.compile(r"^\s*(>=|<=|>|<|=)?\s*([0-9][0-9A-Za-z.+-]*)\s*$")
 _COMPARE = {
-    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b, "=": lambda a, b: a == b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "=": lambda a, b: a == b,
 }
 
 
@@ -53,7 +55,7 @@ class VersionRange:
     comparators: tuple[tuple[str, tuple], ...]
 
     @classmethod
-    def parse(cls, text: str) -> "VersionRange":
+    def parse(cls, text: str) -> VersionRange:
         if text.strip() == "*":
             return cls("*", ())
         comparators = []
@@ -122,8 +124,10 @@ def graph_from_metadata(metadata: dict, target_cfg: list[str]) -> Graph:
     resolve = metadata.get("resolve") or {}
     root = resolve.get("root")
     if not root:
-        raise ToolchainError("cargo metadata found no root package (is the manifest a virtual workspace?)",
-                             "pass --manifest-path pointing at the Cargo.toml of the crate that is built for wasm32")
+        raise ToolchainError(
+            "cargo metadata found no root package (is the manifest a virtual workspace?)",
+            "pass --manifest-path pointing at the Cargo.toml of the crate that is built for wasm32",
+        )
     raw_packages = {p["id"]: p for p in metadata["packages"]}
     packages = {pid: _package(p) for pid, p in raw_packages.items()}
     dependencies: dict[str, list[Dependency]] = {}
@@ -131,8 +135,11 @@ def graph_from_metadata(metadata: dict, target_cfg: list[str]) -> Graph:
         owner = raw_packages[node["id"]]
         declared = []
         for edge in node.get("deps", []):
-            kinds = {(k.get("kind"), k.get("target")) for k in edge.get("dep_kinds", [])
-                     if applies_to_wasm(k.get("target"), target_cfg)}
+            kinds = {
+                (k.get("kind"), k.get("target"))
+                for k in edge.get("dep_kinds", [])
+                if applies_to_wasm(k.get("target"), target_cfg)
+            }
             if not any(kind is None for kind, _ in kinds):
                 continue  # dev- or build-dependency only
             declared += _declarations(owner, edge, kinds, packages[edge["pkg"]])
@@ -151,22 +158,33 @@ def applies_to_wasm(target: str | None, target_cfg: list[str]) -> bool:
 
 def _package(raw: dict) -> Package:
     proc_macro = any("proc-macro" in t.get("kind", []) for t in raw.get("targets", []))
-    return Package(raw["id"], raw["name"], raw["version"], raw.get("features", {}), proc_macro,
-                   raw.get("manifest_path", ""))
+    return Package(
+        raw["id"], raw["name"], raw["version"], raw.get("features", {}), proc_macro, raw.get("manifest_path", "")
+    )
 
 
 def _declarations(owner: dict, edge: dict, kinds: set, target: Package) -> list[Dependency]:
-    candidates = [d for d in owner.get("dependencies", [])
-                  if d["name"] == target.name and d.get("kind") is None and (None, d.get("target")) in kinds]
+    candidates = [
+        d
+        for d in owner.get("dependencies", [])
+        if d["name"] == target.name and d.get("kind") is None and (None, d.get("target")) in kinds
+    ]
     # Two versions of one package (e.g. getrandom 0.2 and a renamed 0.3): the extern name tells them apart.
     named = [d for d in candidates if (d.get("rename") or d["name"]).replace("-", "_") == edge["name"]]
     if named:
         candidates = named
     elif len({d.get("rename") for d in candidates}) > 1:
         candidates = [d for d in candidates if not d.get("rename")]  # lib name differs from the package name
-    return [Dependency(d.get("rename") or d["name"], edge["pkg"], bool(d.get("optional")),
-                       bool(d.get("uses_default_features", True)), tuple(d.get("features", [])))
-            for d in candidates]
+    return [
+        Dependency(
+            d.get("rename") or d["name"],
+            edge["pkg"],
+            bool(d.get("optional")),
+            bool(d.get("uses_default_features", True)),
+            tuple(d.get("features", [])),
+        )
+        for d in candidates
+    ]
 
 
 # ---------------------------------------------------------------- feature activation for wasm32
@@ -191,7 +209,9 @@ class Resolution:
     graph: Graph
     causes: dict[Node, list[Cause]] = field(default_factory=dict)
     enabled_optional: dict[str, set[str]] = field(default_factory=dict)  # owner -> optional dependency keys on
-    pending_weak: dict[tuple[str, str], list[tuple[Dependency, str, Node | None, str, str]]] = field(default_factory=dict)
+    pending_weak: dict[tuple[str, str], list[tuple[Dependency, str, Node | None, str, str]]] = field(
+        default_factory=dict
+    )
     queue: deque = field(default_factory=deque)
 
     def is_on(self, node: Node) -> bool:
@@ -373,8 +393,9 @@ def _outermost(resolution: Resolution, gates: list[Gate]) -> list[Gate]:
     kept = []
     for gate in gates:
         upstream = features_leading_to(resolution, gate.owner, gate.feature) if gate.feature else []
-        implied = any(other is not gate and other.owner == gate.owner and other.feature in upstream[1:]
-                      for other in gates)
+        implied = any(
+            other is not gate and other.owner == gate.owner and other.feature in upstream[1:] for other in gates
+        )
         if not implied:
             kept.append(gate)
     return kept
@@ -431,17 +452,17 @@ def describe_request(resolution: Resolution, package: str, request: Request, dep
         return f"the default features of {packages[package].label} (build with --no-default-features to drop them)"
     source_package = packages[cause.source[1]].label
     if cause.how == "default-features":
-        text = f"{source_package}'s dependency on {name} with default features (\"default\" includes it)"
+        text = f'{source_package}\'s dependency on {name} with default features ("default" includes it)'
     elif cause.how == "declared-features":
-        text = f"{source_package}'s dependency declaration on {name} (features = [\"{feature}\"])"
+        text = f'{source_package}\'s dependency declaration on {name} (features = ["{feature}"])'
     else:  # a feature of another package: "name/feature" in its table
-        text = f"{source_package}'s feature \"{cause.source[2]}\" (\"{cause.via}\")"
+        text = f'{source_package}\'s feature "{cause.source[2]}" ("{cause.via}")'
     if cause.source[0] == "pkg":
         return text + (", unconditionally" if cause.how == "declared-features" else "")
     # The request itself hangs on a feature of the requester: say who turns that one on.
     owner, owner_feature = cause.source[1], cause.source[2]
     if cause.how != "feature":
-        text += f", when its feature \"{owner_feature}\" is on"
+        text += f', when its feature "{owner_feature}" is on'
     if depth < 1:
         upstream = requests_for(resolution, owner, owner_feature)
         if upstream:
@@ -461,7 +482,9 @@ def describe_gates(resolution: Resolution, gates: list[Gate], unconditional: boo
             continue
         requests = requests_for(resolution, gate.owner, gate.feature)
         who = "; ".join(describe_request(resolution, gate.owner, r) for r in requests)
-        parts.append(f"{owner.label}'s feature \"{gate.feature}\" (optional dependency {dependency}), requested by: {who}")
+        parts.append(
+            f'{owner.label}\'s feature "{gate.feature}" (optional dependency {dependency}), requested by: {who}'
+        )
     if unconditional:
         parts.append(f"a non-optional dependency all the way from {packages[resolution.graph.root].label}")
     return " | ".join(parts)
@@ -485,13 +508,17 @@ def suggested_fixes(resolution: Resolution, gates: list[Gate], unconditional: bo
             if cause.how == "cli":
                 add(f"do not pass --features {cause.via}")
             elif cause.how == "cli-default":
-                add(f"build with --no-default-features (the default features of {graph.packages[package].name} "
-                    f"include \"{feature}\")")
+                add(
+                    f"build with --no-default-features (the default features of {graph.packages[package].name} "
+                    f'include "{feature}")'
+                )
             elif cause.source[1] == root and cause.how == "default-features":
-                add(f"in {manifest}: set default-features = false on the {name} dependency "
-                    f"(its default features include \"{feature}\") and list only the features you need")
+                add(
+                    f"in {manifest}: set default-features = false on the {name} dependency "
+                    f'(its default features include "{feature}") and list only the features you need'
+                )
             elif cause.source[1] == root and cause.how == "declared-features":
-                add(f"in {manifest}: remove \"{request.feature}\" from the features of the {name} dependency")
+                add(f'in {manifest}: remove "{request.feature}" from the features of the {name} dependency')
             elif cause.source[0] == "feat" and depth < 3:
                 advise(cause.source[1], cause.source[2], depth + 1)  # turn off the requester's feature instead
             elif cause.source[0] == "pkg":
@@ -500,10 +527,12 @@ def suggested_fixes(resolution: Resolution, gates: list[Gate], unconditional: bo
                     unconditional_requesters.append(requester)
         if unconditional_requesters:
             who = _and_list(unconditional_requesters)
-            add(f"{who} {'asks' if len(unconditional_requesters) == 1 else 'ask'} for {name}'s \"{feature}\" "
+            add(
+                f'{who} {"asks" if len(unconditional_requesters) == 1 else "ask"} for {name}\'s "{feature}" '
                 "unconditionally, so no feature turns it off: [patch.crates-io] "
                 f"{'it' if len(unconditional_requesters) == 1 else 'them'} (or {name}) with a fork that does not, "
-                "or avoid the dependency that brings it in (see the chain)")
+                "or avoid the dependency that brings it in (see the chain)"
+            )
 
     for gate in gates:
         if gate.feature is None:
@@ -511,8 +540,10 @@ def suggested_fixes(resolution: Resolution, gates: list[Gate], unconditional: bo
         else:
             advise(gate.owner, gate.feature, 0)
     if unconditional:
-        add(f"remove the dependency from {manifest}, or move it under "
-            "[target.'cfg(not(target_arch = \"wasm32\"))'.dependencies]")
+        add(
+            f"remove the dependency from {manifest}, or move it under "
+            "[target.'cfg(not(target_arch = \"wasm32\"))'.dependencies]"
+        )
     return fixes
 
 
@@ -527,19 +558,32 @@ def split_features(text: str) -> list[str]:
     return [f for f in re.split(r"[,\s]+", text or "") if f]
 
 
-def cargo_metadata(toolchain: rust.RustToolchain, manifest: Path, features: list[str],
-                   no_default_features: bool) -> dict:
+def cargo_metadata(
+    toolchain: rust.RustToolchain, manifest: Path, features: list[str], no_default_features: bool
+) -> dict:
     patched_crates.prepare_for(manifest)  # cargo reads the [patch] crates' manifests too
-    argv = [toolchain.cargo, "metadata", "--format-version", "1", "--locked",
-            "--filter-platform", rust.WASM_TARGET, "--manifest-path", manifest]
+    argv = [
+        toolchain.cargo,
+        "metadata",
+        "--format-version",
+        "1",
+        "--locked",
+        "--filter-platform",
+        rust.WASM_TARGET,
+        "--manifest-path",
+        manifest,
+    ]
     if features:
         argv += ["--features", ",".join(features)]
     if no_default_features:
         argv.append("--no-default-features")
     result = process.run(
-        argv, what=f"cargo metadata for {manifest}", capture=True, env=toolchain.env,
+        argv,
+        what=f"cargo metadata for {manifest}",
+        capture=True,
+        env=toolchain.env,
         fix="if Cargo.lock is out of date, run `cargo update` (or `cargo generate-lockfile`) in the crate and "
-            "commit it; if a feature is unknown, check --features against the crate's [features]",
+        "commit it; if a feature is unknown, check --features against the crate's [features]",
     )
     return json.loads(result.stdout)
 
@@ -547,8 +591,8 @@ def cargo_metadata(toolchain: rust.RustToolchain, manifest: Path, features: list
 def wasm_target_cfg(toolchain: rust.RustToolchain) -> list[str]:
     out = process.output([toolchain.rustc, "--print", "cfg", "--target", rust.WASM_TARGET], env=toolchain.env)
     if not out:
-        raise ToolchainError(f"{toolchain.rustc} cannot print its cfg for {rust.WASM_TARGET}",
-                             "check the Rust installation with `python -m toolchain doctor`")
+        raise ToolchainError(
+            f"{toolchain.rustc} cannot print its cfg for {rust.WASM_TARGET}",
+            "check the Rust installation with `python -m toolchain doctor`",
+        )
     return out.splitlines()
-
-

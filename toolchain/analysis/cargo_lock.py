@@ -29,7 +29,9 @@ def read_lock(lock_path: Path) -> list[LockedPackage]:
     try:
         data = tomllib.loads(lock_path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ToolchainError(f"{lock_path} is not valid TOML: {exc}", "restore it from version control or regenerate it") from exc
+        raise ToolchainError(
+            f"{lock_path} is not valid TOML: {exc}", "restore it from version control or regenerate it"
+        ) from exc
     packages = data.get("package")
     if not isinstance(packages, list):
         raise ToolchainError(f"{lock_path} has no [[package]] entries", "regenerate it with `cargo generate-lockfile`")
@@ -89,13 +91,22 @@ def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
     for name in js_files:
         path = (manifest_path.parent / name).resolve()
         if manifest_path.parent.resolve() not in path.parents:
-            raise ToolchainError(f"{where} js-files: {name!r} must be a .js, .mjs or .d.ts file inside the crate",
-                                 'e.g. js-files = ["js/helper.js", "js/helper.d.ts"], relative to the crate directory')
+            raise ToolchainError(
+                f"{where} js-files: {name!r} must be a .js, .mjs or .d.ts file inside the crate",
+                'e.g. js-files = ["js/helper.js", "js/helper.d.ts"], relative to the crate directory',
+            )
         if not path.is_file():
-            raise ToolchainError(f"{where} js-files: {name!r} does not exist ({path})",
-                                 "fix the path (relative to the crate directory) or remove the entry")
-    return BuildSettings(tuple(table.get("build-std-features", [])), tuple(table.get("rustflags", [])),
-                         tuple(table.get("wasm-opt", [])), tuple(js_files), dict(table.get("policies", {})))
+            raise ToolchainError(
+                f"{where} js-files: {name!r} does not exist ({path})",
+                "fix the path (relative to the crate directory) or remove the entry",
+            )
+    return BuildSettings(
+        tuple(table.get("build-std-features", [])),
+        tuple(table.get("rustflags", [])),
+        tuple(table.get("wasm-opt", [])),
+        tuple(js_files),
+        dict(table.get("policies", {})),
+    )
 
 
 @dataclass(frozen=True)
@@ -118,11 +129,15 @@ class CrateManifest:
 def read_manifest(manifest_path: Path) -> CrateManifest:
     manifest_path = manifest_path.resolve()
     if not manifest_path.is_file():
-        raise ToolchainError(f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml")
+        raise ToolchainError(
+            f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml"
+        )
     try:
         data = tomllib.loads(manifest_path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ToolchainError(f"{manifest_path} is not valid TOML: {exc}", "fix its syntax (`cargo metadata` shows where)") from exc
+        raise ToolchainError(
+            f"{manifest_path} is not valid TOML: {exc}", "fix its syntax (`cargo metadata` shows where)"
+        ) from exc
     package = data.get("package")
     if not package:
         raise ToolchainError(
@@ -133,7 +148,7 @@ def read_manifest(manifest_path: Path) -> CrateManifest:
     crate_types = lib.get("crate-type", [])
     if "cdylib" not in crate_types:
         raise ToolchainError(
-            f"{manifest_path}: [lib] crate-type does not include \"cdylib\", so cargo makes no .wasm",
+            f'{manifest_path}: [lib] crate-type does not include "cdylib", so cargo makes no .wasm',
             'add `[lib] crate-type = ["cdylib", "rlib"]` to the crate',
         )
     version = package.get("version", "0.0.0")
@@ -158,7 +173,9 @@ def read_settings(manifest_path: Path) -> BuildSettings:
     """Only the crate's [package.metadata.wasm-qe-toolchain] (validated): for checks that take any crate."""
     manifest_path = manifest_path.resolve()
     if not manifest_path.is_file():
-        raise ToolchainError(f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml")
+        raise ToolchainError(
+            f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml"
+        )
     try:
         data = tomllib.loads(manifest_path.read_text())
     except tomllib.TOMLDecodeError as exc:

@@ -30,7 +30,10 @@ POLICY_KINDS = ("gating", "shims", "tracing", "size-budget")
 # belong to a crate, so there is no packaged one: without them the check has nothing to waive or list,
 # and the size check reports sizes with no limit.
 PACKAGED_DEFAULTS: dict[str, Path | None] = {
-    "gating": PACKAGED_POLICIES / "wasm-gating.toml", "shims": None, "tracing": None, "size-budget": None,
+    "gating": PACKAGED_POLICIES / "wasm-gating.toml",
+    "shims": None,
+    "tracing": None,
+    "size-budget": None,
 }
 
 
@@ -78,9 +81,12 @@ class Environment:
     def from_environ(cls, environ: Mapping[str, str]) -> Environment:
         truthy = {"1", "true", "yes"}
         target = environ.get("CARGO_TARGET_DIR")
-        return cls(cache_root=cache.cache_root(), ci=environ.get("CI", "").lower() in truthy,
-                   github_actions=environ.get("GITHUB_ACTIONS", "").lower() == "true",
-                   cargo_target_dir=Path(target) if target else None)
+        return cls(
+            cache_root=cache.cache_root(),
+            ci=environ.get("CI", "").lower() in truthy,
+            github_actions=environ.get("GITHUB_ACTIONS", "").lower() == "true",
+            cargo_target_dir=Path(target) if target else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -108,36 +114,70 @@ class Config:
 
     def to_json(self) -> dict:
         s = self.crate.settings
-        metadata: dict = {k: list(v) for k, v in (("build-std-features", s.build_std_features), ("rustflags", s.rustflags),
-                                                  ("wasm-opt", s.wasm_opt), ("js-files", s.js_files)) if v}
+        metadata: dict = {
+            k: list(v)
+            for k, v in (
+                ("build-std-features", s.build_std_features),
+                ("rustflags", s.rustflags),
+                ("wasm-opt", s.wasm_opt),
+                ("js-files", s.js_files),
+            )
+            if v
+        }
         if s.policies:
             metadata["policies"] = dict(s.policies)
         b = self.build
         return {
-            "crate": {"manifest": str(self.crate.manifest_path), "name": self.crate.package_name,
-                      "version": self.crate.version, "lib_name": self.crate.lib_name, "metadata": metadata},
-            "build": {"profile": b.profile, "features": list(b.cargo_features), "no_default_features": b.no_default_features,
-                      "wasm_opt": b.run_wasm_opt, "wasm_opt_passes": self.wasm_opt_passes,
-                      "wasm_opt_provider": b.wasm_opt_provider, "verify_instantiation": b.verify_instantiation,
-                      "install_missing": b.install_missing, "use_stage_store": b.use_stage_store,
-                      "target_dir": str(self.target_dir)},
-            "layout": {"artifacts_dir": str(self.layout.artifacts_dir), "package_dir": str(self.layout.package_dir),
-                       "stages_dir": str(self.layout.stages_dir), "record": str(self.layout.record_path)},
+            "crate": {
+                "manifest": str(self.crate.manifest_path),
+                "name": self.crate.package_name,
+                "version": self.crate.version,
+                "lib_name": self.crate.lib_name,
+                "metadata": metadata,
+            },
+            "build": {
+                "profile": b.profile,
+                "features": list(b.cargo_features),
+                "no_default_features": b.no_default_features,
+                "wasm_opt": b.run_wasm_opt,
+                "wasm_opt_passes": self.wasm_opt_passes,
+                "wasm_opt_provider": b.wasm_opt_provider,
+                "verify_instantiation": b.verify_instantiation,
+                "install_missing": b.install_missing,
+                "use_stage_store": b.use_stage_store,
+                "target_dir": str(self.target_dir),
+            },
+            "layout": {
+                "artifacts_dir": str(self.layout.artifacts_dir),
+                "package_dir": str(self.layout.package_dir),
+                "stages_dir": str(self.layout.stages_dir),
+                "record": str(self.layout.record_path),
+            },
             "policies": {kind: (str(p) if (p := self.policies.get(kind)) else None) for kind in POLICY_KINDS},
-            "environment": {"cache_root": str(self.environment.cache_root), "ci": self.environment.ci,
-                            "github_actions": self.environment.github_actions,
-                            "cargo_target_dir": str(self.environment.cargo_target_dir)
-                            if self.environment.cargo_target_dir else None},
+            "environment": {
+                "cache_root": str(self.environment.cache_root),
+                "ci": self.environment.ci,
+                "github_actions": self.environment.github_actions,
+                "cargo_target_dir": str(self.environment.cargo_target_dir)
+                if self.environment.cargo_target_dir
+                else None,
+            },
         }
 
 
-def resolve_policies(manifest_path: Path | None, overrides: Mapping[str, Path | None] = {},
-                     settings: cargo_lock.BuildSettings | None = None) -> Policies:
+def resolve_policies(
+    manifest_path: Path | None,
+    overrides: Mapping[str, Path | None] = {},
+    settings: cargo_lock.BuildSettings | None = None,
+) -> Policies:
     """Each policy file: the command line's, else the crate's metadata (relative to the crate), else the packaged
     default. `manifest_path` None or missing: no crate to ask (a check given only a module)."""
     if settings is None:
-        settings = (cargo_lock.read_settings(manifest_path) if manifest_path is not None and manifest_path.is_file()
-                    else cargo_lock.BuildSettings())
+        settings = (
+            cargo_lock.read_settings(manifest_path)
+            if manifest_path is not None and manifest_path.is_file()
+            else cargo_lock.BuildSettings()
+        )
     chosen: dict[str, Path | None] = {}
     for kind in POLICY_KINDS:
         given = overrides.get(kind)
@@ -150,21 +190,25 @@ def resolve_policies(manifest_path: Path | None, overrides: Mapping[str, Path | 
             chosen[kind] = PACKAGED_DEFAULTS[kind]
             continue
         if not path.is_file():
-            raise ToolchainError(f"the {kind} policy file {path} (from {source}) does not exist",
-                                 "fix the path, or remove it to use the toolchain's default")
+            raise ToolchainError(
+                f"the {kind} policy file {path} (from {source}) does not exist",
+                "fix the path, or remove it to use the toolchain's default",
+            )
         chosen[kind] = path
     gating = chosen["gating"]
     assert gating is not None  # packaged
     return Policies(gating=gating, shims=chosen["shims"], tracing=chosen["tracing"], size_budget=chosen["size-budget"])
 
 
-def resolve(build: BuildOptions, policy_overrides: Mapping[str, Path | None] = {},
-            environ: Mapping[str, str] | None = None) -> Config:
+def resolve(
+    build: BuildOptions, policy_overrides: Mapping[str, Path | None] = {}, environ: Mapping[str, str] | None = None
+) -> Config:
     """The one configuration a command runs with; raises ToolchainError naming the key that is wrong."""
     crate = cargo_lock.read_manifest(build.manifest_path)
     build = replace(build, manifest_path=crate.manifest_path)
     config = Config(
-        crate=crate, build=build,
+        crate=crate,
+        build=build,
         layout=Layout(build.artifacts_dir, crate.package_name, crate.lib_name),
         policies=resolve_policies(crate.manifest_path, policy_overrides, crate.settings),
         environment=Environment.from_environ(os.environ if environ is None else environ),

@@ -17,8 +17,9 @@ belongs to the file format and which StreamReader rejects), what `register_table
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pyarrow is needed only to encode (servers, tests), not to parse
     import pyarrow as pa
@@ -89,11 +90,17 @@ def decode_frames(body: bytes) -> Frames:
         end = body.find(b"\n", at, at + MAX_HEADER_BYTES + 1)
         if end < 0:
             if at >= len(body):
-                raise ProtocolError(f"the response ended before the 'done' frame (after {len(batches) + (schema is not None)} "
-                                    f"frames, {len(body)} bytes): the connection closed early or the stream was truncated")
+                raise ProtocolError(
+                    f"the response ended before the 'done' frame (after {len(batches) + (schema is not None)} "
+                    f"frames, {len(body)} bytes): the connection closed early or the stream was truncated"
+                )
             if len(body) - at > MAX_HEADER_BYTES:
-                raise ProtocolError(f"a frame header longer than {MAX_HEADER_BYTES} bytes at byte {at}: not this protocol")
-            raise ProtocolError(f"the response ended inside a frame header at byte {at} ({body[at:at + 80]!r}): truncated")
+                raise ProtocolError(
+                    f"a frame header longer than {MAX_HEADER_BYTES} bytes at byte {at}: not this protocol"
+                )
+            raise ProtocolError(
+                f"the response ended inside a frame header at byte {at} ({body[at : at + 80]!r}): truncated"
+            )
         try:
             frame = json.loads(body[at:end])
             kind = frame["type"]
@@ -117,9 +124,11 @@ def decode_frames(body: bytes) -> Frames:
             raise ProtocolError("a second 'schema' frame")
         if kind == "batch" and schema is None:
             raise ProtocolError("a 'batch' frame before the 'schema' frame")
-        message = body[at:at + size]
+        message = body[at : at + size]
         if len(message) < size:
-            raise ProtocolError(f"{kind} frame announced {size} bytes but the response ended after {len(message)}: truncated")
+            raise ProtocolError(
+                f"{kind} frame announced {size} bytes but the response ended after {len(message)}: truncated"
+            )
         if not message.startswith(IPC_CONTINUATION):
             raise ProtocolError(f"the {kind} frame at byte {at} does not hold an encapsulated IPC message")
         at += size

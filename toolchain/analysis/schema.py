@@ -29,8 +29,10 @@ def validate(instance: object, definition: str, where: str) -> None:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
-        raise ToolchainError(f"{where}{' ' + key if key else ''}: unknown key(s) {', '.join(unknown)}",
-                             f"the known keys are {', '.join(allowed)}")
+        raise ToolchainError(
+            f"{where}{' ' + key if key else ''}: unknown key(s) {', '.join(unknown)}",
+            f"the known keys are {', '.join(allowed)}",
+        )
     message = error.schema.get("x-message")
     problem = f"{message}, not {error.instance!r}" if message else error.message
     if "wasm-opt" in key:

@@ -48,8 +48,11 @@ def measure_command() -> list[str]:
     """The child process that measures the bytes on its stdin and prints the Sizes as JSON."""
     # The toolchain's own directory is appended (not prepended): the installed package wins.
     root = str(Path(__file__).resolve().parents[2])
-    return [sys.executable, "-c", f"import sys; sys.path.append({root!r}); "
-            "from toolchain.analysis.sizes import _measure_stdin; _measure_stdin()"]
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.append({root!r}); from toolchain.analysis.sizes import _measure_stdin; _measure_stdin()",
+    ]
 
 
 def _measure_stdin() -> None:
@@ -94,9 +97,11 @@ class SizeMeasurer:
         if self._abandoned:
             raise CancelledError()
         if child.returncode != 0:
-            raise StageFailed(f"measuring the compressed sizes failed (exit {child.returncode}): "
-                              f"{err.decode(errors='replace').strip()[-2000:]}",
-                              "check that the brotli package is installed in the toolchain's environment")
+            raise StageFailed(
+                f"measuring the compressed sizes failed (exit {child.returncode}): "
+                f"{err.decode(errors='replace').strip()[-2000:]}",
+                "check that the brotli package is installed in the toolchain's environment",
+            )
         return Sizes(**json.loads(out))
 
     def abandon(self) -> None:
@@ -153,8 +158,15 @@ def format_table(report: dict) -> str:
     rows = []
     previous = None
     for stage in report["stages"]:
-        rows.append((stage["name"], human(stage["raw"]), human(stage["gzip"]), human(stage["brotli"]),
-                     _change(previous, stage["raw"])))
+        rows.append(
+            (
+                stage["name"],
+                human(stage["raw"]),
+                human(stage["gzip"]),
+                human(stage["brotli"]),
+                _change(previous, stage["raw"]),
+            )
+        )
         previous = stage["raw"]
     final = report["final"]
     rows.append(("final", human(final["raw"]), human(final["gzip"]), human(final["brotli"]), ""))

@@ -17,8 +17,20 @@ from toolchain.core.errors import ToolchainError
 
 MAGIC = b"\0asm"
 SECTION_NAMES = {
-    0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory", 6: "global",
-    7: "export", 8: "start", 9: "element", 10: "code", 11: "data", 12: "datacount", 13: "tag",
+    0: "custom",
+    1: "type",
+    2: "import",
+    3: "function",
+    4: "table",
+    5: "memory",
+    6: "global",
+    7: "export",
+    8: "start",
+    9: "element",
+    10: "code",
+    11: "data",
+    12: "datacount",
+    13: "tag",
 }
 EXTERNAL_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 
@@ -104,8 +116,9 @@ class Module:
         result: dict[int, CallSites] = {}
         for function in self.functions:
             if not function.imported:
-                result[function.index] = _scan_body(self._data, function.body_offset,
-                                                    function.body_offset + function.body_size, function.index)
+                result[function.index] = _scan_body(
+                    self._data, function.body_offset, function.body_offset + function.body_size, function.index
+                )
         return result
 
 
@@ -131,7 +144,7 @@ def _skip_leb(data: bytes, pos: int) -> int:
 
 def _name(data: bytes, pos: int) -> tuple[str, int]:
     length, pos = _uleb(data, pos)
-    return data[pos:pos + length].decode("utf-8", errors="replace"), pos + length
+    return data[pos : pos + length].decode("utf-8", errors="replace"), pos + length
 
 
 def _skip_valtype(data: bytes, pos: int) -> int:
@@ -152,8 +165,28 @@ def _skip_limits(data: bytes, pos: int) -> int:
 # ---------------------------------------------------------------- instructions
 
 # Immediate kinds, by opcode: how many bytes to skip after the opcode.
-_NONE, _LEB, _LEB2, _BLOCK, _BR_TABLE, _MEMARG, _BYTE, _F32, _F64, _SELECT_T, _CALL, _CALL_INDIRECT, \
-    _REF_FUNC, _PREFIX_FC, _PREFIX_FD, _PREFIX_FE, _TRY_TABLE, _HEAPTYPE, _RETURN_CALL, _CALL_REF = range(20)
+(
+    _NONE,
+    _LEB,
+    _LEB2,
+    _BLOCK,
+    _BR_TABLE,
+    _MEMARG,
+    _BYTE,
+    _F32,
+    _F64,
+    _SELECT_T,
+    _CALL,
+    _CALL_INDIRECT,
+    _REF_FUNC,
+    _PREFIX_FC,
+    _PREFIX_FD,
+    _PREFIX_FE,
+    _TRY_TABLE,
+    _HEAPTYPE,
+    _RETURN_CALL,
+    _CALL_REF,
+) = range(20)
 _KIND = [None] * 256
 for _op in [0x00, 0x01, 0x05, 0x0A, 0x0B, 0x0F, 0x19, 0x1A, 0x1B, 0xD1, 0xD3, 0xD5, *range(0x45, 0xC5)]:
     _KIND[_op] = _NONE
@@ -183,7 +216,7 @@ _KIND[0xFE] = _PREFIX_FE
 # 0xFC sub-opcodes: number of LEB immediates (memory.init: data + memory, memory.copy: 2 memories...).
 _FC_LEBS = {8: 2, 9: 1, 10: 2, 11: 1, 12: 2, 13: 1, 14: 2, 15: 1, 16: 1, 17: 1}
 # 0xFD (SIMD) sub-opcodes with a memarg, with a memarg + lane, with 16 bytes, with a lane byte.
-_FD_MEMARG = set(range(0, 12)) | {92, 93}
+_FD_MEMARG = set(range(12)) | {92, 93}
 _FD_MEMARG_LANE = set(range(84, 92))
 _FD_16_BYTES = {12, 13}
 _FD_LANE = set(range(21, 35))
@@ -219,7 +252,7 @@ def _scan_instructions(data: bytes, pos: int, end: int, sites: CallSites, where:
             while data[pos] & 0x80:
                 pos += 1
             pos += 1
-        elif kind == _CALL or kind == _RETURN_CALL:
+        elif kind in (_CALL, _RETURN_CALL):
             callee, pos = _uleb(data, pos)
             direct.add(callee)
         elif kind == _MEMARG:
@@ -321,7 +354,9 @@ def _read_types(data: bytes, pos: int) -> list[str]:
     for _ in range(count):
         form = data[pos]
         if form != 0x60:
-            raise MalformedModule(f"type section: form 0x{form:02x} is not a function type (GC types are not supported)")
+            raise MalformedModule(
+                f"type section: form 0x{form:02x} is not a function type (GC types are not supported)"
+            )
         pos += 1
         parts = []
         for _ in range(2):  # params, results
@@ -338,7 +373,7 @@ def _read_types(data: bytes, pos: int) -> list[str]:
 
 def _read_imports(data: bytes, pos: int, functions: list[Function]) -> list[Import]:
     imports = []
-    counters = {kind: 0 for kind in EXTERNAL_KINDS.values()}
+    counters = dict.fromkeys(EXTERNAL_KINDS.values(), 0)
     count, pos = _uleb(data, pos)
     for _ in range(count):
         module, pos = _name(data, pos)
@@ -417,7 +452,9 @@ def _read_globals(data: bytes, pos: int) -> set[int]:
 def _read_code(data: bytes, pos: int, functions: list[Function], first_defined: int) -> None:
     count, pos = _uleb(data, pos)
     if first_defined + count != len(functions):
-        raise MalformedModule(f"code section has {count} bodies for {len(functions) - first_defined} declared functions")
+        raise MalformedModule(
+            f"code section has {count} bodies for {len(functions) - first_defined} declared functions"
+        )
     for i in range(count):
         size, pos = _uleb(data, pos)
         function = functions[first_defined + i]
@@ -474,12 +511,16 @@ def parse(path: Path) -> Module:
         raise ToolchainError(f"no module at {path}", "build it first (`nox -s build`) or pass the path of a .wasm file")
     data = path.read_bytes()
     if data[:4] != MAGIC or data[4:8] != b"\1\0\0\0":
-        raise MalformedModule(f"{path} is not a WebAssembly module (no \\0asm version 1 header)",
-                              "pass the .wasm file the build produced, not the JS glue or a component")
+        raise MalformedModule(
+            f"{path} is not a WebAssembly module (no \\0asm version 1 header)",
+            "pass the .wasm file the build produced, not the JS glue or a component",
+        )
     try:
         return _parse(path, data)
     except (IndexError, UnicodeDecodeError) as exc:
-        raise MalformedModule(f"{path} is truncated or corrupt ({exc})", "rebuild it; the file may have been cut short") from exc
+        raise MalformedModule(
+            f"{path} is truncated or corrupt ({exc})", "rebuild it; the file may have been cut short"
+        ) from exc
 
 
 def _parse(path: Path, data: bytes) -> Module:
@@ -532,8 +573,20 @@ def _parse(path: Path, data: bytes) -> Module:
         if imported.kind == "func" and functions[imported.index].name is None:
             functions[imported.index].name = f"{imported.module}.{imported.name}"
     _demangle(functions)
-    return Module(path, len(data), sections, types, imports, exports, functions, table_functions,
-                  declared, start, names_present, data)
+    return Module(
+        path,
+        len(data),
+        sections,
+        types,
+        imports,
+        exports,
+        functions,
+        table_functions,
+        declared,
+        start,
+        names_present,
+        data,
+    )
 
 
 def strip_custom_sections(source: Path, destination: Path, names: set[str]) -> int:
@@ -546,7 +599,7 @@ def strip_custom_sections(source: Path, destination: Path, names: set[str]) -> i
         if section.id == 0 and section.name in names:
             removed += section.offset + section.size - section.start
             continue
-        kept += data[section.start:section.offset + section.size]
+        kept += data[section.start : section.offset + section.size]
     temporary = destination.with_name(destination.name + ".tmp")
     temporary.write_bytes(bytes(kept))
     temporary.replace(destination)
@@ -573,10 +626,25 @@ def _demangle(functions: list[Function]) -> None:
     for function, name in zip(mangled, lines):
         function.name = name
 
+
 _HASH = re.compile(r"\[[0-9a-f]{5,}\]")  # the crate disambiguator wasm-ld keeps: core[8a97de082bc4c33]
 _LEGACY_HASH = re.compile(r"::h[0-9a-f]{16}$")
-_STD_CRATES = {"core", "alloc", "std", "compiler_builtins", "panic_abort", "std_detect", "hashbrown", "rustc_demangle",
-               "dlmalloc", "addr2line", "gimli", "miniz_oxide", "object", "unwind"}
+_STD_CRATES = {
+    "core",
+    "alloc",
+    "std",
+    "compiler_builtins",
+    "panic_abort",
+    "std_detect",
+    "hashbrown",
+    "rustc_demangle",
+    "dlmalloc",
+    "addr2line",
+    "gimli",
+    "miniz_oxide",
+    "object",
+    "unwind",
+}
 
 
 def clean_name(name: str) -> str:
@@ -595,14 +663,14 @@ def crate_of(name: str | None) -> str:
     cleaned = clean_name(name).lstrip("<&*([ ")
     for prefix in ("mut ", "const ", "dyn ", "impl "):
         if cleaned.startswith(prefix):
-            cleaned = cleaned[len(prefix):].lstrip("<&*([ ")
+            cleaned = cleaned[len(prefix) :].lstrip("<&*([ ")
     match = re.match(r"[A-Za-z_][A-Za-z0-9_]*", cleaned)
     if not match:
         return "[other]"
     head = match.group(0)
-    if not cleaned[match.end():].startswith("::"):
+    if not cleaned[match.end() :].startswith("::"):
         # A plain symbol (a C function, wasm-bindgen's shims, an unmangled export).
-        if head.startswith("__wbg") or head.startswith("__wbindgen") or head.startswith("__externref"):
+        if head.startswith(("__wbg", "__wbindgen", "__externref")):
             return "[wasm-bindgen]"
         return "[C or unmangled]"
     return head

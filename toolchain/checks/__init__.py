@@ -44,7 +44,9 @@ class Report:
         return not self.violations
 
     def format(self) -> str:
-        verdict = "ok" if self.ok else f"FAILED ({len(self.violations)} violation{'s' if len(self.violations) != 1 else ''})"
+        verdict = (
+            "ok" if self.ok else f"FAILED ({len(self.violations)} violation{'s' if len(self.violations) != 1 else ''})"
+        )
         lines = [f"check {self.check}: {verdict}  [{self.target}]"]
         lines += [v.format() for v in self.violations]
         lines += [f"  {note}" for note in self.notes]

@@ -26,16 +26,30 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from toolchain.tools import rust
 from toolchain.analysis import config
 from toolchain.analysis.cargo_config import RustFlags, wasm_rustflags
 from toolchain.analysis.cargo_graph import (
-    EVERY_VERSION, Gate, Package, Resolution, VersionRange, cargo_metadata, chain_of, describe_gates, describe_request,
-    gates_of, graph_from_metadata, path_to, requests_for, resolve_for_wasm, split_features, suggested_fixes,
+    EVERY_VERSION,
+    Gate,
+    Package,
+    Resolution,
+    VersionRange,
+    cargo_metadata,
+    chain_of,
+    describe_gates,
+    describe_request,
+    gates_of,
+    graph_from_metadata,
+    path_to,
+    requests_for,
+    resolve_for_wasm,
+    split_features,
+    suggested_fixes,
     wasm_target_cfg,
 )
 from toolchain.checks import Report, Violation
 from toolchain.core.errors import ToolchainError
+from toolchain.tools import rust
 
 NAME = "gating"
 SUMMARY = "dependency graph for wasm32: no forbidden crate or feature, every required browser backend on"
@@ -85,8 +99,10 @@ _CFG = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*$')
 
 def load_policy(path: Path) -> Policy:
     if not path.is_file():
-        raise ToolchainError(f"no gating policy at {path}",
-                             "fix the path, or leave --policy out for the crate's own (policies.gating) or the default")
+        raise ToolchainError(
+            f"no gating policy at {path}",
+            "fix the path, or leave --policy out for the crate's own (policies.gating) or the default",
+        )
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -98,12 +114,16 @@ def parse_policy(data: dict, path: str) -> Policy:
     """The policy from parsed TOML; a ToolchainError naming the entry and key for anything malformed."""
     unknown = set(data) - {"forbid", "require"}
     if unknown:
-        raise ToolchainError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}",
-                             f"the policy has [[forbid]] and [[require]] entries only; {POLICY_FORMAT_HINT}")
-    forbidden = tuple(_parse_forbid(entry, f"{path}:forbid[{i + 1}]")
-                      for i, entry in enumerate(_entries(data, "forbid", path)))
-    required = tuple(_parse_require(entry, f"{path}:require[{i + 1}]")
-                     for i, entry in enumerate(_entries(data, "require", path)))
+        raise ToolchainError(
+            f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}",
+            f"the policy has [[forbid]] and [[require]] entries only; {POLICY_FORMAT_HINT}",
+        )
+    forbidden = tuple(
+        _parse_forbid(entry, f"{path}:forbid[{i + 1}]") for i, entry in enumerate(_entries(data, "forbid", path))
+    )
+    required = tuple(
+        _parse_require(entry, f"{path}:require[{i + 1}]") for i, entry in enumerate(_entries(data, "require", path))
+    )
     return Policy(forbidden, required, path)
 
 
@@ -117,22 +137,28 @@ def _entries(data: dict, key: str, path: str) -> list[dict]:
 def _check_keys(entry: dict, allowed: set[str], where: str) -> None:
     unknown = set(entry) - allowed
     if unknown:
-        raise ToolchainError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
-                             f"allowed keys: {', '.join(sorted(allowed))}; {POLICY_FORMAT_HINT}")
+        raise ToolchainError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
+            f"allowed keys: {', '.join(sorted(allowed))}; {POLICY_FORMAT_HINT}",
+        )
 
 
 def _text(entry: dict, key: str, where: str, required: bool) -> str:
     value = entry.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
-        raise ToolchainError(f"{where}: `{key}` must be a non-empty string" if required else f"{where}: `{key}` must be a string",
-                             POLICY_FORMAT_HINT)
+        raise ToolchainError(
+            f"{where}: `{key}` must be a non-empty string" if required else f"{where}: `{key}` must be a string",
+            POLICY_FORMAT_HINT,
+        )
     return value.strip()
 
 
 def _names(entry: dict, key: str, where: str) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ToolchainError(f"{where}: `{key}` must be a list of feature names, e.g. {key} = [\"js\"]", POLICY_FORMAT_HINT)
+        raise ToolchainError(
+            f'{where}: `{key}` must be a list of feature names, e.g. {key} = ["js"]', POLICY_FORMAT_HINT
+        )
     return tuple(value)
 
 
@@ -147,8 +173,14 @@ def _versions(entry: dict, where: str) -> VersionRange:
 
 def _parse_forbid(entry: dict, where: str) -> Forbidden:
     _check_keys(entry, _FORBID_KEYS, where)
-    return Forbidden(_text(entry, "crate", where, True), _names(entry, "features", where), _versions(entry, where),
-                     _text(entry, "why", where, True), _text(entry, "fix", where, False), where)
+    return Forbidden(
+        _text(entry, "crate", where, True),
+        _names(entry, "features", where),
+        _versions(entry, where),
+        _text(entry, "why", where, True),
+        _text(entry, "fix", where, False),
+        where,
+    )
 
 
 def _parse_require(entry: dict, where: str) -> Required:
@@ -157,8 +189,10 @@ def _parse_require(entry: dict, where: str) -> Required:
     if "cfg" in entry:
         match = _CFG.match(_text(entry, "cfg", where, True))
         if not match:
-            raise ToolchainError(f"{where}: `cfg` must look like name=\"value\", got {entry['cfg']!r}",
-                                 "e.g. cfg = 'getrandom_backend=\"wasm_js\"'")
+            raise ToolchainError(
+                f'{where}: `cfg` must look like name="value", got {entry["cfg"]!r}',
+                "e.g. cfg = 'getrandom_backend=\"wasm_js\"'",
+            )
         cfg = (match.group(1), match.group(2))
     cfg_required = entry.get("cfg_required", True)
     if not isinstance(cfg_required, bool):
@@ -166,9 +200,19 @@ def _parse_require(entry: dict, where: str) -> Required:
     features, one_of = _names(entry, "features", where), _names(entry, "one_of", where)
     if not features and not one_of and cfg is None:
         raise ToolchainError(f"{where}: the rule requires nothing", "give it `features`, `one_of` or `cfg`")
-    return Required(_text(entry, "crate", where, True), _versions(entry, where), "versions" in entry,
-                    _names(entry, "when_features", where), features, one_of, cfg, cfg_required,
-                    _text(entry, "why", where, True), _text(entry, "fix", where, False), where)
+    return Required(
+        _text(entry, "crate", where, True),
+        _versions(entry, where),
+        "versions" in entry,
+        _names(entry, "when_features", where),
+        features,
+        one_of,
+        cfg,
+        cfg_required,
+        _text(entry, "why", where, True),
+        _text(entry, "fix", where, False),
+        where,
+    )
 
 
 # ---------------------------------------------------------------- the policy against the graph
@@ -211,8 +255,9 @@ def _forbidden_crate(resolution: Resolution, package: Package, rule: Forbidden, 
     )
 
 
-def _forbidden_feature(resolution: Resolution, package: Package, feature: str, rule: Forbidden,
-                       context: Context) -> Violation:
+def _forbidden_feature(
+    resolution: Resolution, package: Package, feature: str, rule: Forbidden, context: Context
+) -> Violation:
     requests = requests_for(resolution, package.id, feature)
     who = "; ".join(describe_request(resolution, package.id, r) for r in requests)
     gate = Gate(package.id, feature, package.id)
@@ -253,23 +298,30 @@ def check_required(resolution: Resolution, policy: Policy, context: Context) -> 
         matching = [r for r in rules if r.versions.contains(package.version)]
         if not matching and all(r.has_versions for r in rules):
             ranges = ", ".join(r.versions.text for r in rules)
-            violations.append(Violation(
-                package.label, f"no rule in {policy.path} covers this version (rules cover: {ranges}), so its "
-                               "browser backend cannot be checked",
-                chain_of(resolution, path_to(resolution, ("pkg", package_id))),
-                f"find out what {package.name} {package.version} needs on wasm32-unknown-unknown and add a "
-                f"[[require]] rule for its version range to {policy.path}"))
+            violations.append(
+                Violation(
+                    package.label,
+                    f"no rule in {policy.path} covers this version (rules cover: {ranges}), so its "
+                    "browser backend cannot be checked",
+                    chain_of(resolution, path_to(resolution, ("pkg", package_id))),
+                    f"find out what {package.name} {package.version} needs on wasm32-unknown-unknown and add a "
+                    f"[[require]] rule for its version range to {policy.path}",
+                )
+            )
         on = resolution.features_of(package_id)
         for rule in matching:
             finding, problems = _evaluate_rule(rule, package, on, cfgs)
             findings.append(finding)
             if problems:
-                violations.append(Violation(
-                    package.label,
-                    f"is in the wasm32 graph without its browser backend: {'; '.join(problems)} "
-                    f"(rule {rule.crate} {rule.versions.text}). {rule.why}",
-                    chain_of(resolution, path_to(resolution, ("pkg", package_id))),
-                    _fill(rule.fix, package, context, resolution)))
+                violations.append(
+                    Violation(
+                        package.label,
+                        f"is in the wasm32 graph without its browser backend: {'; '.join(problems)} "
+                        f"(rule {rule.crate} {rule.versions.text}). {rule.why}",
+                        chain_of(resolution, path_to(resolution, ("pkg", package_id))),
+                        _fill(rule.fix, package, context, resolution),
+                    )
+                )
     return violations, findings
 
 
@@ -277,7 +329,9 @@ def _evaluate_rule(rule: Required, package: Package, on: set[str], cfgs: dict[st
     """The rule on one package's features and the rustflags: (what was checked, what is missing)."""
     label = f"{rule.crate} {rule.versions.text}"
     if rule.when_features and not on.intersection(rule.when_features):
-        return Finding(package.label, label, False, True, [f"not needed: none of {', '.join(rule.when_features)} is on"]), []
+        return Finding(
+            package.label, label, False, True, [f"not needed: none of {', '.join(rule.when_features)} is on"]
+        ), []
     checks, problems = [], []
     for feature in rule.features:
         checks.append(f"{feature} {'✓' if feature in on else '✗'}")
@@ -295,12 +349,14 @@ def _evaluate_rule(rule: Required, package: Package, on: set[str], cfgs: dict[st
         if rule.cfg_required:
             checks.append(f"cfg {wanted} {'✓' if value in set_values else '✗'}")
             if value not in set_values:
-                problems.append(f"the wasm32 rustflags lack --cfg {wanted} (this version needs it as well as the feature)")
+                problems.append(
+                    f"the wasm32 rustflags lack --cfg {wanted} (this version needs it as well as the feature)"
+                )
         else:
             others = [v for v in set_values if v != value]
             if others:
                 checks.append(f"cfg {name}={others[0]!r} overrides ✗")
-                problems.append(f"the wasm32 rustflags set --cfg {name}=\"{others[0]}\", which overrides the feature")
+                problems.append(f'the wasm32 rustflags set --cfg {name}="{others[0]}", which overrides the feature')
             else:
                 checks.append(f"no cfg needed{' (set: ✓)' if set_values else ''}")
     return Finding(package.label, label, True, not problems, checks), problems
@@ -308,8 +364,12 @@ def _evaluate_rule(rule: Required, package: Package, on: set[str], cfgs: dict[st
 
 def _fill(template: str, package: Package, context: Context, resolution: Resolution) -> str:
     root = resolution.graph.packages[resolution.graph.root]
-    replacements = {"{crate}": package.name, "{version}": package.version, "{manifest}": context.manifest,
-                    "{root}": root.label}
+    replacements = {
+        "{crate}": package.name,
+        "{version}": package.version,
+        "{manifest}": context.manifest,
+        "{root}": root.label,
+    }
     for placeholder, value in replacements.items():
         template = template.replace(placeholder, value)
     return template
@@ -318,8 +378,7 @@ def _fill(template: str, package: Package, context: Context, resolution: Resolut
 # ---------------------------------------------------------------- the report
 
 
-def analyse(metadata: dict, policy: Policy, features: list[str], no_default_features: bool,
-            context: Context) -> Report:
+def analyse(metadata: dict, policy: Policy, features: list[str], no_default_features: bool, context: Context) -> Report:
     """Pure: the policy against a `cargo metadata` document (no cargo, no files)."""
     graph = graph_from_metadata(metadata, context.target_cfg)
     resolution = resolve_for_wasm(graph, features, no_default_features)
@@ -327,23 +386,30 @@ def analyse(metadata: dict, policy: Policy, features: list[str], no_default_feat
     required, findings = check_required(resolution, policy, context)
     report = Report(NAME, context.manifest, forbidden + required)
     wasm, host = resolution.wasm_packages(), resolution.host_packages()
-    report.notes.append(f"{len(wasm)} packages in the wasm32 graph of {graph.packages[graph.root].label} "
-                        f"({_feature_selection(features, no_default_features)}); {len(host)} "
-                        f"{'proc-macro runs' if len(host) == 1 else 'proc-macros run'} on the host, not checked")
+    report.notes.append(
+        f"{len(wasm)} packages in the wasm32 graph of {graph.packages[graph.root].label} "
+        f"({_feature_selection(features, no_default_features)}); {len(host)} "
+        f"{'proc-macro runs' if len(host) == 1 else 'proc-macros run'} on the host, not checked"
+    )
     applied = [f for f in findings if f.applies]
     if applied:
-        report.notes.append("backends: " + "; ".join(f"{f.package} ({', '.join(f.checks)}) [rule {f.rule}]"
-                                                    for f in applied))
+        report.notes.append(
+            "backends: " + "; ".join(f"{f.package} ({', '.join(f.checks)}) [rule {f.rule}]" for f in applied)
+        )
     skipped = [f for f in findings if not f.applies]
     if skipped:
         report.notes.append("not needed: " + "; ".join(f"{f.package} ({f.checks[0]})" for f in skipped))
     flags = context.rustflags
-    report.notes.append(f"wasm32 rustflags: {' '.join(flags.flags)}  [from {flags.source}]" if flags.flags
-                        else f"wasm32 rustflags: none ({flags.source})")
+    report.notes.append(
+        f"wasm32 rustflags: {' '.join(flags.flags)}  [from {flags.source}]"
+        if flags.flags
+        else f"wasm32 rustflags: none ({flags.source})"
+    )
     outside = _policy_crates_outside(resolution, policy)
     if outside:
-        report.notes.append("in Cargo.lock but not built into the module (host-only, dev-only or other targets): "
-                            + ", ".join(outside))
+        report.notes.append(
+            "in Cargo.lock but not built into the module (host-only, dev-only or other targets): " + ", ".join(outside)
+        )
     report.data = {
         "root": graph.packages[graph.root].label,
         "features": features,
@@ -383,10 +449,18 @@ class Options:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
-                        help="Cargo.toml of the crate built for wasm32 (default: the bundled engine)")
-    parser.add_argument("--policy", type=Path, help="TOML file of forbidden and required crates/features (default: the "
-                        f"crate's policies.gating, else the toolchain's {DEFAULT_POLICY.name})")
+    parser.add_argument(
+        "--manifest-path",
+        type=Path,
+        default=config.DEFAULT_MANIFEST,
+        help="Cargo.toml of the crate built for wasm32 (default: the bundled engine)",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="TOML file of forbidden and required crates/features (default: the "
+        f"crate's policies.gating, else the toolchain's {DEFAULT_POLICY.name})",
+    )
     parser.add_argument("--features", default="", help="comma-separated features, as given to the build")
     parser.add_argument("--no-default-features", action="store_true", help="as given to the build")
 
@@ -394,16 +468,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> Options:
     manifest = Path(args.manifest_path)
     if not manifest.is_file():
-        raise ToolchainError(f"no Cargo.toml at {manifest}",
-                             "pass --manifest-path pointing at the Cargo.toml of the crate built for wasm32")
+        raise ToolchainError(
+            f"no Cargo.toml at {manifest}",
+            "pass --manifest-path pointing at the Cargo.toml of the crate built for wasm32",
+        )
     policy = config.resolve_policies(manifest, {"gating": args.policy}).gating
     return Options(manifest, policy, tuple(split_features(args.features)), args.no_default_features)
 
 
 def options_for(resolved: config.Config) -> Options:
     """The options `check` and `release` use: the crate, features and policy the build was configured with."""
-    return Options(resolved.crate.manifest_path, resolved.policies.gating, tuple(resolved.build.cargo_features),
-                   resolved.build.no_default_features)
+    return Options(
+        resolved.crate.manifest_path,
+        resolved.policies.gating,
+        tuple(resolved.build.cargo_features),
+        resolved.build.no_default_features,
+    )
 
 
 def _unread_crate_config(manifest: Path, cwd: Path) -> Path | None:
@@ -430,6 +510,8 @@ def run(options: Options) -> Report:
     report = analyse(metadata, policy, features, options.no_default_features, context)
     unread = _unread_crate_config(manifest.resolve(), cwd)
     if unread:
-        report.notes.append(f"{unread} is not read: cargo takes its config from the directory it runs in ({cwd}) "
-                            "and its parents, not from the crate's; put wasm32 rustflags there")
+        report.notes.append(
+            f"{unread} is not read: cargo takes its config from the directory it runs in ({cwd}) "
+            "and its parents, not from the crate's; put wasm32 rustflags there"
+        )
     return report

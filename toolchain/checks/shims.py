@@ -20,9 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.analysis import config
-from toolchain.analysis import cargo_lock
-from toolchain.analysis import wasm_module
+from toolchain.analysis import cargo_lock, config, wasm_module
 from toolchain.checks import Report, Violation
 from toolchain.core.errors import ToolchainError
 from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN, Layout
@@ -40,21 +38,37 @@ class Stub:
     fix: str
 
 
-TIME_FIX = ("on wasm32 take time from JS: web_time::Instant / SystemTime (or js_sys::Date::now, "
-            "performance.now); for chrono enable its `wasmbind` feature; find the caller in the chain "
-            "and switch it, or gate it with cfg(not(target_arch = \"wasm32\"))")
-RANDOM_FIX = ("take randomness from crypto.getRandomValues: getrandom with its browser backend "
-              "(0.2: feature `js`; 0.3: feature `wasm_js`), rand with getrandom's backend, uuid with `js`")
+TIME_FIX = (
+    "on wasm32 take time from JS: web_time::Instant / SystemTime (or js_sys::Date::now, "
+    "performance.now); for chrono enable its `wasmbind` feature; find the caller in the chain "
+    'and switch it, or gate it with cfg(not(target_arch = "wasm32"))'
+)
+RANDOM_FIX = (
+    "take randomness from crypto.getRandomValues: getrandom with its browser backend "
+    "(0.2: feature `js`; 0.3: feature `wasm_js`), rand with getrandom's backend, uuid with `js`"
+)
 
 # Facts about std on wasm32-unknown-unknown (library/std/src/sys/{time,random}/unsupported.rs).
 # std::time's own functions are included: they inline the stub, so they are the stub on this target.
 STUBS = [
-    Stub(re.compile(r"^<std::(sys::[a-z_:]*unsupported[a-z_:]*|time)::Instant>::now$"), "time",
-         "time not implemented on this platform", TIME_FIX),
-    Stub(re.compile(r"^<std::(sys::[a-z_:]*unsupported[a-z_:]*|time)::SystemTime>::now$"), "time",
-         "time not implemented on this platform", TIME_FIX),
-    Stub(re.compile(r"^std::sys::[a-z_:]*unsupported[a-z_:]*::fill_bytes$"), "randomness",
-         "this target does not support random data generation", RANDOM_FIX),
+    Stub(
+        re.compile(r"^<std::(sys::[a-z_:]*unsupported[a-z_:]*|time)::Instant>::now$"),
+        "time",
+        "time not implemented on this platform",
+        TIME_FIX,
+    ),
+    Stub(
+        re.compile(r"^<std::(sys::[a-z_:]*unsupported[a-z_:]*|time)::SystemTime>::now$"),
+        "time",
+        "time not implemented on this platform",
+        TIME_FIX,
+    ),
+    Stub(
+        re.compile(r"^std::sys::[a-z_:]*unsupported[a-z_:]*::fill_bytes$"),
+        "randomness",
+        "this target does not support random data generation",
+        RANDOM_FIX,
+    ),
 ]
 # On wasm32-unknown-unknown these functions are always the stubs; built with panic=abort they call
 # core::panicking, with panic=immediate-abort they are a bare `unreachable` trap. A WASI module
@@ -82,16 +96,30 @@ class Options:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wasm", type=Path,
-                        help="the module to analyse, with its names section (default: the wasm-bindgen stage output "
-                             "of --manifest-path's crate, from its build record)")
-    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
-                        help="crate whose built module to analyse when --wasm is not given")
+    parser.add_argument(
+        "--wasm",
+        type=Path,
+        help="the module to analyse, with its names section (default: the wasm-bindgen stage output "
+        "of --manifest-path's crate, from its build record)",
+    )
+    parser.add_argument(
+        "--manifest-path",
+        type=Path,
+        default=config.DEFAULT_MANIFEST,
+        help="crate whose built module to analyse when --wasm is not given",
+    )
     parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
-    parser.add_argument("--policy", type=Path,
-                        help="TOML file with [[allow]] waivers (default: the crate's policies.shims; none: no waivers)")
-    parser.add_argument("--glue", type=Path, help="the module's wasm-bindgen JS glue, to name the JS behind each import "
-                                                  "(default: the .js beside the module, if any)")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="TOML file with [[allow]] waivers (default: the crate's policies.shims; none: no waivers)",
+    )
+    parser.add_argument(
+        "--glue",
+        type=Path,
+        help="the module's wasm-bindgen JS glue, to name the JS behind each import "
+        "(default: the .js beside the module, if any)",
+    )
 
 
 def _glue_beside(wasm: Path) -> Path | None:
@@ -104,7 +132,9 @@ def options_from_args(args: argparse.Namespace) -> Options:
     if args.wasm:
         wasm = args.wasm
     elif manifest is None:
-        raise ToolchainError(f"no Cargo.toml at {args.manifest_path}", "pass --manifest-path of a built crate, or --wasm FILE")
+        raise ToolchainError(
+            f"no Cargo.toml at {args.manifest_path}", "pass --manifest-path of a built crate, or --wasm FILE"
+        )
     else:
         wasm = built_module(Layout.of(args.artifacts_dir, cargo_lock.read_manifest(manifest)))
     policy = config.resolve_policies(manifest, {"shims": args.policy}).shims
@@ -120,7 +150,9 @@ def built_module(layout: Layout) -> Path:
     """The unstripped wasm-bindgen output the last build recorded (it keeps the names section)."""
     module = BuildRecord.load(layout).module(layout, WASM_BINDGEN)
     if module is None:
-        raise ToolchainError(f"the build record of {layout.package_name} has no wasm-bindgen stage", "rebuild the crate")
+        raise ToolchainError(
+            f"the build record of {layout.package_name} has no wasm-bindgen stage", "rebuild the crate"
+        )
     return module
 
 
@@ -132,20 +164,32 @@ def load_waivers(policy: Path | None) -> list[Waiver]:
     try:
         data = tomllib.loads(policy.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ToolchainError(f"{policy} is not valid TOML: {exc}", "fix the syntax (the format: docs/checks.md, \"shims\")") from exc
+        raise ToolchainError(
+            f"{policy} is not valid TOML: {exc}", 'fix the syntax (the format: docs/checks.md, "shims")'
+        ) from exc
     waivers = []
     for i, entry in enumerate(data.get("allow", [])):
         missing = [k for k in ("caller", "callee", "reason") if not str(entry.get(k, "")).strip()]
         if missing:
-            raise ToolchainError(f"{policy}: [[allow]] entry {i + 1} lacks {', '.join(missing)}",
-                                 "each waiver needs a caller and a callee (regular expressions on demangled names "
-                                 "without crate hashes) and the reason the call cannot happen at run time")
+            raise ToolchainError(
+                f"{policy}: [[allow]] entry {i + 1} lacks {', '.join(missing)}",
+                "each waiver needs a caller and a callee (regular expressions on demangled names "
+                "without crate hashes) and the reason the call cannot happen at run time",
+            )
         try:
-            waivers.append(Waiver(re.compile(entry["caller"]), re.compile(entry["callee"]), " ".join(entry["reason"].split()),
-                                  f"{policy}:allow[{i + 1}]"))
+            waivers.append(
+                Waiver(
+                    re.compile(entry["caller"]),
+                    re.compile(entry["callee"]),
+                    " ".join(entry["reason"].split()),
+                    f"{policy}:allow[{i + 1}]",
+                )
+            )
         except re.error as exc:
-            raise ToolchainError(f"{policy}: [[allow]] entry {i + 1} has a bad regular expression: {exc}",
-                                 "fix the pattern; names look like `<tokio::runtime::builder::Builder>::build`") from exc
+            raise ToolchainError(
+                f"{policy}: [[allow]] entry {i + 1} has a bad regular expression: {exc}",
+                "fix the pattern; names look like `<tokio::runtime::builder::Builder>::build`",
+            ) from exc
     return waivers
 
 
@@ -199,7 +243,7 @@ def build_call_graph(module: wasm_module.Module, waivers: list[Waiver], waived: 
 
 def shortest_paths(graph: CallGraph, roots: list[int], indirect: bool) -> dict[int, int | None]:
     """Breadth-first from the roots: parent of every reachable node (None for a root)."""
-    parent: dict[int, int | None] = {root: None for root in roots}
+    parent: dict[int, int | None] = dict.fromkeys(roots)
     queue = deque(roots)
     while queue:
         node = queue.popleft()
@@ -241,7 +285,9 @@ def js_import_bodies(glue: Path | None) -> dict[str, str]:
         return {}
     text = glue.read_text(errors="replace")
     bodies = {}
-    for match in re.finditer(r"(__wbg_[A-Za-z0-9_]+)\s*[:=]\s*function\s*\(([^)]*)\)\s*\{(.*?)\n\s*\}", text, re.DOTALL):
+    for match in re.finditer(
+        r"(__wbg_[A-Za-z0-9_]+)\s*[:=]\s*function\s*\(([^)]*)\)\s*\{(.*?)\n\s*\}", text, re.DOTALL
+    ):
         body = " ".join(line.strip() for line in match.group(3).strip().splitlines())
         call = re.search(r"(globalThis\.)?[A-Za-z_$][\w$.]*\([^()]*(\([^()]*\))?[^()]*\)|new \w+\(\)|arg0\.\w+", body)
         bodies[match.group(1)] = call.group(0) if call else body[:60]
@@ -289,19 +335,34 @@ def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Repo
         if any(node in stubs for node in chain[:-1]):
             continue  # std::time::Instant::now -> sys::time::unsupported::Instant::now: report the outer one
         through_indirect = any(graph.is_indirect(n) for n in chain)
-        export = next((e.name for e in module.exports if e.kind == "func" and e.index == chain[0]), graph.names[chain[0]])
-        report.violations.append(Violation(
-            subject=graph.names[index],
-            problem=(f"std's unsupported {stub.kind} stub (at run time it panics or traps: \"{stub.panics_with}\") is reachable from "
-                     f"export `{export}`" + (" through an indirect call (conservative: may be a false alarm)"
-                                             if through_indirect else " by direct calls")),
-            chain=[f"export {export}"] + [graph.describe(n) for n in chain[1:]],
-            fix=stub.fix + ("; if the call cannot happen at run time, waive that edge in the crate's waiver file (policies.shims) "
-                            "[[allow]] with the reason"),
-        ))
+        export = next(
+            (e.name for e in module.exports if e.kind == "func" and e.index == chain[0]), graph.names[chain[0]]
+        )
+        report.violations.append(
+            Violation(
+                subject=graph.names[index],
+                problem=(
+                    f'std\'s unsupported {stub.kind} stub (at run time it panics or traps: "{stub.panics_with}") is reachable from '
+                    f"export `{export}`"
+                    + (
+                        " through an indirect call (conservative: may be a false alarm)"
+                        if through_indirect
+                        else " by direct calls"
+                    )
+                ),
+                chain=[f"export {export}"] + [graph.describe(n) for n in chain[1:]],
+                fix=stub.fix
+                + (
+                    "; if the call cannot happen at run time, waive that edge in the crate's waiver file (policies.shims) "
+                    "[[allow]] with the reason"
+                ),
+            )
+        )
     providers = js_providers(module, glue)
     unreachable = sorted(graph.names[i] for i in stubs if i not in parent)
-    report.notes += ["WASI module: std has a clock and entropy there, so there are no stubs to find"] if is_wasi(module) else []
+    report.notes += (
+        ["WASI module: std has a clock and entropy there, so there are no stubs to find"] if is_wasi(module) else []
+    )
     report.notes += [
         f"{len(roots)} exports, {sum(1 for f in module.functions if not f.imported)} functions, "
         f"{sum(len(e) for e in graph.edges.values())} call edges ({len(graph.signature_nodes)} indirect-call signatures, "
@@ -325,6 +386,8 @@ def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Repo
 
 def run(options: Options) -> Report:
     if not options.wasm.is_file():
-        raise ToolchainError(f"no module at {options.wasm}",
-                             "build the crate first (`nox -s build`, or `-- --manifest-path PATH`), or pass --wasm FILE")
+        raise ToolchainError(
+            f"no module at {options.wasm}",
+            "build the crate first (`nox -s build`, or `-- --manifest-path PATH`), or pass --wasm FILE",
+        )
     return analyse(options.wasm, load_waivers(options.policy), options.glue)

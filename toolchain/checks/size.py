@@ -19,15 +19,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.analysis import config
-from toolchain.core import cache
-from toolchain.analysis import cargo_lock
-from toolchain.analysis import wasm_module
+from toolchain.analysis import cargo_lock, config, wasm_module
+from toolchain.analysis.sizes import human
 from toolchain.checks import Report, Violation
+from toolchain.core import cache
 from toolchain.core.errors import ToolchainError
 from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN, WASM_OPT, Layout
 from toolchain.core.record import BuildRecord
-from toolchain.analysis.sizes import human
 
 NAME = "size"
 SUMMARY = "per-stage sizes, attribution to crates and functions, budget and growth against the baseline"
@@ -35,19 +33,36 @@ METRICS = ("raw", "gzip", "brotli")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
-                        help="crate whose build to check (default: the bundled engine)")
+    parser.add_argument(
+        "--manifest-path",
+        type=Path,
+        default=config.DEFAULT_MANIFEST,
+        help="crate whose build to check (default: the bundled engine)",
+    )
     parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
-    parser.add_argument("--package-dir", type=Path, help="built package with size-report.json (default: artifacts/<crate>)")
-    parser.add_argument("--wasm", type=Path, help="named module to attribute (default: the wasm-opt stage output, "
-                                                  "else the wasm-bindgen one, from the build record)")
-    parser.add_argument("--budget", type=Path, help="budget file (default: the crate's policies.size-budget; "
-                                                    "none: sizes are reported, nothing is limited)")
-    parser.add_argument("--update-baseline", action="store_true",
-                        help="write the current sizes and attribution as the new baseline (then commit it)")
+    parser.add_argument(
+        "--package-dir", type=Path, help="built package with size-report.json (default: artifacts/<crate>)"
+    )
+    parser.add_argument(
+        "--wasm",
+        type=Path,
+        help="named module to attribute (default: the wasm-opt stage output, "
+        "else the wasm-bindgen one, from the build record)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=Path,
+        help="budget file (default: the crate's policies.size-budget; none: sizes are reported, nothing is limited)",
+    )
+    parser.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="write the current sizes and attribution as the new baseline (then commit it)",
+    )
     parser.add_argument("--top", type=int, default=20, help="how many crates and functions to list")
-    parser.add_argument("--out-dir", type=Path, help="where the summary, chart and attribution go "
-                                                     "(default: artifacts/reports/<crate>)")
+    parser.add_argument(
+        "--out-dir", type=Path, help="where the summary, chart and attribution go (default: artifacts/reports/<crate>)"
+    )
 
 
 @dataclass(frozen=True)
@@ -66,14 +81,26 @@ def options_from_args(args: argparse.Namespace) -> Options:
     layout = Layout.of(args.artifacts_dir, crate)
     package_dir = args.package_dir or layout.package_dir
     budget = config.resolve_policies(crate.manifest_path, {"size-budget": args.budget}, crate.settings).size_budget
-    return Options(crate.package_name, package_dir / layout.size_report.name, args.wasm or named_module(layout), budget,
-                   args.out_dir or layout.reports_dir, args.top, args.update_baseline)
+    return Options(
+        crate.package_name,
+        package_dir / layout.size_report.name,
+        args.wasm or named_module(layout),
+        budget,
+        args.out_dir or layout.reports_dir,
+        args.top,
+        args.update_baseline,
+    )
 
 
 def options_for(resolved: config.Config) -> Options:
     layout = resolved.layout
-    return Options(resolved.crate.package_name, layout.size_report, named_module(layout), resolved.policies.size_budget,
-                   layout.reports_dir)
+    return Options(
+        resolved.crate.package_name,
+        layout.size_report,
+        named_module(layout),
+        resolved.policies.size_budget,
+        layout.reports_dir,
+    )
 
 
 def named_module(layout: Layout) -> Path:
@@ -102,8 +129,10 @@ def attribute(wasm: Path, top: int) -> Attribution:
     """Code bytes per crate (raw, and gzip of that crate's bodies alone) and the largest functions."""
     module = wasm_module.parse(wasm)
     if not module.names_present:
-        raise ToolchainError(f"{wasm} has no names section: its bytes cannot be attributed",
-                             "pass the named module the build keeps under artifacts/.stages/<crate>/wasm-opt/")
+        raise ToolchainError(
+            f"{wasm} has no names section: its bytes cannot be attributed",
+            "pass the named module the build keeps under artifacts/.stages/<crate>/wasm-opt/",
+        )
     data = module._data
     bodies: dict[str, list[bytes]] = defaultdict(list)
     functions = []
@@ -111,7 +140,7 @@ def attribute(wasm: Path, top: int) -> Attribution:
         if function.imported:
             continue
         crate = wasm_module.crate_of(function.name)
-        bodies[crate].append(data[function.body_offset:function.body_offset + function.body_size])
+        bodies[crate].append(data[function.body_offset : function.body_offset + function.body_size])
         functions.append((function.body_size, function.name, crate))
     crates = {}
     for crate, chunks in bodies.items():
@@ -120,9 +149,14 @@ def attribute(wasm: Path, top: int) -> Attribution:
     crates = dict(sorted(crates.items(), key=lambda item: -item[1]["raw"]))
     functions.sort(key=lambda f: -f[0])
     sections = module.section_sizes()
-    return Attribution(wasm, module.size, sections.get("code", 0), crates,
-                       [{"name": wasm_module.clean_name(n or "?"), "crate": c, "raw": s} for s, n, c in functions[:top]],
-                       sections)
+    return Attribution(
+        wasm,
+        module.size,
+        sections.get("code", 0),
+        crates,
+        [{"name": wasm_module.clean_name(n or "?"), "crate": c, "raw": s} for s, n, c in functions[:top]],
+        sections,
+    )
 
 
 # ---------------------------------------------------------------- budget
@@ -143,9 +177,11 @@ def load_budget(path: Path | None) -> Budget:
     if path is None:
         return NO_BUDGET
     if not path.is_file():
-        raise ToolchainError(f"no size budget at {path}",
-                             "fix the path, or create it: [final] max_gzip = ..., "
-                             "[growth] max_percent = ..., baseline = \"size-baseline.json\" (next to the budget)")
+        raise ToolchainError(
+            f"no size budget at {path}",
+            "fix the path, or create it: [final] max_gzip = ..., "
+            '[growth] max_percent = ..., baseline = "size-baseline.json" (next to the budget)',
+        )
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -156,17 +192,21 @@ def load_budget(path: Path | None) -> Budget:
         value = final.get(f"max_{metric}")
         if value is not None:
             if not isinstance(value, int) or value <= 0:
-                raise ToolchainError(f"{path}: [final] max_{metric} must be a positive number of bytes, not {value!r}",
-                                     "write it in bytes, e.g. max_gzip = 4_400_000")
+                raise ToolchainError(
+                    f"{path}: [final] max_{metric} must be a positive number of bytes, not {value!r}",
+                    "write it in bytes, e.g. max_gzip = 4_400_000",
+                )
             limits[metric] = value
     growth = data.get("growth", {})
     percent = growth.get("max_percent")
     if percent is not None and (not isinstance(percent, (int, float)) or percent < 0):
-        raise ToolchainError(f"{path}: [growth] max_percent must be a non-negative number, not {percent!r}",
-                             "e.g. max_percent = 2.0")
+        raise ToolchainError(
+            f"{path}: [growth] max_percent must be a non-negative number, not {percent!r}", "e.g. max_percent = 2.0"
+        )
     baseline = growth.get("baseline")
-    return Budget(path, limits, float(percent) if percent is not None else None,
-                  path.parent / baseline if baseline else None)  # relative to the budget file
+    return Budget(
+        path, limits, float(percent) if percent is not None else None, path.parent / baseline if baseline else None
+    )  # relative to the budget file
 
 
 def evaluate(report: dict, budget: Budget, baseline: dict | None, attribution: Attribution | None) -> list[Violation]:
@@ -174,14 +214,16 @@ def evaluate(report: dict, budget: Budget, baseline: dict | None, attribution: A
     final = report["final"]
     for metric, limit in budget.final_limits.items():
         if final[metric] > limit:
-            violations.append(Violation(
-                subject=f"final {metric}",
-                problem=f"{human(final[metric])} ({final[metric]} B) exceeds the budget of {human(limit)} ({limit} B) "
-                        f"by {human(final[metric] - limit)}",
-                chain=_growth_chain(baseline, attribution),
-                fix=f"shrink the module (see the attribution: which crates and functions are largest), or, if the "
+            violations.append(
+                Violation(
+                    subject=f"final {metric}",
+                    problem=f"{human(final[metric])} ({final[metric]} B) exceeds the budget of {human(limit)} ({limit} B) "
+                    f"by {human(final[metric] - limit)}",
+                    chain=_growth_chain(baseline, attribution),
+                    fix=f"shrink the module (see the attribution: which crates and functions are largest), or, if the "
                     f"growth is intended, raise [final] max_{metric} in {budget.path}",
-            ))
+                )
+            )
     if budget.max_growth_percent is not None and baseline is not None:
         for metric in METRICS:
             before = baseline.get("final", {}).get(metric)
@@ -189,14 +231,16 @@ def evaluate(report: dict, budget: Budget, baseline: dict | None, attribution: A
                 continue
             growth = (final[metric] - before) / before * 100
             if growth > budget.max_growth_percent:
-                violations.append(Violation(
-                    subject=f"final {metric} growth",
-                    problem=f"{human(before)} -> {human(final[metric])} is {growth:+.2f}% against the baseline, "
-                            f"more than the {budget.max_growth_percent:g}% allowed",
-                    chain=_growth_chain(baseline, attribution),
-                    fix="find the crates that grew (listed above and in the summary); if intended, run "
+                violations.append(
+                    Violation(
+                        subject=f"final {metric} growth",
+                        problem=f"{human(before)} -> {human(final[metric])} is {growth:+.2f}% against the baseline, "
+                        f"more than the {budget.max_growth_percent:g}% allowed",
+                        chain=_growth_chain(baseline, attribution),
+                        fix="find the crates that grew (listed above and in the summary); if intended, run "
                         "`nox -s check -- size --update-baseline` and commit the baseline",
-                ))
+                    )
+                )
     return violations
 
 
@@ -206,30 +250,46 @@ def crate_deltas(baseline: dict | None, attribution: Attribution | None) -> list
         return []
     before = baseline["crates"]
     names = set(before) | set(attribution.crates)
-    deltas = [(name, attribution.crates.get(name, {}).get("raw", 0) - before.get(name, {}).get("raw", 0)) for name in names]
+    deltas = [
+        (name, attribution.crates.get(name, {}).get("raw", 0) - before.get(name, {}).get("raw", 0)) for name in names
+    ]
     return sorted((d for d in deltas if d[1]), key=lambda d: -d[1])
 
 
 def _growth_chain(baseline: dict | None, attribution: Attribution | None) -> list[str]:
-    grown = [f"{name} {'+' if delta > 0 else ''}{human(delta)} code" for name, delta in crate_deltas(baseline, attribution)[:5]
-             if delta > 0]
+    grown = [
+        f"{name} {'+' if delta > 0 else ''}{human(delta)} code"
+        for name, delta in crate_deltas(baseline, attribution)[:5]
+        if delta > 0
+    ]
     if grown:
         return ["largest crate growth against the baseline: " + ", ".join(grown)]
     if attribution:
-        return ["largest crates: " + ", ".join(f"{n} {human(c['raw'])}" for n, c in list(attribution.crates.items())[:5])]
+        return [
+            "largest crates: " + ", ".join(f"{n} {human(c['raw'])}" for n, c in list(attribution.crates.items())[:5])
+        ]
     return []
 
 
 # ---------------------------------------------------------------- outputs
 
 
-def markdown(crate: str, report: dict, attribution: Attribution | None, budget: Budget, violations: list[Violation],
-             baseline: dict | None, top: int) -> str:
+def markdown(
+    crate: str,
+    report: dict,
+    attribution: Attribution | None,
+    budget: Budget,
+    violations: list[Violation],
+    baseline: dict | None,
+    top: int,
+) -> str:
     lines = [f"## Size of `{crate}`", "", "| stage | raw | gzip | brotli |", "| --- | ---: | ---: | ---: |"]
     for stage in report["stages"]:
         lines.append(f"| {stage['name']} | {human(stage['raw'])} | {human(stage['gzip'])} | {human(stage['brotli'])} |")
     final = report["final"]
-    lines.append(f"| **final** | **{human(final['raw'])}** | **{human(final['gzip'])}** | **{human(final['brotli'])}** |")
+    lines.append(
+        f"| **final** | **{human(final['raw'])}** | **{human(final['gzip'])}** | **{human(final['brotli'])}** |"
+    )
     lines += ["", f"Budget ({budget.path or 'none: name one with policies.size-budget in the crate metadata'}):", ""]
     for metric, limit in budget.final_limits.items():
         mark = "✅" if final[metric] <= limit else "❌"
@@ -241,19 +301,28 @@ def markdown(crate: str, report: dict, attribution: Attribution | None, budget: 
                 if before:
                     growth = (final[metric] - before) / before * 100
                     mark = "✅" if growth <= budget.max_growth_percent else "❌"
-                    lines.append(f"- {mark} {metric} {growth:+.2f}% vs baseline {human(before)} (max +{budget.max_growth_percent:g}%)")
+                    lines.append(
+                        f"- {mark} {metric} {growth:+.2f}% vs baseline {human(before)} (max +{budget.max_growth_percent:g}%)"
+                    )
         else:
             lines.append("- no baseline yet (`nox -s check -- size --update-baseline`)")
     if violations:
         lines += ["", f"**{len(violations)} budget violation(s)**"]
     if attribution:
         deltas = dict(crate_deltas(baseline, attribution))
-        lines += ["", f"### Largest crates (code: {human(attribution.code)} of the {human(attribution.total)} module {attribution.module.parent.name}/{attribution.module.name})",
-                  "", "| crate | code | share | gzip alone | functions | vs baseline |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            f"### Largest crates (code: {human(attribution.code)} of the {human(attribution.total)} module {attribution.module.parent.name}/{attribution.module.name})",
+            "",
+            "| crate | code | share | gzip alone | functions | vs baseline |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for name, entry in list(attribution.crates.items())[:top]:
             delta = deltas.get(name)
-            lines.append(f"| {name} | {human(entry['raw'])} | {entry['raw'] / attribution.code * 100:.1f}% | "
-                         f"{human(entry['gzip'])} | {entry['functions']} | {(('+' if delta > 0 else '') + human(delta)) if delta else ''} |")
+            lines.append(
+                f"| {name} | {human(entry['raw'])} | {entry['raw'] / attribution.code * 100:.1f}% | "
+                f"{human(entry['gzip'])} | {entry['functions']} | {(('+' if delta > 0 else '') + human(delta)) if delta else ''} |"
+            )
         lines += ["", "### Largest functions", "", "| bytes | crate | function |", "| ---: | --- | --- |"]
         for function in attribution.functions[:top]:
             name = function["name"] if len(function["name"]) <= 140 else function["name"][:137] + "..."
@@ -272,10 +341,15 @@ def chart_html(crate: str, attribution: Attribution, top: int) -> str:
     bars = []
     for name, entry in rows:
         width = entry["raw"] / largest * 100
-        bars.append(f'<tr><td class="n">{html.escape(name)}</td><td class="b"><div style="width:{width:.2f}%"></div></td>'
-                    f'<td class="v">{human(entry["raw"])}</td><td class="v">{entry["raw"] / attribution.code * 100:.1f}%</td></tr>')
-    functions = "".join(f'<tr><td class="v">{f["raw"]:,}</td><td>{html.escape(f["crate"])}</td>'
-                        f'<td class="f">{html.escape(f["name"])}</td></tr>' for f in attribution.functions[:top])
+        bars.append(
+            f'<tr><td class="n">{html.escape(name)}</td><td class="b"><div style="width:{width:.2f}%"></div></td>'
+            f'<td class="v">{human(entry["raw"])}</td><td class="v">{entry["raw"] / attribution.code * 100:.1f}%</td></tr>'
+        )
+    functions = "".join(
+        f'<tr><td class="v">{f["raw"]:,}</td><td>{html.escape(f["crate"])}</td>'
+        f'<td class="f">{html.escape(f["name"])}</td></tr>'
+        for f in attribution.functions[:top]
+    )
     return f"""<!doctype html>
 <meta charset="utf-8"><title>{html.escape(crate)}: size attribution</title>
 <style>
@@ -287,7 +361,7 @@ td.f {{ font-family: monospace; font-size: 12px; word-break: break-all; }}
 <h1>{html.escape(crate)}: where the bytes go</h1>
 <p>{html.escape(str(attribution.module))}: {human(attribution.total)} in all, {human(attribution.code)} of code
 (function bodies, attributed by the crate of each function's demangled name).</p>
-<table>{''.join(bars)}</table>
+<table>{"".join(bars)}</table>
 <h2>Largest functions</h2>
 <table>{functions}</table>
 """
@@ -300,7 +374,9 @@ def run(options: Options) -> Report:
     report_path = options.size_report
     size_report = cache.read_json(report_path)
     if size_report is None:
-        raise ToolchainError(f"no size report at {report_path}", "build first: `nox -s build` (or -- --manifest-path PATH)")
+        raise ToolchainError(
+            f"no size report at {report_path}", "build first: `nox -s build` (or -- --manifest-path PATH)"
+        )
     budget = load_budget(options.budget)
     wasm = options.wasm
     attribution = attribute(wasm, options.top)
@@ -311,13 +387,19 @@ def run(options: Options) -> Report:
     result = Report(NAME, str(report_path.parent))
     if options.update_baseline:
         if budget.baseline is None:
-            raise ToolchainError(f"{budget.path or 'no size budget'}: no baseline file to write",
-                                 'add baseline = "size-baseline.json" under [growth] of the budget '
-                                 "(the crate's policies.size-budget, or --budget FILE)")
-        cache.write_json_atomic(budget.baseline, {
-            "crate": options.crate, "final": size_report["final"],
-            "crates": {name: {"raw": entry["raw"]} for name, entry in attribution.crates.items()},
-        })
+            raise ToolchainError(
+                f"{budget.path or 'no size budget'}: no baseline file to write",
+                'add baseline = "size-baseline.json" under [growth] of the budget '
+                "(the crate's policies.size-budget, or --budget FILE)",
+            )
+        cache.write_json_atomic(
+            budget.baseline,
+            {
+                "crate": options.crate,
+                "final": size_report["final"],
+                "crates": {name: {"raw": entry["raw"]} for name, entry in attribution.crates.items()},
+            },
+        )
         result.notes.append(f"baseline written to {budget.baseline}: commit it")
         baseline = cache.read_json(budget.baseline)
     else:
@@ -326,9 +408,20 @@ def run(options: Options) -> Report:
     summary = markdown(options.crate, size_report, attribution, budget, result.violations, baseline, options.top)
     (out_dir / "size-summary.md").write_text(summary)
     (out_dir / "size-attribution.html").write_text(chart_html(options.crate, attribution, options.top))
-    (out_dir / "size-attribution.json").write_text(json.dumps({
-        "module": str(wasm), "total": attribution.total, "code": attribution.code, "sections": attribution.sections,
-        "crates": attribution.crates, "functions": attribution.functions}, indent=2) + "\n")
+    (out_dir / "size-attribution.json").write_text(
+        json.dumps(
+            {
+                "module": str(wasm),
+                "total": attribution.total,
+                "code": attribution.code,
+                "sections": attribution.sections,
+                "crates": attribution.crates,
+                "functions": attribution.functions,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as step_summary:
             step_summary.write(summary)
@@ -336,11 +429,16 @@ def run(options: Options) -> Report:
     final = size_report["final"]
     result.notes += [
         f"final: {human(final['raw'])} raw, {human(final['gzip'])} gzip, {human(final['brotli'])} brotli",
-        "largest crates (code): " + ", ".join(f"{n} {human(c['raw'])}" for n, c in list(attribution.crates.items())[:5]),
+        "largest crates (code): "
+        + ", ".join(f"{n} {human(c['raw'])}" for n, c in list(attribution.crates.items())[:5]),
         f"attributed from {wasm}",
         f"summary, chart, attribution: {out_dir}/size-summary.md, size-attribution.html, size-attribution.json",
     ]
-    result.data = {"final": final, "limits": budget.final_limits, "max_growth_percent": budget.max_growth_percent,
-                   "baseline_final": (baseline or {}).get("final"),
-                   "crates": {n: c["raw"] for n, c in list(attribution.crates.items())[:options.top]}}
+    result.data = {
+        "final": final,
+        "limits": budget.final_limits,
+        "max_growth_percent": budget.max_growth_percent,
+        "baseline_final": (baseline or {}).get("final"),
+        "crates": {n: c["raw"] for n, c in list(attribution.crates.items())[: options.top]},
+    }
     return result

@@ -20,25 +20,34 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.analysis import cargo_config, cargo_graph
-from toolchain.core import cache
-from toolchain.core import process
-from toolchain.tools import rust
-from toolchain.analysis import config
+from toolchain.analysis import cargo_config, cargo_graph, config
 from toolchain.checks import Report, Violation, gating
+from toolchain.core import cache, process
 from toolchain.core.errors import ToolchainError
+from toolchain.tools import rust
 
 NAME = "tracing"
 SUMMARY = "instrumentation crates: build native and wasm32, and no native-only dependency in their wasm32 graph"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest-path", type=Path, action="append",
-                        help="an instrumentation crate to check (repeatable; default: the crates in --list)")
-    parser.add_argument("--list", type=Path, help="crates to check (default: the engine's policies.tracing, "
-                        f"from {config.DEFAULT_MANIFEST})")
-    parser.add_argument("--policy", type=Path, help="gating policy also applied to their wasm32 graphs "
-                        f"(default: the engine's policies.gating, else the toolchain's {gating.DEFAULT_POLICY.name})")
+    parser.add_argument(
+        "--manifest-path",
+        type=Path,
+        action="append",
+        help="an instrumentation crate to check (repeatable; default: the crates in --list)",
+    )
+    parser.add_argument(
+        "--list",
+        type=Path,
+        help=f"crates to check (default: the engine's policies.tracing, from {config.DEFAULT_MANIFEST})",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="gating policy also applied to their wasm32 graphs "
+        f"(default: the engine's policies.gating, else the toolchain's {gating.DEFAULT_POLICY.name})",
+    )
     parser.add_argument("--no-build", action="store_true", help="only the dependency-graph part (no compilation)")
 
 
@@ -59,7 +68,9 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 
 def options_for(resolved: config.Config) -> Options:
-    return Options(crates_listed_in(resolved.policies.tracing), resolved.policies.gating, False, resolved.policies.tracing)
+    return Options(
+        crates_listed_in(resolved.policies.tracing), resolved.policies.gating, False, resolved.policies.tracing
+    )
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,10 @@ def crates_listed_in(listing: Path | None) -> tuple[tuple[Path, frozenset[str] |
     if listing is None:
         return ()
     if not listing.is_file():
-        raise ToolchainError(f"no list of instrumentation crates at {listing}",
-                             'create it with [[crate]] manifest = "crates/<name>/Cargo.toml" entries, '
-                             "or pass --manifest-path")
+        raise ToolchainError(
+            f"no list of instrumentation crates at {listing}",
+            'create it with [[crate]] manifest = "crates/<name>/Cargo.toml" entries, or pass --manifest-path',
+        )
     try:
         entries = tomllib.loads(listing.read_text()).get("crate", [])
     except tomllib.TOMLDecodeError as exc:
@@ -85,15 +97,23 @@ def crates_listed_in(listing: Path | None) -> tuple[tuple[Path, frozenset[str] |
     crates = []
     for i, entry in enumerate(entries):
         if not isinstance(entry.get("manifest"), str):
-            raise ToolchainError(f"{listing}: [[crate]] entry {i + 1} has no manifest", 'add manifest = "path/Cargo.toml"')
+            raise ToolchainError(
+                f"{listing}: [[crate]] entry {i + 1} has no manifest", 'add manifest = "path/Cargo.toml"'
+            )
         allowed = entry.get("wasm32-allowed")
         if allowed is not None and (not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed)):
-            raise ToolchainError(f"{listing}: [[crate]] entry {i + 1}: wasm32-allowed must be a list of crate names",
-                                 'e.g. wasm32-allowed = ["js-sys", "wasm-bindgen"]')
+            raise ToolchainError(
+                f"{listing}: [[crate]] entry {i + 1}: wasm32-allowed must be a list of crate names",
+                'e.g. wasm32-allowed = ["js-sys", "wasm-bindgen"]',
+            )
         manifest = Path(entry["manifest"])
         # Paths are relative to the repository root: the list lives in <root>/ci/.
-        crates.append((manifest if manifest.is_absolute() else listing.resolve().parent.parent / manifest,
-                       frozenset(allowed) if allowed is not None else None))
+        crates.append(
+            (
+                manifest if manifest.is_absolute() else listing.resolve().parent.parent / manifest,
+                frozenset(allowed) if allowed is not None else None,
+            )
+        )
     return tuple(crates)
 
 
@@ -113,8 +133,9 @@ def read_crate(manifest: Path, target_cfg: list[str], allowed: frozenset[str] | 
     return CrateUnderCheck(manifest, data.get("package", {}).get("name", manifest.parent.name), native_only, allowed)
 
 
-def graph_violations(crate: CrateUnderCheck, metadata: dict, policy: gating.Policy, context: gating.Context,
-                     target_cfg: list[str]) -> tuple[list[Violation], list[str]]:
+def graph_violations(
+    crate: CrateUnderCheck, metadata: dict, policy: gating.Policy, context: gating.Context, target_cfg: list[str]
+) -> tuple[list[Violation], list[str]]:
     graph = cargo_graph.graph_from_metadata(metadata, target_cfg)
     resolution = cargo_graph.resolve_for_wasm(graph, [], True)
     violations = []
@@ -133,18 +154,31 @@ def graph_violations(crate: CrateUnderCheck, metadata: dict, policy: gating.Poli
     native_only_fix = "declare it only under [target.'cfg(not(target_arch = \"wasm32\"))'.dependencies]"
     for name, target in sorted(crate.native_only.items()):
         if name in on:
-            violations.append(offender(on[name], f"declared native-only in {crate.name} ([target.'{target}'.dependencies]) "
-                                                 "but in its wasm32 graph", native_only_fix, False))
+            violations.append(
+                offender(
+                    on[name],
+                    f"declared native-only in {crate.name} ([target.'{target}'.dependencies]) but in its wasm32 graph",
+                    native_only_fix,
+                    False,
+                )
+            )
     if crate.allowed is not None:
         for name in sorted(set(on) - crate.allowed - set(crate.native_only)):
-            violations.append(offender(
-                on[name], f"not among the reviewed wasm32 dependencies of {crate.name} (wasm32-allowed in the tracing list)",
-                f"if {name} is portable (no threads, files, sockets or C), add it to wasm32-allowed; otherwise "
-                + native_only_fix, True))
+            violations.append(
+                offender(
+                    on[name],
+                    f"not among the reviewed wasm32 dependencies of {crate.name} (wasm32-allowed in the tracing list)",
+                    f"if {name} is portable (no threads, files, sockets or C), add it to wasm32-allowed; otherwise "
+                    + native_only_fix,
+                    True,
+                )
+            )
     policy_report = gating.analyse(metadata, policy, [], True, context)
     violations += policy_report.violations
-    notes = [f"{crate.name}: {len(resolution.wasm_packages())} packages in the wasm32 graph (default features off); "
-             f"native-only: {', '.join(sorted(crate.native_only)) or 'none declared'}"]
+    notes = [
+        f"{crate.name}: {len(resolution.wasm_packages())} packages in the wasm32 graph (default features off); "
+        f"native-only: {', '.join(sorted(crate.native_only)) or 'none declared'}"
+    ]
     return violations, notes
 
 
@@ -168,16 +202,25 @@ def build(toolchain: rust.RustToolchain, crate: CrateUnderCheck, wasm: bool) -> 
         subject=crate.name,
         problem=f"does not build {where} (cargo exit {result.returncode})",
         chain=errors or result.stderr.strip().splitlines()[-12:],
-        fix=("gate the code or dependency that fails behind cfg(not(target_arch = \"wasm32\")), keeping the "
-             "EventSink signature the same on both targets" if wasm else "fix the compile errors above"),
+        fix=(
+            'gate the code or dependency that fails behind cfg(not(target_arch = "wasm32")), keeping the '
+            "EventSink signature the same on both targets"
+            if wasm
+            else "fix the compile errors above"
+        ),
     )
 
 
 def run(options: Options) -> Report:
     crates = options.crates
     if not crates:
-        return Report(NAME, "no instrumentation crates", notes=[
-            "nothing to check: list crates with policies.tracing in the crate's metadata, --list FILE or --manifest-path"])
+        return Report(
+            NAME,
+            "no instrumentation crates",
+            notes=[
+                "nothing to check: list crates with policies.tracing in the crate's metadata, --list FILE or --manifest-path"
+            ],
+        )
     toolchain = rust.find_toolchain()
     target_cfg = cargo_graph.wasm_target_cfg(toolchain)
     policy = gating.load_policy(options.policy)
@@ -185,8 +228,11 @@ def run(options: Options) -> Report:
     for manifest, allowed in crates:
         crate = read_crate(manifest, target_cfg, allowed)
         metadata = cargo_graph.cargo_metadata(toolchain, manifest, [], True)
-        context = gating.Context(str(manifest), cargo_config.wasm_rustflags(Path.cwd(), {**os.environ, **toolchain.env}, target_cfg),
-                                 target_cfg)
+        context = gating.Context(
+            str(manifest),
+            cargo_config.wasm_rustflags(Path.cwd(), {**os.environ, **toolchain.env}, target_cfg),
+            target_cfg,
+        )
         violations, notes = graph_violations(crate, metadata, policy, context, target_cfg)
         report.violations += violations
         report.notes += notes
@@ -195,8 +241,10 @@ def run(options: Options) -> Report:
                 failure = build(toolchain, crate, wasm)
                 if failure:
                     report.violations.append(failure)
-            report.notes.append(f"{crate.name}: built natively and for {rust.WASM_TARGET}"
-                                if not any(v.subject == crate.name for v in report.violations) else
-                                f"{crate.name}: build failed")
+            report.notes.append(
+                f"{crate.name}: built natively and for {rust.WASM_TARGET}"
+                if not any(v.subject == crate.name for v in report.violations)
+                else f"{crate.name}: build failed"
+            )
     report.data = {"crates": [str(m) for m, _ in crates]}
     return report

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code_of(exc)
     except Exception as exc:  # noqa: BLE001 -- a bug: the traceback, and a status no error class uses
         traceback.print_exc()
-        console.error(f"internal error: {exc!r} (a bug in the toolchain; the traceback is above)",
-                      title=f"toolchain {args.command}: internal error")
+        console.error(
+            f"internal error: {exc!r} (a bug in the toolchain; the traceback is above)",
+            title=f"toolchain {args.command}: internal error",
+        )
         return exit_code_of(exc)

@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toolchain.core import console
-from toolchain.pipeline import bench
 from toolchain.analysis import config
+from toolchain.core import console
 from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN
+from toolchain.pipeline import bench
 from toolchain.tools import rust, wasm_opt
 
 
 def cmd_bench_wasm_opt(args: argparse.Namespace) -> int:
-    layout = config.resolve(config.BuildOptions(manifest_path=args.manifest_path, artifacts_dir=args.artifacts_dir)).layout
+    layout = config.resolve(
+        config.BuildOptions(manifest_path=args.manifest_path, artifacts_dir=args.artifacts_dir)
+    ).layout
     input_wasm = args.input or layout.stage_module(WASM_BINDGEN)
     glue_js = args.glue or layout.stage_glue()
     flags = wasm_opt.feature_flags(rust.enabled_target_features(rust.find_toolchain()))
-    results = bench.compare_wasm_opt_providers(input_wasm, glue_js, args.level, flags,
-                                               args.provider or ["debian", "npm"], install=args.install)
+    results = bench.compare_wasm_opt_providers(
+        input_wasm, glue_js, args.level, flags, args.provider or ["debian", "npm"], install=args.install
+    )
     output = args.artifacts_dir / "bench" / "wasm-opt-providers.json"
     bench.write_results(output, input_wasm, results)
     print(bench.format_results(results))
@@ -34,6 +37,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--provider", action="append", choices=sorted(wasm_opt.PROVIDERS))
     p.add_argument("--install", action="store_true", help="install providers that are missing")
     p.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
-    p.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
-                   help="the built crate whose module to optimise (default: the bundled engine)")
+    p.add_argument(
+        "--manifest-path",
+        type=Path,
+        default=config.DEFAULT_MANIFEST,
+        help="the built crate whose module to optimise (default: the bundled engine)",
+    )
     p.set_defaults(func=cmd_bench_wasm_opt)

@@ -11,8 +11,12 @@ from toolchain.tools import wasm_opt
 
 
 def add_manifest(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest-path", type=Path, default=config.DEFAULT_MANIFEST,
-                        help="Cargo.toml of the crate to build (default: the bundled DataFusion engine)")
+    parser.add_argument(
+        "--manifest-path",
+        type=Path,
+        default=config.DEFAULT_MANIFEST,
+        help="Cargo.toml of the crate to build (default: the bundled DataFusion engine)",
+    )
 
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,17 +26,30 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-default-features", action="store_true")
     p.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt stage")
     p.add_argument("--no-verify", action="store_true", help="skip instantiating the module in node before publishing")
-    p.add_argument("--wasm-opt-level", help="wasm-opt optimisation flag (default: the crate's "
-                   "[package.metadata.wasm-qe-toolchain] wasm-opt passes, else -Os)")
-    p.add_argument("--wasm-opt-provider", default=wasm_opt.AUTO, choices=[wasm_opt.AUTO, *sorted(wasm_opt.PROVIDERS)],
-                   help=f"default {wasm_opt.AUTO}: an installed binaryen-wasm-opt wheel where it is known to work, "
-                   f"else {wasm_opt.DEFAULT_PROVIDER}")
+    p.add_argument(
+        "--wasm-opt-level",
+        help="wasm-opt optimisation flag (default: the crate's "
+        "[package.metadata.wasm-qe-toolchain] wasm-opt passes, else -Os)",
+    )
+    p.add_argument(
+        "--wasm-opt-provider",
+        default=wasm_opt.AUTO,
+        choices=[wasm_opt.AUTO, *sorted(wasm_opt.PROVIDERS)],
+        help=f"default {wasm_opt.AUTO}: an installed binaryen-wasm-opt wheel where it is known to work, "
+        f"else {wasm_opt.DEFAULT_PROVIDER}",
+    )
     p.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
-    p.add_argument("--target-dir", type=Path,
-                   help="cargo target directory (default: $CARGO_TARGET_DIR, else one per crate in the tool cache)")
+    p.add_argument(
+        "--target-dir",
+        type=Path,
+        help="cargo target directory (default: $CARGO_TARGET_DIR, else one per crate in the tool cache)",
+    )
     p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")
-    p.add_argument("--no-stage-store", action="store_true",
-                   help="run every stage: restore nothing from (and save nothing to) the machine-wide stage cache")
+    p.add_argument(
+        "--no-stage-store",
+        action="store_true",
+        help="run every stage: restore nothing from (and save nothing to) the machine-wide stage cache",
+    )
 
 
 def build_options(args: argparse.Namespace) -> config.BuildOptions:

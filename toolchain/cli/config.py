@@ -26,8 +26,11 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("config", help="print the resolved configuration (crate, build options, layout, policies, "
-                                           "environment) for the same options as build")
+    p = commands.add_parser(
+        "config",
+        help="print the resolved configuration (crate, build options, layout, policies, "
+        "environment) for the same options as build",
+    )
     add_build_arguments(p)
     p.add_argument("--json", action="store_true", help="as JSON (valid against config.schema.json, $defs/config)")
     p.add_argument("--schema", action="store_true", help="print the JSON schema instead")

@@ -11,15 +11,16 @@ from toolchain.pipeline import doctor
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    findings = doctor.diagnose(args.manifest_path, install=args.install,
-                               python_packages=tuple(args.python_package))
+    findings = doctor.diagnose(args.manifest_path, install=args.install, python_packages=tuple(args.python_package))
     if args.json:
         print(json.dumps([f.__dict__ for f in findings], indent=2))
     else:
         print(doctor.format_findings(findings))
     missing = [f.component for f in findings if f.required and not f.ok]
     if missing:
-        console.info(f"missing: {', '.join(missing)}" + ("" if args.install else "  (rerun with --install to provision)"))
+        console.info(
+            f"missing: {', '.join(missing)}" + ("" if args.install else "  (rerun with --install to provision)")
+        )
         return 1
     return 0
 

@@ -19,10 +19,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     options, crate = resolved.build, resolved.crate
     if not args.skip_build:
         build_module.build(resolved)
-    if not args.skip_checks:
-        # Nothing is released that failed a check: every check, as `python -m toolchain check` runs them.
-        if run_checks(resolved) != 0:
-            raise CheckFailed("a check failed, so nothing was released", "fix the violations printed above")
+    # Nothing is released that failed a check: every check, as `python -m toolchain check` runs them.
+    if not args.skip_checks and run_checks(resolved) != 0:
+        raise CheckFailed("a check failed, so nothing was released", "fix the violations printed above")
     request = release.ReleaseRequest(
         package_dir=resolved.layout.package_dir,
         manifest_path=crate.manifest_path,
@@ -52,15 +51,21 @@ def cmd_verify_release(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("release", help="build, check, then package artifacts/release/<version>/: npm tarball, "
-                                            "Python wheel, CycloneDX SBOM, build-info.json, SHA256SUMS")
+    p = commands.add_parser(
+        "release",
+        help="build, check, then package artifacts/release/<version>/: npm tarball, "
+        "Python wheel, CycloneDX SBOM, build-info.json, SHA256SUMS",
+    )
     add_build_arguments(p)
     p.add_argument("--skip-build", action="store_true", help="package what artifacts/<crate>/ holds, without building")
     p.add_argument("--skip-checks", action="store_true", help="do not run the checks first (the reproduce proof only)")
     p.add_argument("--release-dir", type=Path, help="where versions go (default: ARTIFACTS_DIR/release)")
-    p.add_argument("--force", action="store_true", help="replace an existing release of this version whose bytes differ")
+    p.add_argument(
+        "--force", action="store_true", help="replace an existing release of this version whose bytes differ"
+    )
     p.set_defaults(func=cmd_release)
-    p = commands.add_parser("verify-release", help="verify a release directory: SHA256SUMS (sha256sum -c), "
-                                                   "the wheel's RECORD, the tarball")
+    p = commands.add_parser(
+        "verify-release", help="verify a release directory: SHA256SUMS (sha256sum -c), the wheel's RECORD, the tarball"
+    )
     p.add_argument("release_dir", type=Path)
     p.set_defaults(func=cmd_verify_release)

@@ -17,8 +17,10 @@ def cmd_toolchain_wheels(args: argparse.Namespace) -> int:
     locked = cargo_lock.single_locked_version(lock, "wasm-bindgen")
     wheels = toolchain_wheels.build(args.only or None, args.out, locked_wasm_bindgen=locked)
     print(toolchain_wheels.format_wheels(wheels))
-    console.info(f"wheels in {args.out} (manifest: {toolchain_wheels.MANIFEST_NAME}); install them with "
-                 f"`pip install --no-index --find-links {args.out} {' '.join(w.name for w in wheels)}`")
+    console.info(
+        f"wheels in {args.out} (manifest: {toolchain_wheels.MANIFEST_NAME}); install them with "
+        f"`pip install --no-index --find-links {args.out} {' '.join(w.name for w in wheels)}`"
+    )
     return 0
 
 
@@ -28,15 +30,26 @@ def cmd_toolchain_wheel_requirements(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("toolchain-wheels", help="the wasm-bindgen CLI and wasm-opt as Python wheels "
-                                                     "(for CI that installs its toolchain from a package index)")
+    p = commands.add_parser(
+        "toolchain-wheels",
+        help="the wasm-bindgen CLI and wasm-opt as Python wheels "
+        "(for CI that installs its toolchain from a package index)",
+    )
     actions = p.add_subparsers(dest="action", required=True)
     b = actions.add_parser("build", help="build (or reuse from the tool cache) the toolchain wheels into --out")
     add_manifest(b)
-    b.add_argument("--out", type=Path, default=Path("artifacts") / "toolchain-wheels",
-                   help="where the wheels and their manifest go (replaced atomically)")
-    b.add_argument("--only", action="append", metavar="NAME",
-                   help="build only this wheel (wasm-bindgen-cli, binaryen-wasm-opt); repeatable")
+    b.add_argument(
+        "--out",
+        type=Path,
+        default=Path("artifacts") / "toolchain-wheels",
+        help="where the wheels and their manifest go (replaced atomically)",
+    )
+    b.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="build only this wheel (wasm-bindgen-cli, binaryen-wasm-opt); repeatable",
+    )
     b.set_defaults(func=cmd_toolchain_wheels)
     r = actions.add_parser("requirements", help="print the pinned pip requirements of the toolchain wheels")
     r.set_defaults(func=cmd_toolchain_wheel_requirements)

@@ -16,8 +16,10 @@ def cmd_wasm_test(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("wasm-test", help="the crate's #[wasm_bindgen_test] tests in headless Chromium "
-                                              "(wasm-bindgen-test-runner + chromedriver)")
+    p = commands.add_parser(
+        "wasm-test",
+        help="the crate's #[wasm_bindgen_test] tests in headless Chromium (wasm-bindgen-test-runner + chromedriver)",
+    )
     add_manifest(p)
     p.add_argument("--profile", default="release", help="cargo profile (default: release, as the build)")
     p.add_argument("--no-install", action="store_true", help="fail instead of provisioning missing tools")

@@ -59,8 +59,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
     # Not mkstemp: its 0600 would make every JSON file written this way private (the size
     # baseline, bench results, manifests); a plain create gets the umask's mode, as open() does.
     fds: list[int] = []
-    tmp = _create_unique(path.parent, f".{path.name}.",
-                         lambda name: fds.append(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
+    tmp = _create_unique(
+        path.parent,
+        f".{path.name}.",
+        lambda name: fds.append(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)),
+    )
     try:
         with os.fdopen(fds[0], "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=False)
@@ -89,7 +92,7 @@ PUBLISHED_EXECUTABLE_MODE = 0o755
 
 def make_public(directory: Path) -> None:
     """Sets the published modes on a tree: directories 0755, files 0644 (0755 when executable)."""
-    for root, dirs, files in os.walk(directory):
+    for root, _dirs, files in os.walk(directory):
         os.chmod(root, PUBLISHED_DIR_MODE)
         for name in files:
             path = Path(root) / name

@@ -22,6 +22,7 @@ runs, cargo compiles.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -47,8 +48,13 @@ AREAS = (
     Area("tools", "tools", "provisioned tools, by tool and version", "tools"),
     Area("stages", "stages", "stage store entries (outputs of wasm-bindgen, wasm-opt... by key)", "stages"),
     Area("cargo-targets", "cargo-target", "cargo target directories, one per crate", "targets"),
-    Area("cargo-install", "cargo-install-target", "target directory of `cargo install` (tool builds)", "targets",
-         whole=True),
+    Area(
+        "cargo-install",
+        "cargo-install-target",
+        "target directory of `cargo install` (tool builds)",
+        "targets",
+        whole=True,
+    ),
     Area("wheel-builds", "toolchain-wheel-work", "resumable build directories of the toolchain wheels", "targets"),
     Area("crates", "crates", ".crate files downloaded for the patched crates", "all"),
 )
@@ -107,11 +113,23 @@ class Inventory:
 
     def to_json(self) -> dict:
         return {
-            "root": self.root, "configured_by": "WASM_TOOLCHAIN_CACHE" if self.configured else None,
-            "exists": self.exists, "size": self.size, "files": sum(a.files for a in self.areas),
-            "areas": [{"name": a.name, "directory": a.directory, "what": a.what, "clean_option": _option(a.group),
-                       "size": a.size, "files": a.files, "entries": [asdict(e) for e in a.entries]}
-                      for a in self.areas],
+            "root": self.root,
+            "configured_by": "WASM_TOOLCHAIN_CACHE" if self.configured else None,
+            "exists": self.exists,
+            "size": self.size,
+            "files": sum(a.files for a in self.areas),
+            "areas": [
+                {
+                    "name": a.name,
+                    "directory": a.directory,
+                    "what": a.what,
+                    "clean_option": _option(a.group),
+                    "size": a.size,
+                    "files": a.files,
+                    "entries": [asdict(e) for e in a.entries],
+                }
+                for a in self.areas
+            ],
             "unknown": self.unknown,
         }
 
@@ -121,6 +139,7 @@ def _option(group: str) -> str:
 
 
 # ---------------------------------------------------------------- measuring
+
 
 def tree_usage(path: Path) -> tuple[int, int, float]:
     """Bytes on disk, regular files and newest mtime of a tree (symlinks not followed, hard links once)."""
@@ -145,10 +164,8 @@ def tree_usage(path: Path) -> tuple[int, int, float]:
     if stat.S_ISDIR(top.st_mode):
         for root, dirs, names in os.walk(path):
             for name in [*dirs, *names]:
-                try:
+                with contextlib.suppress(OSError):  # removed while we looked
                     account(os.lstat(os.path.join(root, name)))
-                except OSError:  # removed while we looked
-                    pass
     return size, files, newest
 
 
@@ -209,20 +226,31 @@ def inventory(root: Path | None = None) -> Inventory:
                 usage.entries.append(_entry(area, directory, ""))
             else:
                 for child in _children(directory):
-                    if area.name == "tools" and child.name == TOOLCHAIN_WHEELS and child.is_dir() and not child.is_symlink():
-                        usage.entries += [_entry(area, wheel, f"{TOOLCHAIN_WHEELS}/{wheel.name}") for wheel in _children(child)]
+                    if (
+                        area.name == "tools"
+                        and child.name == TOOLCHAIN_WHEELS
+                        and child.is_dir()
+                        and not child.is_symlink()
+                    ):
+                        usage.entries += [
+                            _entry(area, wheel, f"{TOOLCHAIN_WHEELS}/{wheel.name}") for wheel in _children(child)
+                        ]
                     else:
                         usage.entries.append(_entry(area, child, child.name))
         usages.append(usage)
     known = {a.directory for a in AREAS} | set(ROOT_FILES)
     unknown = [p.name for p in _children(root) if p.name not in known]
     # An area that is a symlink or a file is not ours either.
-    unknown += [a.directory for a in AREAS
-                if (root / a.directory).is_symlink() or (root / a.directory).exists() and not (root / a.directory).is_dir()]
+    unknown += [
+        a.directory
+        for a in AREAS
+        if (root / a.directory).is_symlink() or ((root / a.directory).exists() and not (root / a.directory).is_dir())
+    ]
     return Inventory(str(root), configured, root.is_dir(), usages, sorted(set(unknown)))
 
 
 # ---------------------------------------------------------------- cleaning
+
 
 def refusal(root: Path) -> str | None:
     """Why `root` must not be cleaned, or None when it looks like the toolchain's cache."""
@@ -237,7 +265,8 @@ def refusal(root: Path) -> str | None:
     strangers = sorted(names - known)
     if strangers:
         return f"{root} holds entries the toolchain never writes: {', '.join(strangers[:8])}" + (
-            f" and {len(strangers) - 8} more" if len(strangers) > 8 else "")
+            f" and {len(strangers) - 8} more" if len(strangers) > 8 else ""
+        )
     for area in AREAS:
         directory = root / area.directory
         if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
@@ -253,15 +282,20 @@ def _inside(path: Path, root: Path) -> bool:
     """path is strictly below root, its parent reached without leaving root through a symlink."""
     real_root = root.resolve()
     parent = path.parent.resolve()
-    return path.name not in ("", ".", "..") and (parent == real_root or parent.is_relative_to(real_root)) \
+    return (
+        path.name not in ("", ".", "..")
+        and (parent == real_root or parent.is_relative_to(real_root))
         and path.absolute() != root.absolute()
+    )
 
 
 def remove(path: Path, root: Path) -> None:
     """Removes one entry below root: a symlink is unlinked (never followed), a tree removed."""
     if not _inside(path, root):
-        raise ToolchainError(f"refusing to remove {path}: it is not inside the cache root {root}",
-                             "this is a bug in the cache command; nothing was removed")
+        raise ToolchainError(
+            f"refusing to remove {path}: it is not inside the cache root {root}",
+            "this is a bug in the cache command; nothing was removed",
+        )
     if path.is_symlink() or not path.is_dir():
         path.unlink(missing_ok=True)
     else:
@@ -279,15 +313,22 @@ class Cleaned:
         return sum(e.size for e in self.removed)
 
 
-def clean(groups: set[str], every: bool = False, older_than_days: float | None = None, dry_run: bool = False,
-          root: Path | None = None) -> Cleaned:
+def clean(
+    groups: set[str],
+    every: bool = False,
+    older_than_days: float | None = None,
+    dry_run: bool = False,
+    root: Path | None = None,
+) -> Cleaned:
     """Removes the entries of the selected areas (those unused for older_than_days, when given)."""
     root = root if root is not None else cache.cache_root()
     problem = refusal(root)
     if problem:
-        raise ToolchainError(f"refusing to clean {root}: {problem}",
-                             "point WASM_TOOLCHAIN_CACHE at the toolchain's cache directory (only its areas in it), "
-                             "or remove what you want gone yourself")
+        raise ToolchainError(
+            f"refusing to clean {root}: {problem}",
+            "point WASM_TOOLCHAIN_CACHE at the toolchain's cache directory (only its areas in it), "
+            "or remove what you want gone yourself",
+        )
     areas = {a.name for a in selected(groups, every)}
     now = time.time()
     removed: list[Entry] = []
@@ -310,6 +351,7 @@ def clean(groups: set[str], every: bool = False, older_than_days: float | None =
 
 
 # ---------------------------------------------------------------- formatting
+
 
 def human(size: int) -> str:
     value = float(size)
@@ -339,11 +381,15 @@ def format_inventory(inv: Inventory) -> str:
         return "\n".join([*lines, "  empty: the directory does not exist yet"])
     for usage in inv.areas:
         count = f"{len(usage.entries)} entr{'y' if len(usage.entries) == 1 else 'ies'}"
-        lines.append(f"{usage.name:<14} {human(usage.size):>10}  {count:<11} {usage.directory}/: {usage.what}"
-                     f"  [clean {_option(usage.group)}]")
+        lines.append(
+            f"{usage.name:<14} {human(usage.size):>10}  {count:<11} {usage.directory}/: {usage.what}"
+            f"  [clean {_option(usage.group)}]"
+        )
         for entry in usage.entries:
-            lines.append(f"  {entry_label(entry):<44} {human(entry.size):>10} {entry.files:>7} file{'' if entry.files == 1 else 's'}  "
-                         f"last used {_day(entry.last_used)}" + (f"  {entry.detail}" if entry.detail else ""))
+            lines.append(
+                f"  {entry_label(entry):<44} {human(entry.size):>10} {entry.files:>7} file{'' if entry.files == 1 else 's'}  "
+                f"last used {_day(entry.last_used)}" + (f"  {entry.detail}" if entry.detail else "")
+            )
     for name in inv.unknown:
         lines.append(f"not ours       {name} (left alone; `cache clean` refuses a root holding it)")
     lines.append(f"{'total':<14} {human(inv.size):>10}")
@@ -356,8 +402,10 @@ def format_cleaned(result: Cleaned, root: str) -> str:
     for e in result.removed:
         where, label = os.path.relpath(e.path, root), entry_label(e)
         lines.append(f"{verb} {where} ({human(e.size)}" + (f", {label})" if e.tool else ")"))
-    summary = f"{'would free' if result.dry_run else 'freed'} {human(result.freed)} in {len(result.removed)} " \
-              f"entr{'y' if len(result.removed) == 1 else 'ies'} of {root}"
+    summary = (
+        f"{'would free' if result.dry_run else 'freed'} {human(result.freed)} in {len(result.removed)} "
+        f"entr{'y' if len(result.removed) == 1 else 'ies'} of {root}"
+    )
     if result.kept:
         summary += f"; kept {result.kept} used more recently"
     return "\n".join([*lines, summary])

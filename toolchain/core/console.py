@@ -20,8 +20,8 @@ import os
 import shlex
 import sys
 import time
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 
 GITHUB = "github"
 CI = "ci"
@@ -69,6 +69,7 @@ def _style(text: str, *styles: str) -> str:
 
 # ---------------------------------------------------------------- GitHub workflow commands
 
+
 def escape_data(text: str) -> str:
     """A workflow command's message, as GitHub's toolkit escapes it (% first, then CR and LF)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -86,6 +87,7 @@ def workflow_command(name: str, message: str = "", **properties: str | None) -> 
 
 
 # ---------------------------------------------------------------- lines
+
 
 def _stamp() -> str:
     return f"[{time.monotonic() - _START:7.1f}s]"
@@ -129,10 +131,8 @@ def progress(message: str) -> None:
     global _progress_shown, _last_progress_line
     if mode() == TERMINAL:
         width = 120
-        try:
+        with suppress(OSError, ValueError, AttributeError):
             width = os.get_terminal_size(sys.stderr.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            pass
         line = f"{_stamp()} {message}".replace("\r", " ").replace("\n", " ")
         sys.stderr.write("\r\x1b[K" + _style(line[: max(width - 1, 10)], "dim"))
         sys.stderr.flush()

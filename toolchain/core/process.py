@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Literal, Mapping, Sequence
+from typing import IO, Literal
 
 from toolchain.core import console
 from toolchain.core.errors import StageFailed
@@ -98,26 +99,51 @@ def run(
         stdout = stderr = None
     console.end_progress()
     try:
-        result = subprocess.run(args, cwd=cwd, env=child_env(env, unset), text=True, input=input,
-                                stdout=stdout, stderr=stderr, timeout=timeout, check=False)
+        result = subprocess.run(
+            args,
+            cwd=cwd,
+            env=child_env(env, unset),
+            text=True,
+            input=input,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=timeout,
+            check=False,
+        )
     except OSError as exc:
         raise _cannot_start(what, args, exc, fix) from exc
     except subprocess.TimeoutExpired as exc:
         raise StageFailed(f"{what}: {_name(args)} did not finish in {timeout:g} s (stopped)", fix) from exc
     if check and result.returncode != 0:
         tail = _tail(result.stderr) or _tail(result.stdout) if capture else ""
-        raise StageFailed(f"{what}: {_name(args)} exited with status {result.returncode}"
-                          + (f"\n{tail}" if tail else ""), fix)
+        raise StageFailed(
+            f"{what}: {_name(args)} exited with status {result.returncode}" + (f"\n{tail}" if tail else ""), fix
+        )
     return result
 
 
-def output(argv: Sequence[object], env: Mapping[str, str] | None = None, *, cwd: Path | str | None = None,
-           input: str | None = None, timeout: float = 60, strip: bool = True) -> str | None:
+def output(
+    argv: Sequence[object],
+    env: Mapping[str, str] | None = None,
+    *,
+    cwd: Path | str | None = None,
+    input: str | None = None,
+    timeout: float = 60,
+    strip: bool = True,
+) -> str | None:
     """stdout of a quick query (a --version, a --print), or None when the tool is absent, fails
     or outlives the timeout. Not shown: it is a question, not a step."""
     try:
-        result = subprocess.run([str(a) for a in argv], cwd=cwd, env=child_env(env), input=input,
-                                text=True, capture_output=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [str(a) for a in argv],
+            cwd=cwd,
+            env=child_env(env),
+            input=input,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
@@ -162,8 +188,14 @@ def stream(
         console.command(args if show is True else show)
     console.end_progress()
     try:
-        child = subprocess.Popen(args, cwd=cwd, env=child_env(env, unset), text=True, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT if merge_stderr else None)
+        child = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=child_env(env, unset),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else None,
+        )
     except OSError as exc:
         raise _cannot_start(what, args, exc, fix) from exc
     lines: list[str] = []
@@ -191,16 +223,27 @@ def stream(
     result = Streamed(args, child.returncode, "".join(lines))
     if check and result.returncode != 0:
         tail = _tail(result.stdout)
-        raise StageFailed(f"{what}: {_name(args)} exited with status {result.returncode}"
-                          + (f"\n{tail}" if tail else ""), fix)
+        raise StageFailed(
+            f"{what}: {_name(args)} exited with status {result.returncode}" + (f"\n{tail}" if tail else ""), fix
+        )
     return result
 
 
-def spawn(argv: Sequence[object], *, stdin: bool = False, stdout: bool = False, stderr: bool = False,
-          cwd: Path | str | None = None, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[object],
+    *,
+    stdin: bool = False,
+    stdout: bool = False,
+    stderr: bool = False,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     """A child the caller drives (communicate, kill), with bytes pipes where asked. Not shown:
     for background helpers (size measurements), not steps of the build."""
+
     def pipe(wanted: bool) -> int | None:
         return subprocess.PIPE if wanted else None
-    return subprocess.Popen([str(a) for a in argv], cwd=cwd, env=child_env(env),
-                            stdin=pipe(stdin), stdout=pipe(stdout), stderr=pipe(stderr))
+
+    return subprocess.Popen(
+        [str(a) for a in argv], cwd=cwd, env=child_env(env), stdin=pipe(stdin), stdout=pipe(stdout), stderr=pipe(stderr)
+    )

@@ -73,14 +73,20 @@ class BuildRecord:
     @classmethod
     def from_json(cls, data: dict, where: str) -> BuildRecord:
         if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
-            raise ToolchainError(f"{where} is not a build record of version {RECORD_VERSION}",
-                                 "rebuild (`nox -s build`): records are rewritten by every build")
+            raise ToolchainError(
+                f"{where} is not a build record of version {RECORD_VERSION}",
+                "rebuild (`nox -s build`): records are rewritten by every build",
+            )
         try:
             return cls(
-                crate=CrateRecord(**data["crate"]), profile=data["profile"], features=list(data["features"]),
+                crate=CrateRecord(**data["crate"]),
+                profile=data["profile"],
+                features=list(data["features"]),
                 no_default_features=bool(data["no_default_features"]),
-                stages=[StageRecord(**s) for s in data["stages"]], build_info=data["build_info"],
-                size_report=data["size_report"], version=data["version"],
+                stages=[StageRecord(**s) for s in data["stages"]],
+                build_info=data["build_info"],
+                size_report=data["size_report"],
+                version=data["version"],
             )
         except (KeyError, TypeError) as exc:
             raise ToolchainError(f"{where} is damaged ({exc})", "rebuild (`nox -s build`)") from exc
@@ -89,9 +95,11 @@ class BuildRecord:
     def load(cls, layout: Layout) -> BuildRecord:
         data = cache.read_json(layout.record_path)
         if data is None:
-            raise ToolchainError(f"{layout.package_name} has no build record at {layout.record_path}",
-                                 "build it first (`nox -s build`, or `python -m toolchain build --manifest-path "
-                                 "PATH --artifacts-dir DIR`)")
+            raise ToolchainError(
+                f"{layout.package_name} has no build record at {layout.record_path}",
+                "build it first (`nox -s build`, or `python -m toolchain build --manifest-path "
+                "PATH --artifacts-dir DIR`)",
+            )
         return cls.from_json(data, str(layout.record_path))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Sequence
+from collections.abc import Sequence
 
 from toolchain.core import console, process
 from toolchain.core.errors import MissingTool
@@ -45,8 +45,13 @@ def ensure_packages(packages: Sequence[str], purpose: str) -> None:
         )
     console.info(f"installing {' '.join(missing)} for {purpose}")
     for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *missing]):
-        result = process.run(argv, env={"DEBIAN_FRONTEND": "noninteractive"}, capture=True, check=False,
-                             what=f"installing {' '.join(missing)}")
+        result = process.run(
+            argv,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+            capture=True,
+            check=False,
+            what=f"installing {' '.join(missing)}",
+        )
         if result.returncode != 0:
             raise MissingTool(
                 f"`{' '.join(argv)}` failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}",

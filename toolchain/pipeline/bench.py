@@ -11,18 +11,20 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from toolchain.core import cache
-from toolchain.core import console
 from toolchain.analysis import sizes
+from toolchain.core import cache, console
+from toolchain.core.errors import StageFailed, ToolchainError
 from toolchain.pipeline import verify
 from toolchain.tools import wasm_opt
-from toolchain.core.errors import StageFailed, ToolchainError
 
 
-def compare_wasm_opt_providers(input_wasm: Path, glue_js: Path, level: str, flags: list[str],
-                               providers: list[str], install: bool = False) -> list[dict]:
+def compare_wasm_opt_providers(
+    input_wasm: Path, glue_js: Path, level: str, flags: list[str], providers: list[str], install: bool = False
+) -> list[dict]:
     if not input_wasm.is_file():
-        raise ToolchainError(f"no module at {input_wasm}", "run `nox -s build` first: the comparison uses its wasm-bindgen stage")
+        raise ToolchainError(
+            f"no module at {input_wasm}", "run `nox -s build` first: the comparison uses its wasm-bindgen stage"
+        )
     results = []
     for name in providers:
         try:
@@ -43,19 +45,33 @@ def compare_wasm_opt_providers(input_wasm: Path, glue_js: Path, level: str, flag
             except StageFailed as exc:
                 console.warn(f"provider {name}: {exc.what}")
                 instantiates = False
-        results.append({"provider": name, "binaryen": optimizer.version, "level": level,
-                        "seconds": round(elapsed, 1), "instantiates": instantiates, **asdict(measured)})
+        results.append(
+            {
+                "provider": name,
+                "binaryen": optimizer.version,
+                "level": level,
+                "seconds": round(elapsed, 1),
+                "instantiates": instantiates,
+                **asdict(measured),
+            }
+        )
     return results
 
 
 def format_results(results: list[dict]) -> str:
-    lines = [f"{'provider':<8}  {'binaryen':>8}  {'seconds':>8}  {'works':>5}  {'raw':>10}  {'gzip':>10}  {'brotli':>10}"]
+    lines = [
+        f"{'provider':<8}  {'binaryen':>8}  {'seconds':>8}  {'works':>5}  {'raw':>10}  {'gzip':>10}  {'brotli':>10}"
+    ]
     for r in results:
         works = "yes" if r["instantiates"] else "NO"
-        lines.append(f"{r['provider']:<8}  {r['binaryen']:>8}  {r['seconds']:>8}  {works:>5}  {sizes.human(r['raw']):>10}  "
-                     f"{sizes.human(r['gzip']):>10}  {sizes.human(r['brotli']):>10}")
+        lines.append(
+            f"{r['provider']:<8}  {r['binaryen']:>8}  {r['seconds']:>8}  {works:>5}  {sizes.human(r['raw']):>10}  "
+            f"{sizes.human(r['gzip']):>10}  {sizes.human(r['brotli']):>10}"
+        )
     return "\n".join(lines)
 
 
 def write_results(path: Path, input_wasm: Path, results: list[dict]) -> None:
-    cache.write_json_atomic(path, {"input": str(input_wasm), "input_raw": input_wasm.stat().st_size, "results": results})
+    cache.write_json_atomic(
+        path, {"input": str(input_wasm), "input_raw": input_wasm.stat().st_size, "results": results}
+    )

@@ -11,25 +11,19 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from toolchain import __version__
-from toolchain.core import cache
-from toolchain.analysis import cargo_lock, config
-from toolchain.core import console, process
-from toolchain.tools import patched_crates
-from toolchain.tools import rust
-from toolchain.analysis import sizes
-from toolchain.pipeline import verify
-from toolchain.tools import wasm_bindgen
-from toolchain.analysis import wasm_module
-from toolchain.tools import wasm_opt
-from toolchain.core.git import checkout_relative, git_commit
+from toolchain.analysis import cargo_lock, config, sizes, wasm_module
+from toolchain.core import cache, console, process
 from toolchain.core.errors import StageFailed, ToolchainError
+from toolchain.core.git import checkout_relative, git_commit
 from toolchain.core.layout import CARGO, DEFAULT_ARTIFACTS, FINAL, WASM_BINDGEN, WASM_OPT, Layout
 from toolchain.core.record import BuildRecord, CrateRecord, StageRecord
+from toolchain.pipeline import verify
+from toolchain.tools import patched_crates, rust, wasm_bindgen, wasm_opt
 
 # The options and their defaults live in the resolved configuration (analysis/config.py).
 DEFAULT_MANIFEST = config.DEFAULT_MANIFEST
@@ -73,16 +67,25 @@ class BuildResult:
 
 
 def cargo_build_command(
-    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str,
-    features: list[str], no_default_features: bool,
+    toolchain: rust.RustToolchain,
+    crate: cargo_lock.CrateManifest,
+    profile: str,
+    features: list[str],
+    no_default_features: bool,
 ) -> list[str]:
     argv = [
-        str(toolchain.cargo), "build", "--locked",
-        "--manifest-path", str(crate.manifest_path),
-        "--target", rust.WASM_TARGET,
-        "--profile", profile,
+        str(toolchain.cargo),
+        "build",
+        "--locked",
+        "--manifest-path",
+        str(crate.manifest_path),
+        "--target",
+        rust.WASM_TARGET,
+        "--profile",
+        profile,
         "--lib",
-        "--message-format", "json-render-diagnostics",
+        "--message-format",
+        "json-render-diagnostics",
         *toolchain.cargo_flags,
         *toolchain.build_std_feature_flags(crate.settings.build_std_features),
         *toolchain.trim_paths_flags(profile),
@@ -138,8 +141,12 @@ def _cargo_build_once(argv: list[str], env: dict[str, str], crate: cargo_lock.Cr
 
 
 def cargo_build(
-    toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str, target_dir: Path,
-    features: list[str] | None = None, no_default_features: bool = False,
+    toolchain: rust.RustToolchain,
+    crate: cargo_lock.CrateManifest,
+    profile: str,
+    target_dir: Path,
+    features: list[str] | None = None,
+    no_default_features: bool = False,
 ) -> Path:
     """Compiles the crate for wasm32 into target_dir; returns the cdylib .wasm cargo produced.
 
@@ -160,13 +167,26 @@ def cargo_build(
     problem = wasm_module.whole_module_problem(wasm)
     if problem is None:
         return wasm
-    clean = [str(toolchain.cargo), "clean", "--manifest-path", str(crate.manifest_path),
-             "--package", crate.package_name, "--target", rust.WASM_TARGET, "--profile", profile]
-    console.warn(f"cargo's output {wasm} is damaged ({problem}): cleaning {crate.package_name}'s artifacts "
-                 "and building it again")
+    clean = [
+        str(toolchain.cargo),
+        "clean",
+        "--manifest-path",
+        str(crate.manifest_path),
+        "--package",
+        crate.package_name,
+        "--target",
+        rust.WASM_TARGET,
+        "--profile",
+        profile,
+    ]
+    console.warn(
+        f"cargo's output {wasm} is damaged ({problem}): cleaning {crate.package_name}'s artifacts and building it again"
+    )
     console.command(clean)
-    fix = (f"delete the target directory ({target_dir}) and build again; if it happens again, "
-           "check the disk (free space, errors)")
+    fix = (
+        f"delete the target directory ({target_dir}) and build again; if it happens again, "
+        "check the disk (free space, errors)"
+    )
     if process.run(clean, env=env, check=False, show=False).returncode != 0:
         raise StageFailed(f"`cargo clean --package {crate.package_name}` failed after {wasm} was found damaged", fix)
     wasm = _cargo_build_once(argv, env, crate)
@@ -248,14 +268,18 @@ def _save_to_store(entry: Path, outputs: list[Path]) -> None:
         cache.write_json_atomic(directory / STORE_MANIFEST, {"outputs": recorded})
 
     cache.install_dir_atomically(entry, populate)
-    entries = sorted((e for e in entry.parent.iterdir() if e.is_dir() and not e.name.startswith(".")),
-                     key=lambda e: e.stat().st_mtime, reverse=True)
+    entries = sorted(
+        (e for e in entry.parent.iterdir() if e.is_dir() and not e.name.startswith(".")),
+        key=lambda e: e.stat().st_mtime,
+        reverse=True,
+    )
     for stale in entries[STAGE_STORE_ENTRIES:]:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callable[[], None],
-               store: Path | None = None) -> bool:
+def run_cached(
+    record_path: Path, key: str, outputs: list[Path], produce: Callable[[], None], store: Path | None = None
+) -> bool:
     """Runs produce() unless these outputs were already made from the same key.
 
     The key covers the inputs' hashes, the tool and its arguments. Outputs are reused from the
@@ -285,7 +309,10 @@ def run_cached(record_path: Path, key: str, outputs: list[Path], produce: Callab
 
 
 def bindgen_stage(
-    bindgen: wasm_bindgen.WasmBindgen, cargo_wasm: Path, stage_dir: Path, out_name: str,
+    bindgen: wasm_bindgen.WasmBindgen,
+    cargo_wasm: Path,
+    stage_dir: Path,
+    out_name: str,
     store: Path | None = None,
 ) -> tuple[dict[str, Path], bool]:
     """JS glue + .d.ts; the module it writes keeps its names section (the checks read it)."""
@@ -295,10 +322,20 @@ def bindgen_stage(
         "dts": stage_dir / f"{out_name}.d.ts",
         "wasm_dts": stage_dir / f"{out_name}_bg.wasm.d.ts",
     }
-    key = cache.cache_key(input=cache.file_sha256(cargo_wasm), tool=str(bindgen.executable),
-                          version=bindgen.version, out_name=out_name, target="web")
-    reused = run_cached(stage_dir.with_suffix(".record.json"), key, list(outputs.values()),
-                        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name), store)
+    key = cache.cache_key(
+        input=cache.file_sha256(cargo_wasm),
+        tool=str(bindgen.executable),
+        version=bindgen.version,
+        out_name=out_name,
+        target="web",
+    )
+    reused = run_cached(
+        stage_dir.with_suffix(".record.json"),
+        key,
+        list(outputs.values()),
+        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name),
+        store,
+    )
     if reused:
         console.info("wasm-bindgen: input unchanged, reusing the previous output")
     return outputs, reused
@@ -308,14 +345,28 @@ def bindgen_stage(
 
 
 def wasm_opt_stage(
-    optimizer: wasm_opt.WasmOpt, input_wasm: Path, output_wasm: Path, passes: list[str], flags: list[str],
+    optimizer: wasm_opt.WasmOpt,
+    input_wasm: Path,
+    output_wasm: Path,
+    passes: list[str],
+    flags: list[str],
     store: Path | None = None,
 ) -> tuple[Path, bool]:
     output_wasm.parent.mkdir(parents=True, exist_ok=True)
-    key = cache.cache_key(input=cache.file_sha256(input_wasm), argv=optimizer.argv, version=optimizer.version,
-                          flags=flags, passes=wasm_opt.pass_flags(optimizer, passes))
-    reused = run_cached(output_wasm.with_suffix(".record.json"), key, [output_wasm],
-                        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, passes, flags), store)
+    key = cache.cache_key(
+        input=cache.file_sha256(input_wasm),
+        argv=optimizer.argv,
+        version=optimizer.version,
+        flags=flags,
+        passes=wasm_opt.pass_flags(optimizer, passes),
+    )
+    reused = run_cached(
+        output_wasm.with_suffix(".record.json"),
+        key,
+        [output_wasm],
+        lambda: wasm_opt.optimize(optimizer, input_wasm, output_wasm, passes, flags),
+        store,
+    )
     if reused:
         console.info("wasm-opt: input unchanged, reusing the previous output")
     return output_wasm, reused
@@ -338,13 +389,21 @@ def extra_js_files(crate: cargo_lock.CrateManifest) -> dict[str, Path]:
     """The crate's own JS modules (js-files in its metadata), by the name they get in the package."""
     files = {Path(name).name: crate.crate_dir / name for name in crate.settings.js_files}
     if len(files) != len(crate.settings.js_files):
-        raise ToolchainError(f"{crate.manifest_path}: two js-files entries have the same file name",
-                             "the package is flat: give every shipped JS file its own name")
+        raise ToolchainError(
+            f"{crate.manifest_path}: two js-files entries have the same file name",
+            "the package is flat: give every shipped JS file its own name",
+        )
     return files
 
 
 def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: list[str] = ()) -> dict:
-    files = [f"{out_name}_bg.wasm", f"{out_name}.js", f"{out_name}.d.ts", f"{out_name}_bg.wasm.d.ts", *sorted(extra_files)]
+    files = [
+        f"{out_name}_bg.wasm",
+        f"{out_name}.js",
+        f"{out_name}.d.ts",
+        f"{out_name}_bg.wasm.d.ts",
+        *sorted(extra_files),
+    ]
     exports = {
         ".": {"types": f"./{out_name}.d.ts", "default": f"./{out_name}.js"},
         f"./{out_name}_bg.wasm": f"./{out_name}_bg.wasm",
@@ -353,7 +412,9 @@ def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: li
         if name.endswith((".js", ".mjs")):
             stem = name.rsplit(".", 1)[0]
             types = f"{stem}.d.ts"
-            exports[f"./{name}"] = {"types": f"./{types}", "default": f"./{name}"} if types in extra_files else f"./{name}"
+            exports[f"./{name}"] = (
+                {"types": f"./{types}", "default": f"./{name}"} if types in extra_files else f"./{name}"
+            )
     exports["./package.json"] = "./package.json"
     manifest = {
         "name": crate.package_name,
@@ -415,8 +476,10 @@ def provision(resolved: config.Config, bindgen_version: str) -> Tools:
         toolchain = rust.find_toolchain(install=options.install_missing)
         console.info(f"rust: {toolchain.version} [{toolchain.provider}]")
         if crate.settings.build_std_features and not toolchain.build_std:
-            console.warn(f"{crate.package_name} asks for build-std-features {list(crate.settings.build_std_features)}, "
-                         "but this toolchain has a prebuilt wasm32 std: they do not apply")
+            console.warn(
+                f"{crate.package_name} asks for build-std-features {list(crate.settings.build_std_features)}, "
+                "but this toolchain has a prebuilt wasm32 std: they do not apply"
+            )
         bindgen = wasm_bindgen.ensure(bindgen_version, install_missing=options.install_missing)
         console.info(f"wasm-bindgen: {bindgen.version} ({bindgen.executable})")
         target_features = rust.enabled_target_features(toolchain, list(crate.settings.rustflags))
@@ -428,7 +491,9 @@ def provision(resolved: config.Config, bindgen_version: str) -> Tools:
     return Tools(toolchain, bindgen, optimizer, target_features, opt_flags)
 
 
-def compile_stages(resolved: config.Config, tools: Tools, record: BuildRecord, measurer: sizes.SizeMeasurer) -> dict[str, Path]:
+def compile_stages(
+    resolved: config.Config, tools: Tools, record: BuildRecord, measurer: sizes.SizeMeasurer
+) -> dict[str, Path]:
     """cargo -> wasm-bindgen -> wasm-opt -> strip, each appended to the record; returns the glue files."""
     options, crate, layout = resolved.build, resolved.crate, resolved.layout
     out_name = crate.lib_name
@@ -440,8 +505,9 @@ def compile_stages(resolved: config.Config, tools: Tools, record: BuildRecord, m
         measurer.submit(size_name or stage, module)
 
     with console.stage(f"cargo build {crate.package_name} ({options.profile}, {rust.WASM_TARGET})"):
-        cargo_wasm = cargo_build(tools.rust, crate, options.profile, resolved.target_dir, options.cargo_features,
-                                 options.no_default_features)
+        cargo_wasm = cargo_build(
+            tools.rust, crate, options.profile, resolved.target_dir, options.cargo_features, options.no_default_features
+        )
         done(CARGO, cargo_wasm)
 
     with console.stage("wasm-bindgen (web target, TypeScript declarations)"):
@@ -452,8 +518,9 @@ def compile_stages(resolved: config.Config, tools: Tools, record: BuildRecord, m
     if tools.optimizer is not None:
         passes = resolved.wasm_opt_passes
         with console.stage(f"wasm-opt {' '.join(passes)}"):
-            final_wasm, skipped = wasm_opt_stage(tools.optimizer, glue["wasm"], layout.stage_module(WASM_OPT),
-                                                 passes, tools.opt_flags, store)
+            final_wasm, skipped = wasm_opt_stage(
+                tools.optimizer, glue["wasm"], layout.stage_module(WASM_OPT), passes, tools.opt_flags, store
+            )
             done(WASM_OPT, final_wasm, skipped)
 
     with console.stage("strip the names section (the named module stays in .stages for the checks)"):
@@ -475,23 +542,37 @@ def build_info(resolved: config.Config, tools: Tools, lock_path: Path) -> dict:
     locked = {p.name: p.version for p in cargo_lock.read_lock(lock_path)}
     return {
         "toolchain": __version__,
-        "crate": {"name": crate.package_name, "version": crate.version, "manifest": checkout_relative(crate.manifest_path)},
+        "crate": {
+            "name": crate.package_name,
+            "version": crate.version,
+            "manifest": checkout_relative(crate.manifest_path),
+        },
         "git_commit": git_commit(crate.crate_dir),
         "profile": options.profile,
         "target": rust.WASM_TARGET,
         "cargo_features": options.cargo_features,
-        "rustc": {"version": tools.rust.version, "provider": tools.rust.provider, "path": str(tools.rust.rustc),
-                  "build_std": tools.rust.build_std, "target_features": tools.target_features,
-                  "rustflags": list(crate.settings.rustflags),
-                  "build_std_features": list(crate.settings.build_std_features) if tools.rust.build_std else [],
-                  # cargo remaps every source path (rust.RustToolchain.trim_paths_flags).
-                  "path_remapping": tools.rust.trim_paths_flags(options.profile),
-                  "const_random_seed": rust.build_env(tools.rust)["CONST_RANDOM_SEED"]},
+        "rustc": {
+            "version": tools.rust.version,
+            "provider": tools.rust.provider,
+            "path": str(tools.rust.rustc),
+            "build_std": tools.rust.build_std,
+            "target_features": tools.target_features,
+            "rustflags": list(crate.settings.rustflags),
+            "build_std_features": list(crate.settings.build_std_features) if tools.rust.build_std else [],
+            # cargo remaps every source path (rust.RustToolchain.trim_paths_flags).
+            "path_remapping": tools.rust.trim_paths_flags(options.profile),
+            "const_random_seed": rust.build_env(tools.rust)["CONST_RANDOM_SEED"],
+        },
         "wasm_bindgen": {"version": tools.bindgen.version, "provider": tools.bindgen.provider},
         "wasm_opt": (
-            {"version": tools.optimizer.version, "provider": tools.optimizer.provider,
-             "passes": wasm_opt.pass_flags(tools.optimizer, resolved.wasm_opt_passes), "flags": tools.opt_flags}
-            if tools.optimizer else None
+            {
+                "version": tools.optimizer.version,
+                "provider": tools.optimizer.provider,
+                "passes": wasm_opt.pass_flags(tools.optimizer, resolved.wasm_opt_passes),
+                "flags": tools.opt_flags,
+            }
+            if tools.optimizer
+            else None
         ),
         "locked_versions": {name: locked[name] for name in ("datafusion", "arrow", "wasm-bindgen") if name in locked},
     }
@@ -505,8 +586,12 @@ def build(resolved: config.Config | BuildOptions) -> BuildResult:
     lock_path = cargo_lock.find_lock_file(crate.manifest_path)
     tools = provision(resolved, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"))
     out_name = crate.lib_name
-    record = BuildRecord(CrateRecord(crate.package_name, crate.version, crate.lib_name, checkout_relative(crate.manifest_path)),
-                         resolved.build.profile, list(resolved.build.cargo_features), resolved.build.no_default_features)
+    record = BuildRecord(
+        CrateRecord(crate.package_name, crate.version, crate.lib_name, checkout_relative(crate.manifest_path)),
+        resolved.build.profile,
+        list(resolved.build.cargo_features),
+        resolved.build.no_default_features,
+    )
     # A failed build must not leave the previous build's record claiming these stages.
     layout.record_path.unlink(missing_ok=True)
 
@@ -532,14 +617,19 @@ def build(resolved: config.Config | BuildOptions) -> BuildResult:
         extra = extra_js_files(crate)
         clashes = sorted(set(extra) & set(files))
         if clashes:
-            raise ToolchainError(f"{crate.manifest_path}: js-files {clashes} would replace the generated glue",
-                                 "rename those files")
+            raise ToolchainError(
+                f"{crate.manifest_path}: js-files {clashes} would replace the generated glue", "rename those files"
+            )
         files.update(extra)
-        publish_package(layout.package_dir, files, {
-            "package.json": package_json(crate, out_name, list(extra)),
-            layout.size_report.name: record.size_report,
-            layout.build_info.name: record.build_info,
-        })
+        publish_package(
+            layout.package_dir,
+            files,
+            {
+                "package.json": package_json(crate, out_name, list(extra)),
+                layout.size_report.name: record.size_report,
+                layout.build_info.name: record.build_info,
+            },
+        )
     record.save(layout)
 
     print(sizes.format_table(record.size_report), flush=True)

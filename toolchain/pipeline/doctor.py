@@ -12,14 +12,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.tools import browser
 from toolchain.analysis import cargo_lock
-from toolchain.core import process
-from toolchain.tools import rust
-from toolchain.core import system
-from toolchain.tools import wasm_bindgen
-from toolchain.tools import wasm_opt
+from toolchain.core import process, system
 from toolchain.core.errors import ToolchainError
+from toolchain.tools import browser, rust, wasm_bindgen, wasm_opt
 
 
 @dataclass
@@ -52,8 +48,10 @@ def _wasm_c_compiler(install: bool):
         system.ensure_packages(system.C_WASM32_PACKAGES, "C dependencies compiled for wasm32")
         cc = rust._c_toolchain_env().get("CC_wasm32_unknown_unknown")
     if not cc:
-        raise ToolchainError("no clang to compile C dependencies (zstd-sys) for wasm32",
-                             f"run: {system.apt_install_command(system.C_WASM32_PACKAGES)}")
+        raise ToolchainError(
+            "no clang to compile C dependencies (zstd-sys) for wasm32",
+            f"run: {system.apt_install_command(system.C_WASM32_PACKAGES)}",
+        )
     return (process.output([cc, "--version"]) or "").splitlines()[0], cc
 
 
@@ -76,7 +74,10 @@ def _browser(install: bool):
 
 def _firefox(install: bool):
     found = browser.find_firefox(install=install)
-    return found.firefox_version, f"{found.firefox}; driver {found.geckodriver} ({found.geckodriver_version}, from crates.io)"
+    return (
+        found.firefox_version,
+        f"{found.firefox}; driver {found.geckodriver} ({found.geckodriver_version}, from crates.io)",
+    )
 
 
 def _program(name: str):
@@ -90,7 +91,9 @@ def _python_package(name: str):
     try:
         return importlib.metadata.version(name), "this Python environment"
     except importlib.metadata.PackageNotFoundError:
-        raise ToolchainError(f"Python package {name} is not installed here", "run through nox, which installs it") from None
+        raise ToolchainError(
+            f"Python package {name} is not installed here", "run through nox, which installs it"
+        ) from None
 
 
 def diagnose(manifest: Path, install: bool = False, python_packages: tuple[str, ...] = ()) -> list[Finding]:
@@ -103,7 +106,7 @@ def diagnose(manifest: Path, install: bool = False, python_packages: tuple[str, 
     for name in wasm_opt.PROVIDERS:
         chosen = name == default
         label = f"wasm-opt [{name}]" + (" (default)" if chosen else "")
-        findings.append(_check(label, lambda n=name: _wasm_opt(n, install and chosen), required=chosen))
+        findings.append(_check(label, lambda n=name, c=chosen: _wasm_opt(n, install and c), required=chosen))
     findings += [
         _check("chromium + chromedriver", lambda: _browser(install)),
         # The second browser of the browser suite; without it the suite's Firefox run is skipped.

@@ -15,17 +15,18 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.core import cache
-from toolchain.core import process
-from toolchain.tools import patched_crates
-from toolchain.tools import rust
+from toolchain.core import cache, process
+from toolchain.tools import patched_crates, rust
 
 DEFAULT_MANIFEST = Path("crates/ipc-guard-fuzz/Cargo.toml")
 DEFAULT_SECONDS = 120.0
 DEFAULT_SAVE_DIR = Path("artifacts/ipc-guard-fuzz")
 # The fuzzer's last line (src/bin/fuzz.rs).
-SUMMARY = re.compile(r"^ipc-guard fuzz: (?P<inputs>\d+) inputs, (?P<accepted>\d+) accepted, (?P<rejected>\d+) rejected, "
-                     r"(?P<panics>\d+) panics after validation, (?P<seconds>[\d.]+) s, seed (?P<seed>\d+)", re.MULTILINE)
+SUMMARY = re.compile(
+    r"^ipc-guard fuzz: (?P<inputs>\d+) inputs, (?P<accepted>\d+) accepted, (?P<rejected>\d+) rejected, "
+    r"(?P<panics>\d+) panics after validation, (?P<seconds>[\d.]+) s, seed (?P<seed>\d+)",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ def parse_summary(output: str) -> Summary | None:
     if not matches:
         return None
     m = matches[-1].groupdict()
-    return Summary(int(m["inputs"]), int(m["accepted"]), int(m["rejected"]), int(m["panics"]),
-                   float(m["seconds"]), int(m["seed"]))
+    return Summary(
+        int(m["inputs"]), int(m["accepted"]), int(m["rejected"]), int(m["panics"]), float(m["seconds"]), int(m["seed"])
+    )
 
 
 def target_dir() -> Path:
@@ -57,23 +59,36 @@ def cargo_env(native: rust.NativeRust, target: Path | None = None) -> dict[str, 
     return {**native.env, "CARGO_TARGET_DIR": str(target or target_dir())}
 
 
-def build(manifest: Path = DEFAULT_MANIFEST, install: bool = False, target: Path | None = None,
-          bins: tuple[str, ...] = ("fuzz",)) -> Path:
+def build(
+    manifest: Path = DEFAULT_MANIFEST,
+    install: bool = False,
+    target: Path | None = None,
+    bins: tuple[str, ...] = ("fuzz",),
+) -> Path:
     """cargo build --release of the harness's executables (incremental); the directory they are in.
 
     fuzz: the mutation fuzzer; check: validator + decoder verdicts on a file of records."""
     native = rust.find_native(install=install)
     target = target or target_dir()
     patched_crates.prepare_for(manifest)  # the engine's patched arrow-ipc
-    process.run([native.cargo, "build", "--release", "--locked", *(f"--bin={b}" for b in bins), "--manifest-path", manifest],
-                what="building the IPC fuzzer", env=cargo_env(native, target),
-                fix=f"fix the compile errors above (ipc_guard.rs is compiled as is from crates/datafusion-wasm/src); "
-                    f"if Cargo.lock is out of date, run `cargo update --workspace` in {manifest.parent}")
+    process.run(
+        [native.cargo, "build", "--release", "--locked", *(f"--bin={b}" for b in bins), "--manifest-path", manifest],
+        what="building the IPC fuzzer",
+        env=cargo_env(native, target),
+        fix=f"fix the compile errors above (ipc_guard.rs is compiled as is from crates/datafusion-wasm/src); "
+        f"if Cargo.lock is out of date, run `cargo update --workspace` in {manifest.parent}",
+    )
     return target / "release"
 
 
-def fuzz_argv(executable: Path, seconds: float | None, seed: int, count: int | None = None,
-              save_dir: Path | None = None, validate: bool = True) -> list[str]:
+def fuzz_argv(
+    executable: Path,
+    seconds: float | None,
+    seed: int,
+    count: int | None = None,
+    save_dir: Path | None = None,
+    validate: bool = True,
+) -> list[str]:
     argv = [str(executable), "--seed", str(seed)]
     if seconds is not None:
         argv += ["--seconds", f"{seconds:g}"]

@@ -32,11 +32,20 @@ def instantiate_in_node(js_glue: Path, wasm: Path) -> str:
     """Instantiates `wasm` through its wasm-bindgen glue in node; returns node's one-line report."""
     node = shutil.which("node")
     if node is None:
-        raise StageFailed("node is not installed, so the module cannot be test-instantiated",
-                          "install Node.js (Debian: nodejs), or build with --no-verify")
+        raise StageFailed(
+            "node is not installed, so the module cannot be test-instantiated",
+            "install Node.js (Debian: nodejs), or build with --no-verify",
+        )
     argv = [node, "--input-type=module", "-e", _SCRIPT, str(js_glue), str(wasm)]
-    result = process.run(argv, capture=True, timeout=600, check=False, show=[node, "<instantiate check>", js_glue, wasm],
-                         what="the instantiate check", fix="build with --no-verify to skip it")
+    result = process.run(
+        argv,
+        capture=True,
+        timeout=600,
+        check=False,
+        show=[node, "<instantiate check>", js_glue, wasm],
+        what="the instantiate check",
+        fix="build with --no-verify to skip it",
+    )
     if result.returncode != 0:
         detail = "\n".join((result.stderr or result.stdout).strip().splitlines()[:12])
         raise StageFailed(

@@ -13,16 +13,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.tools import browser
-from toolchain.pipeline import build
-from toolchain.core import cache
 from toolchain.analysis import cargo_lock
-from toolchain.core import console
-from toolchain.core import process
-from toolchain.tools import patched_crates
-from toolchain.tools import rust
-from toolchain.tools import wasm_bindgen
+from toolchain.core import cache, console, process
 from toolchain.core.errors import MissingTool, StageFailed, ToolchainError
+from toolchain.pipeline import build
+from toolchain.tools import browser, patched_crates, rust, wasm_bindgen
 
 # Written into the target directory once `cargo test` has compiled every test: the signal that
 # a later run compiles only what changed (tests/conftest.py includes the slow integration test
@@ -39,8 +34,16 @@ class WasmTestResult:
 
 def test_command(toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str) -> list[str]:
     return [
-        str(toolchain.cargo), "test", "--locked", "--manifest-path", str(crate.manifest_path),
-        "--target", rust.WASM_TARGET, "--profile", profile, "--tests",
+        str(toolchain.cargo),
+        "test",
+        "--locked",
+        "--manifest-path",
+        str(crate.manifest_path),
+        "--target",
+        rust.WASM_TARGET,
+        "--profile",
+        profile,
+        "--tests",
         # libtest is built from source too, and tests run with the same abort strategy as the build.
         *(["-Zbuild-std=std,panic_abort,test", "-Zpanic-abort-tests"] if toolchain.build_std else []),
         *toolchain.build_std_feature_flags(crate.settings.build_std_features),
@@ -63,17 +66,25 @@ def _dependency_inputs(crate: cargo_lock.CrateManifest) -> dict[str, str]:
         generated = set(patched_crates.generated_paths(workspace))
         for root, dirs, names in os.walk(workspace):
             # Pruned, not filtered: a target directory holds hundreds of thousands of files.
-            dirs[:] = [d for d in dirs if d not in ("target", ".git") and Path(root, d) != crate.crate_dir
-                       and Path(root, d) not in generated]
+            dirs[:] = [
+                d
+                for d in dirs
+                if d not in ("target", ".git") and Path(root, d) != crate.crate_dir and Path(root, d) not in generated
+            ]
             files += [Path(root, name) for name in names if Path(root, name) not in generated]
-    return {str(path.relative_to(workspace) if path.is_relative_to(workspace) else path): cache.file_sha256(path)
-            for path in sorted(set(files))}
+    return {
+        str(path.relative_to(workspace) if path.is_relative_to(workspace) else path): cache.file_sha256(path)
+        for path in sorted(set(files))
+    }
 
 
 def compiled_tests_key(toolchain: rust.RustToolchain, crate: cargo_lock.CrateManifest, profile: str) -> str:
-    return cache.cache_key(inputs=_dependency_inputs(crate), rustc=toolchain.version,
-                           argv=test_command(toolchain, crate, profile),
-                           rustflags=[*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
+    return cache.cache_key(
+        inputs=_dependency_inputs(crate),
+        rustc=toolchain.version,
+        argv=test_command(toolchain, crate, profile),
+        rustflags=[*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags],
+    )
 
 
 def _profile_dir(profile: str) -> str:
@@ -94,8 +105,10 @@ def missing_test_build(manifest_path: Path, profile: str = "release") -> str | N
     if not isinstance(stamp, dict):
         return f"{target_dir} holds no test build yet"
     if stamp.get("key") != compiled_tests_key(toolchain, crate, profile):
-        return (f"the test build in {target_dir} was made from another Cargo.lock, workspace (profiles, "
-                "patched or path crates), compiler or flags")
+        return (
+            f"the test build in {target_dir} was made from another Cargo.lock, workspace (profiles, "
+            "patched or path crates), compiler or flags"
+        )
     deps = target_dir / rust.WASM_TARGET / _profile_dir(profile) / "deps"
     for test in sorted((crate.crate_dir / "tests").glob("*.rs")):
         if not any(deps.glob(f"{test.stem.replace('-', '_')}-*.wasm")):
@@ -103,17 +116,23 @@ def missing_test_build(manifest_path: Path, profile: str = "release") -> str | N
     return None
 
 
-def run(manifest_path: Path, profile: str = "release", install: bool = True, extra: list[str] | None = None) -> WasmTestResult:
+def run(
+    manifest_path: Path, profile: str = "release", install: bool = True, extra: list[str] | None = None
+) -> WasmTestResult:
     crate = cargo_lock.read_manifest(manifest_path)
     if not (crate.crate_dir / "webdriver.json").is_file():
-        console.warn(f"{crate.crate_dir}/webdriver.json is missing: Chromium will run without --no-sandbox/--headless flags")
+        console.warn(
+            f"{crate.crate_dir}/webdriver.json is missing: Chromium will run without --no-sandbox/--headless flags"
+        )
     toolchain = rust.find_toolchain(install=install)
     patched_crates.prepare_for(crate.manifest_path)
     lock = cargo_lock.find_lock_file(crate.manifest_path)
     bindgen = wasm_bindgen.ensure(cargo_lock.single_locked_version(lock, "wasm-bindgen"), install_missing=install)
     if not bindgen.test_runner.exists():
-        raise ToolchainError(f"no wasm-bindgen-test-runner beside {bindgen.executable}",
-                             "reinstall the CLI: `nox -s doctor -- --install` (it installs both binaries)")
+        raise ToolchainError(
+            f"no wasm-bindgen-test-runner beside {bindgen.executable}",
+            "reinstall the CLI: `nox -s doctor -- --install` (it installs both binaries)",
+        )
     chromium = browser.find(install=install)
     env = {
         **rust.build_env(toolchain),  # as the build, so its compiled crates are reused
@@ -126,7 +145,9 @@ def run(manifest_path: Path, profile: str = "release", install: bool = True, ext
         env["RUSTFLAGS"] = " ".join([*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags])
     argv = [*test_command(toolchain, crate, profile), *(extra or [])]
     console.command(argv)
-    console.info(f"runner: {bindgen.test_runner} (wasm-bindgen {bindgen.version}); chromedriver: {chromium.chromedriver}")
+    console.info(
+        f"runner: {bindgen.test_runner} (wasm-bindgen {bindgen.version}); chromedriver: {chromium.chromedriver}"
+    )
     # cargo runs the tests from the crate directory, where the runner reads webdriver.json.
     # Streamed as it comes (a cold compile takes minutes), and read for the result lines.
     result = process.stream(argv, env=env, cwd=crate.crate_dir, show=False, what=f"wasm tests of {crate.package_name}")
@@ -134,8 +155,9 @@ def run(manifest_path: Path, profile: str = "release", install: bool = True, ext
         # cargo compiles every test before it runs one: a result line means all are compiled,
         # whether they passed or not. Extra arguments may change the build (--features), so
         # only the plain run records it.
-        cache.write_json_atomic(Path(env["CARGO_TARGET_DIR"]) / TEST_BUILD_STAMP,
-                                {"key": compiled_tests_key(toolchain, crate, profile)})
+        cache.write_json_atomic(
+            Path(env["CARGO_TARGET_DIR"]) / TEST_BUILD_STAMP, {"key": compiled_tests_key(toolchain, crate, profile)}
+        )
     passed = sum(int(n) for n in re.findall(r"(\d+) passed", result.stdout))
     failed = sum(int(n) for n in re.findall(r"(\d+) failed", result.stdout))
     if result.returncode != 0:
@@ -145,6 +167,8 @@ def run(manifest_path: Path, profile: str = "release", install: bool = True, ext
             "shows as 'RuntimeError: unreachable' in the named test",
         )
     if passed == 0:
-        raise StageFailed(f"no wasm test of {crate.package_name} ran",
-                          "add #[wasm_bindgen_test] tests under tests/ with wasm_bindgen_test_configure!(run_in_browser)")
+        raise StageFailed(
+            f"no wasm test of {crate.package_name} ran",
+            "add #[wasm_bindgen_test] tests under tests/ with wasm_bindgen_test_configure!(run_in_browser)",
+        )
     return WasmTestResult(passed, failed, result.stdout)

@@ -22,18 +22,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolchain.analysis import cargo_graph
 from toolchain import __version__
-from toolchain.core import cache
-from toolchain.analysis import cargo_lock
-from toolchain.core import console
-from toolchain.core import process
-from toolchain.tools import patched_crates
-from toolchain.tools import rust
-from toolchain.release import sbom
-from toolchain.release import wheel
-from toolchain.core.git import git_output
+from toolchain.analysis import cargo_graph, cargo_lock
+from toolchain.core import cache, console, process
 from toolchain.core.errors import StageFailed, ToolchainError
+from toolchain.core.git import git_output
+from toolchain.release import sbom, wheel
+from toolchain.tools import patched_crates, rust
 
 DEFAULT_RELEASE_ROOT = Path("artifacts/release")
 SUMS_NAME = "SHA256SUMS"
@@ -71,13 +66,17 @@ def source_date_epoch(checkout: Path, environ: dict[str, str] | None = None) -> 
     if environ.get("SOURCE_DATE_EPOCH"):
         value = environ["SOURCE_DATE_EPOCH"]
         if not value.isdigit():
-            raise ToolchainError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970",
-                                 "set it to an integer (e.g. `git log -1 --format=%ct`) or unset it")
+            raise ToolchainError(
+                f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970",
+                "set it to an integer (e.g. `git log -1 --format=%ct`) or unset it",
+            )
         return int(value)
     committed = git_output(checkout, "log", "-1", "--format=%ct")
     if not committed:
-        raise ToolchainError(f"{checkout} is not a git checkout, so there is no commit time to date the archives",
-                             "set SOURCE_DATE_EPOCH (seconds since 1970) for a build outside git")
+        raise ToolchainError(
+            f"{checkout} is not a git checkout, so there is no commit time to date the archives",
+            "set SOURCE_DATE_EPOCH (seconds since 1970) for a build outside git",
+        )
     return int(committed)
 
 
@@ -85,19 +84,25 @@ def read_package(package_dir: Path, crate: cargo_lock.CrateManifest) -> dict:
     """The built package's package.json, checked: the fields consumers need, the files it lists, the version."""
     manifest_path = package_dir / "package.json"
     if not manifest_path.is_file():
-        raise ToolchainError(f"no package.json in {package_dir}: the engine is not built",
-                             "run `nox -s build` (or `python -m toolchain build`) first")
+        raise ToolchainError(
+            f"no package.json in {package_dir}: the engine is not built",
+            "run `nox -s build` (or `python -m toolchain build`) first",
+        )
     try:
         manifest = json.loads(manifest_path.read_text())
     except ValueError as exc:
         raise ToolchainError(f"{manifest_path} is not JSON ({exc})", "rebuild the package with `nox -s build`") from exc
     missing = [key for key in REQUIRED_PACKAGE_FIELDS if key not in manifest]
     if missing:
-        raise ToolchainError(f"{manifest_path} lacks {', '.join(missing)}",
-                             "rebuild with this toolchain (`nox -s build`): its package.json has every field")
+        raise ToolchainError(
+            f"{manifest_path} lacks {', '.join(missing)}",
+            "rebuild with this toolchain (`nox -s build`): its package.json has every field",
+        )
     if manifest["type"] != "module":
-        raise ToolchainError(f"{manifest_path}: \"type\" is {manifest['type']!r}, the glue is an ES module",
-                             'set "type": "module" (rebuild with `nox -s build`)')
+        raise ToolchainError(
+            f'{manifest_path}: "type" is {manifest["type"]!r}, the glue is an ES module',
+            'set "type": "module" (rebuild with `nox -s build`)',
+        )
     if manifest["name"] != crate.package_name or manifest["version"] != crate.version:
         raise ToolchainError(
             f"{manifest_path} is {manifest['name']}@{manifest['version']}, but {crate.manifest_path} is "
@@ -106,8 +111,9 @@ def read_package(package_dir: Path, crate: cargo_lock.CrateManifest) -> dict:
         )
     absent = [name for name in manifest["files"] if not (package_dir / name).is_file()]
     if absent:
-        raise ToolchainError(f"{package_dir} lacks files its package.json lists: {', '.join(absent)}",
-                             "rebuild with `nox -s build`")
+        raise ToolchainError(
+            f"{package_dir} lacks files its package.json lists: {', '.join(absent)}", "rebuild with `nox -s build`"
+        )
     return manifest
 
 
@@ -129,9 +135,14 @@ def npm_pack(staged: Path, out_dir: Path) -> Path:
     npm = shutil.which("npm")
     if not npm:
         raise StageFailed("npm is needed to pack the npm package", "install Node.js and npm (Debian: nodejs npm)")
-    result = process.run([npm, "pack", "--json", "--ignore-scripts", "--pack-destination", out_dir], cwd=staged,
-                         capture=True, what="npm pack", fix="check the package.json printed above")
-    report = json.loads(result.stdout[result.stdout.index("["):])
+    result = process.run(
+        [npm, "pack", "--json", "--ignore-scripts", "--pack-destination", out_dir],
+        cwd=staged,
+        capture=True,
+        what="npm pack",
+        fix="check the package.json printed above",
+    )
+    report = json.loads(result.stdout[result.stdout.index("[") :])
     return out_dir / report[0]["filename"]
 
 
@@ -142,14 +153,22 @@ def tool_version(argv: list[str]) -> str | None:
 # ---------------------------------------------------------------- Python
 
 
-def python_wheel(package_dir: Path, manifest: dict, crate: cargo_lock.CrateManifest, out_dir: Path, epoch: int,
-                 commit: str | None) -> Path:
+def python_wheel(
+    package_dir: Path, manifest: dict, crate: cargo_lock.CrateManifest, out_dir: Path, epoch: int, commit: str | None
+) -> Path:
     """A py3-none-any wheel whose package (the crate's lib name) carries the npm package's files."""
     import_name = crate.lib_name
-    meta = wheel.WheelMetadata(crate.package_name, wheel.pep440_version(crate.version),
-                               crate.description or f"{crate.package_name} WebAssembly engine", crate.license)
+    meta = wheel.WheelMetadata(
+        crate.package_name,
+        wheel.pep440_version(crate.version),
+        crate.description or f"{crate.package_name} WebAssembly engine",
+        crate.license,
+    )
     contents = {
-        f"{import_name}/__init__.py": (TEMPLATES / "wheel_init.py").read_text().replace("datafusion_wasm", import_name).encode(),
+        f"{import_name}/__init__.py": (TEMPLATES / "wheel_init.py")
+        .read_text()
+        .replace("datafusion_wasm", import_name)
+        .encode(),
         f"{import_name}/__main__.py": (TEMPLATES / "wheel_main.py").read_bytes(),
     }
     for name in [*manifest["files"], "package.json"]:
@@ -168,12 +187,20 @@ def python_wheel(package_dir: Path, manifest: dict, crate: cargo_lock.CrateManif
 # ---------------------------------------------------------------- SBOM
 
 
-def crate_sbom(crate: cargo_lock.CrateManifest, request: ReleaseRequest, shipped: list[sbom.Shipped],
-               info: dict, epoch: int, checkout: Path | None) -> dict:
+def crate_sbom(
+    crate: cargo_lock.CrateManifest,
+    request: ReleaseRequest,
+    shipped: list[sbom.Shipped],
+    info: dict,
+    epoch: int,
+    checkout: Path | None,
+) -> dict:
     """The CycloneDX document: the crates of the wasm32 graph (resolved as the gating check does) and the packages."""
 
     toolchain = rust.find_toolchain()
-    metadata = cargo_graph.cargo_metadata(toolchain, crate.manifest_path, list(request.features), request.no_default_features)
+    metadata = cargo_graph.cargo_metadata(
+        toolchain, crate.manifest_path, list(request.features), request.no_default_features
+    )
     graph = cargo_graph.graph_from_metadata(metadata, cargo_graph.wasm_target_cfg(toolchain))
     resolution = cargo_graph.resolve_for_wasm(graph, list(request.features), request.no_default_features)
     lock = cargo_lock.find_lock_file(crate.manifest_path)
@@ -187,8 +214,13 @@ def crate_sbom(crate: cargo_lock.CrateManifest, request: ReleaseRequest, shipped
     prepared = {p.name: p for p in patched_crates.prepare_for(crate.manifest_path)}
     crates, refs = sbom.crate_components(resolution, raw_packages, checksums, patched, checkout, prepared)
     root_ref = refs[graph.root]
-    root = {"type": "library", "bom-ref": root_ref, "name": crate.package_name, "version": crate.version,
-            "purl": root_ref}
+    root = {
+        "type": "library",
+        "bom-ref": root_ref,
+        "name": crate.package_name,
+        "version": crate.version,
+        "purl": root_ref,
+    }
     if crate.description:
         root["description"] = crate.description
     if crate.license:
@@ -197,8 +229,9 @@ def crate_sbom(crate: cargo_lock.CrateManifest, request: ReleaseRequest, shipped
     std = sbom.std_component(toolchain.semver, rustc.get("provider", "")) if rustc.get("build_std") else None
     edges = sbom.dependency_edges(resolution, refs)
     if std:
-        edges = [{**e, "dependsOn": sorted([*e["dependsOn"], std["bom-ref"]])} if e["ref"] == root_ref else e
-                 for e in edges]
+        edges = [
+            {**e, "dependsOn": sorted([*e["dependsOn"], std["bom-ref"]])} if e["ref"] == root_ref else e for e in edges
+        ]
     # The shipped packages contain the root crate's module.
     edges += [{"ref": item.purl, "dependsOn": [root_ref]} for item in shipped]
     return sbom.document(root, crates, edges, shipped, std, epoch)
@@ -228,7 +261,9 @@ def verify_sha256sums(sums_file: Path) -> list[str]:
         if not path.is_file():
             problems.append(f"{name}: listed in {sums_file.name} but missing")
         elif cache.file_sha256(path) != digest:
-            problems.append(f"{name}: checksum mismatch (listed {digest[:16]}..., file {cache.file_sha256(path)[:16]}...)")
+            problems.append(
+                f"{name}: checksum mismatch (listed {digest[:16]}..., file {cache.file_sha256(path)[:16]}...)"
+            )
     return problems
 
 
@@ -290,8 +325,9 @@ def make_release(request: ReleaseRequest) -> Release:
         console.warn(f"the package was built from commit {commit}, HEAD is {head}: rebuild before releasing")
     dirty = checkout is not None and git_dirty(checkout)
     if dirty:
-        console.warn("the working tree has uncommitted changes: this release cannot be reproduced from "
-                     f"commit {head} alone")
+        console.warn(
+            f"the working tree has uncommitted changes: this release cannot be reproduced from commit {head} alone"
+        )
 
     release_root = request.release_root.resolve()
     release_dir = release_root / crate.version
@@ -307,11 +343,20 @@ def make_release(request: ReleaseRequest) -> Release:
             wheel_file = python_wheel(request.package_dir, manifest, crate, staging, epoch, commit)
             console.info(f"{wheel_file.name}: {wheel_file.stat().st_size} bytes")
         shipped = [
-            sbom.Shipped(manifest["name"], crate.version, f"pkg:npm/{manifest['name']}@{crate.version}",
-                         cache.file_sha256(tarball), "the npm package (ES module glue, .wasm, .d.ts)"),
-            sbom.Shipped(crate.package_name, wheel.pep440_version(crate.version),
-                         f"pkg:pypi/{crate.package_name}@{wheel.pep440_version(crate.version)}",
-                         cache.file_sha256(wheel_file), "the Python wheel carrying the same files"),
+            sbom.Shipped(
+                manifest["name"],
+                crate.version,
+                f"pkg:npm/{manifest['name']}@{crate.version}",
+                cache.file_sha256(tarball),
+                "the npm package (ES module glue, .wasm, .d.ts)",
+            ),
+            sbom.Shipped(
+                crate.package_name,
+                wheel.pep440_version(crate.version),
+                f"pkg:pypi/{crate.package_name}@{wheel.pep440_version(crate.version)}",
+                cache.file_sha256(wheel_file),
+                "the Python wheel carrying the same files",
+            ),
         ]
         with console.stage("SBOM (CycloneDX, the wasm32 crate graph)"):
             bom = crate_sbom(crate, request, shipped, info, epoch, checkout)
@@ -340,15 +385,22 @@ def make_release(request: ReleaseRequest) -> Release:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    roles = {"npm": tarball.name, "wheel": wheel_file.name, "sbom": sbom_file.name,
-             "build-info": BUILD_INFO_NAME, "sums": SUMS_NAME}
+    roles = {
+        "npm": tarball.name,
+        "wheel": wheel_file.name,
+        "sbom": sbom_file.name,
+        "build-info": BUILD_INFO_NAME,
+        "sums": SUMS_NAME,
+    }
     result.files = {role: release_dir / name for role, name in roles.items()}
     return result
 
 
 def format_release(release: Release) -> str:
-    lines = [f"release {release.version} in {release.directory}" + (" (unchanged: identical release already there)"
-                                                                     if release.unchanged else "")]
+    lines = [
+        f"release {release.version} in {release.directory}"
+        + (" (unchanged: identical release already there)" if release.unchanged else "")
+    ]
     for role, path in release.files.items():
         lines.append(f"  {role:10} {path.name:45} {path.stat().st_size:>12,} bytes")
     return "\n".join(lines)
@@ -356,14 +408,21 @@ def format_release(release: Release) -> str:
 
 def summary_markdown(release: Release) -> str:
     """The release as a Markdown table (appended to $GITHUB_STEP_SUMMARY in CI)."""
-    rows = [f"| `{path.name}` | {path.stat().st_size:,} | `{cache.file_sha256(path)[:16]}…` |"
-            for role, path in release.files.items() if role != "sums"]
-    return "\n".join([f"### Release {release.version}", "", "| file | bytes | sha256 |", "| --- | ---: | --- |", *rows, ""])
+    rows = [
+        f"| `{path.name}` | {path.stat().st_size:,} | `{cache.file_sha256(path)[:16]}…` |"
+        for role, path in release.files.items()
+        if role != "sums"
+    ]
+    return "\n".join(
+        [f"### Release {release.version}", "", "| file | bytes | sha256 |", "| --- | ---: | --- |", *rows, ""]
+    )
 
 
 def run_sha256sum_check(release_dir: Path) -> process.Completed:
     """`sha256sum -c SHA256SUMS` in the release directory (coreutils), as a user would verify it."""
-    return process.run(["sha256sum", "--strict", "-c", SUMS_NAME], cwd=release_dir, capture=True, check=False, show=False)
+    return process.run(
+        ["sha256sum", "--strict", "-c", SUMS_NAME], cwd=release_dir, capture=True, check=False, show=False
+    )
 
 
 def verify_wheel(path: Path) -> list[str]:
@@ -401,8 +460,11 @@ def verify_wheel(path: Path) -> list[str]:
             digest = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             if listed[name] != (digest, str(len(data))):
                 problems.append(f"{path.name}: {name} does not match its RECORD entry")
-        problems += [f"{path.name}: RECORD lists {n}, which is not in the archive"
-                     for n in listed if n != records[0] and n not in archive.namelist()]
+        problems += [
+            f"{path.name}: RECORD lists {n}, which is not in the archive"
+            for n in listed
+            if n != records[0] and n not in archive.namelist()
+        ]
         return problems
 
 
@@ -416,7 +478,9 @@ def verify_tarball(path: Path, name: str, version: str) -> list[str]:
     except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
         return [f"{path.name}: not an npm package tarball ({exc})"]
     if (manifest.get("name"), manifest.get("version")) != (name, version):
-        return [f"{path.name}: package.json says {manifest.get('name')}@{manifest.get('version')}, expected {name}@{version}"]
+        return [
+            f"{path.name}: package.json says {manifest.get('name')}@{manifest.get('version')}, expected {name}@{version}"
+        ]
     return []
 
 
@@ -433,7 +497,7 @@ def verify_release(release_dir: Path) -> list[str]:
     info = cache.read_json(release_dir / BUILD_INFO_NAME) or {}
     files = info.get("release", {}).get("files", {})
     if not files:
-        return problems + [f"{release_dir / BUILD_INFO_NAME} has no release.files section"]
+        return [*problems, f"{release_dir / BUILD_INFO_NAME} has no release.files section"]
     for name in files.values():
         if name not in (sums.read_text()):
             problems.append(f"{name} is not covered by {SUMS_NAME}")

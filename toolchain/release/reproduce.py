@@ -20,11 +20,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolchain.core import cache
 from toolchain.analysis import cargo_lock
-from toolchain.core import console, process
-from toolchain.core.git import git_output
+from toolchain.core import cache, console, process
 from toolchain.core.errors import StageFailed, ToolchainError
+from toolchain.core.git import git_output
 
 SIDES = ("a", "b-second-clone")  # different names and lengths: a path that leaks moves every offset
 
@@ -41,7 +40,9 @@ class Difference:
     detail: str = ""
 
     def format(self) -> str:
-        where = f"{self.file}: " + (f"first difference at byte {self.offset}" if self.offset is not None else self.detail)
+        where = f"{self.file}: " + (
+            f"first difference at byte {self.offset}" if self.offset is not None else self.detail
+        )
         if self.member:
             where += f"; first differing member {self.member}"
             if self.member_offset is not None:
@@ -60,7 +61,7 @@ def first_differing_offset(a: bytes, b: bytes) -> int | None:
     low, high = 0, limit
     while low < high:
         middle = (low + high) // 2
-        if a[low:middle + 1] == b[low:middle + 1]:
+        if a[low : middle + 1] == b[low : middle + 1]:
             low = middle + 1
         else:
             high = middle
@@ -92,14 +93,21 @@ def compare_bytes(name: str, a: bytes, b: bytes) -> Difference | None:
     if list(members_a) != list(members_b):
         only = sorted(set(members_a) ^ set(members_b))
         first = next((x for x, y in zip(members_a, members_b) if x != y), None)
-        return Difference(name, offset, member=first or (only[0] if only else None),
-                          detail=f"different members or order; only on one side: {only}" if only else "members in a different order")
+        return Difference(
+            name,
+            offset,
+            member=first or (only[0] if only else None),
+            detail=f"different members or order; only on one side: {only}" if only else "members in a different order",
+        )
     for member, content in members_a.items():
         inner = first_differing_offset(content, members_b[member])
         if inner is not None:
             return Difference(name, offset, member=member, member_offset=inner, detail=detail)
-    return Difference(name, offset, detail="every member is identical: the archive's metadata differs "
-                                           "(timestamps, permissions, compression)")
+    return Difference(
+        name,
+        offset,
+        detail="every member is identical: the archive's metadata differs (timestamps, permissions, compression)",
+    )
 
 
 def compare_trees(root_a: Path, root_b: Path, names: list[str]) -> list[Difference]:
@@ -161,32 +169,56 @@ class Outcome:
 
 def clone_commit(checkout: Path, commit: str, destination: Path) -> None:
     """A clone of exactly `commit`, in its own directory (no shared working files)."""
-    for argv in (["git", "clone", "--quiet", "--no-checkout", "--no-hardlinks", str(checkout), str(destination)],
-                 ["git", "-C", str(destination), "checkout", "--quiet", "--detach", commit]):
+    for argv in (
+        ["git", "clone", "--quiet", "--no-checkout", "--no-hardlinks", str(checkout), str(destination)],
+        ["git", "-C", str(destination), "checkout", "--quiet", "--detach", commit],
+    ):
         result = process.run(argv, capture=True, check=False, what="cloning the commit")
         if result.returncode != 0:
-            raise StageFailed(f"{' '.join(argv)} failed: {result.stderr.strip()}",
-                              "check that the commit exists in the repository")
+            raise StageFailed(
+                f"{' '.join(argv)} failed: {result.stderr.strip()}", "check that the commit exists in the repository"
+            )
 
 
 def clean_release(side: Side, manifest_path: Path, epoch: int) -> None:
     """build + release in the clone, with the clone's own toolchain, a fresh target dir and no stage store."""
-    argv = [sys.executable, "-m", "toolchain", "release", "--skip-checks", "--no-stage-store",
-            "--manifest-path", str(manifest_path), "--target-dir", str(side.target_dir)]
+    argv = [
+        sys.executable,
+        "-m",
+        "toolchain",
+        "release",
+        "--skip-checks",
+        "--no-stage-store",
+        "--manifest-path",
+        str(manifest_path),
+        "--target-dir",
+        str(side.target_dir),
+    ]
     env = {"PYTHONPATH": str(side.clone), "SOURCE_DATE_EPOCH": str(epoch)}
     console.command(argv)
     console.info(f"in {side.clone}; log: {side.log}")
     started = time.monotonic()
     with side.log.open("w") as log:
         # Into the log, the latest line shown as progress (redrawn on a terminal, every minute on CI).
-        result = process.stream(argv, cwd=side.clone, env=env, unset=["CARGO_TARGET_DIR"], echo=False,
-                                merge_stderr=True, keep=0, on_line=log.write, show=False,
-                                what=f"the clean build in {side.clone}")
+        result = process.stream(
+            argv,
+            cwd=side.clone,
+            env=env,
+            unset=["CARGO_TARGET_DIR"],
+            echo=False,
+            merge_stderr=True,
+            keep=0,
+            on_line=log.write,
+            show=False,
+            what=f"the clean build in {side.clone}",
+        )
     side.seconds = time.monotonic() - started
     if result.returncode != 0:
         tail = "\n".join(side.log.read_text(errors="replace").splitlines()[-30:])
-        raise StageFailed(f"the clean build in {side.clone} failed (exit {result.returncode}):\n{tail}",
-                          f"the whole log is {side.log}; fix the build, commit, and run the proof again")
+        raise StageFailed(
+            f"the clean build in {side.clone} failed (exit {result.returncode}):\n{tail}",
+            f"the whole log is {side.log}; fix the build, commit, and run the proof again",
+        )
 
 
 def prove(request: ProofRequest) -> Outcome:
@@ -211,11 +243,15 @@ def prove(request: ProofRequest) -> Outcome:
                 clone_commit(checkout, commit, side.clone)
                 clean_release(side, manifest, epoch)
         a, b = sides[0].clone, sides[1].clone
-        names = sorted(set(outputs_to_compare(a, crate.package_name, crate.version))
-                       | set(outputs_to_compare(b, crate.package_name, crate.version)))
+        names = sorted(
+            set(outputs_to_compare(a, crate.package_name, crate.version))
+            | set(outputs_to_compare(b, crate.package_name, crate.version))
+        )
         with console.stage(f"compare {len(names)} files"):
             outcome.differences = compare_trees(a, b, names)
-            outcome.compared = [(n, cache.file_sha256(a / n), (a / n).stat().st_size) for n in names if (a / n).is_file()]
+            outcome.compared = [
+                (n, cache.file_sha256(a / n), (a / n).stat().st_size) for n in names if (a / n).is_file()
+            ]
     finally:
         # The target directories are gigabytes; the clones (with their artifacts) stay when the
         # builds differ, so the difference can be inspected.
@@ -237,6 +273,8 @@ def format_outcome(outcome: Outcome) -> str:
     if outcome.identical:
         lines.append(f"reproducible: {len(outcome.compared)} files byte-identical across the two clean builds")
     else:
-        lines.append("NOT reproducible: " + (outcome.differences[0].format() if outcome.differences else "nothing compared"))
+        lines.append(
+            "NOT reproducible: " + (outcome.differences[0].format() if outcome.differences else "nothing compared")
+        )
         lines += [f"  also: {d.format()}" for d in outcome.differences[1:]]
     return "\n".join(lines)

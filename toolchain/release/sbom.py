@@ -16,9 +16,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain import __version__
 from toolchain.analysis import cargo_graph
 from toolchain.tools.patched_crates import PreparedCrate
-from toolchain import __version__
 
 SPEC_VERSION = "1.6"
 _SERIAL_NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # uuid.NAMESPACE_URL
@@ -46,9 +46,14 @@ def license_entry(expression: str | None) -> list[dict]:
     return [{"expression": " OR ".join(part.strip() for part in expression.split("/"))}]
 
 
-def crate_components(resolution: cargo_graph.Resolution, raw_packages: dict[str, dict], checksums: dict[tuple[str, str], str],
-                     patched: dict[str, str], checkout: Path | None,
-                     prepared: dict[str, PreparedCrate] | None = None) -> tuple[list[dict], dict[str, str]]:
+def crate_components(
+    resolution: cargo_graph.Resolution,
+    raw_packages: dict[str, dict],
+    checksums: dict[tuple[str, str], str],
+    patched: dict[str, str],
+    checkout: Path | None,
+    prepared: dict[str, PreparedCrate] | None = None,
+) -> tuple[list[dict], dict[str, str]]:
     """One component per crate in the module (the root excluded); returns them and package id -> bom-ref.
 
     patched: [patch.crates-io] crate name -> where its replacement lives; prepared: the patched
@@ -82,8 +87,9 @@ def crate_components(resolution: cargo_graph.Resolution, raw_packages: dict[str,
                 source_patch = (prepared or {}).get(package.name)
                 if source_patch is not None and source_patch.version != package.version:
                     source_patch = None
-                component["pedigree"] = pedigree(package.name, package.version, patched[package.name],
-                                                 source_patch, checkout)
+                component["pedigree"] = pedigree(
+                    package.name, package.version, patched[package.name], source_patch, checkout
+                )
         else:
             component["purl"] = purl
             if repository := raw.get("repository"):
@@ -106,13 +112,20 @@ def pedigree(name: str, version: str, location: str, prepared: PreparedCrate | N
         patch_path = patch_path.relative_to(checkout)
     return {
         "ancestors": [ancestor],
-        "patches": [{"type": "unofficial", "diff": {
-            "text": {"contentType": "text/x-diff", "content": prepared.patch_path.read_text()},
-            "url": patch_path.as_posix(),
-        }}],
-        "notes": (f"crates.io's {name} {version} (.crate sha256 {prepared.crate_sha256}) with the patch "
-                  f"{patch_path.as_posix()} (sha256 {prepared.patch_sha256}) applied; replaced by "
-                  f"[patch.crates-io] with the result, prepared at {location}"),
+        "patches": [
+            {
+                "type": "unofficial",
+                "diff": {
+                    "text": {"contentType": "text/x-diff", "content": prepared.patch_path.read_text()},
+                    "url": patch_path.as_posix(),
+                },
+            }
+        ],
+        "notes": (
+            f"crates.io's {name} {version} (.crate sha256 {prepared.crate_sha256}) with the patch "
+            f"{patch_path.as_posix()} (sha256 {prepared.patch_sha256}) applied; replaced by "
+            f"[patch.crates-io] with the result, prepared at {location}"
+        ),
     }
 
 
@@ -128,12 +141,20 @@ def iso_timestamp(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def document(root: dict, crates: list[dict], edges: list[dict], shipped: list[Shipped], std: dict | None,
-             epoch: int) -> dict:
+def document(
+    root: dict, crates: list[dict], edges: list[dict], shipped: list[Shipped], std: dict | None, epoch: int
+) -> dict:
     """The SBOM: `root` is the npm package's component; the crates, std and the shipped files are components."""
     components = [
-        {"type": "library", "bom-ref": item.purl, "name": item.name, "version": item.version, "purl": item.purl,
-         "description": item.description, "hashes": [{"alg": "SHA-256", "content": item.sha256}]}
+        {
+            "type": "library",
+            "bom-ref": item.purl,
+            "name": item.name,
+            "version": item.version,
+            "purl": item.purl,
+            "description": item.description,
+            "hashes": [{"alg": "SHA-256", "content": item.sha256}],
+        }
         for item in shipped
     ]
     if std:
@@ -162,10 +183,15 @@ def content_serial(bom: dict) -> str:
 
 def std_component(rustc_semver: str, provider: str) -> dict:
     """Rust's std, built from source into the module: one component (its vendored crates are not itemised)."""
-    return {"type": "library", "bom-ref": f"pkg:generic/rust-std@{rustc_semver}", "name": "rust-std",
-            "version": rustc_semver, "purl": f"pkg:generic/rust-std@{rustc_semver}",
-            "description": f"the Rust standard library (std, alloc, core, panic_abort), {provider}",
-            "licenses": [{"expression": "MIT OR Apache-2.0"}]}
+    return {
+        "type": "library",
+        "bom-ref": f"pkg:generic/rust-std@{rustc_semver}",
+        "name": "rust-std",
+        "version": rustc_semver,
+        "purl": f"pkg:generic/rust-std@{rustc_semver}",
+        "description": f"the Rust standard library (std, alloc, core, panic_abort), {provider}",
+        "licenses": [{"expression": "MIT OR Apache-2.0"}],
+    }
 
 
 def patched_crates(manifest: dict, crate_dir: Path, checkout: Path | None) -> dict[str, str]:
@@ -174,5 +200,7 @@ def patched_crates(manifest: dict, crate_dir: Path, checkout: Path | None) -> di
     for name, spec in manifest.get("patch", {}).get("crates-io", {}).items():
         if isinstance(spec, dict) and "path" in spec:
             where = (crate_dir / spec["path"]).resolve()
-            patched[name] = str(where.relative_to(checkout)) if checkout and where.is_relative_to(checkout) else str(where)
+            patched[name] = (
+                str(where.relative_to(checkout)) if checkout and where.is_relative_to(checkout) else str(where)
+            )
     return patched

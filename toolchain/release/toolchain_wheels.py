@@ -30,12 +30,10 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from toolchain.core import cache
-from toolchain.core import console
-from toolchain.core import process
+from toolchain.core import cache, console, process
+from toolchain.core.errors import MissingTool, StageFailed, ToolchainError
 from toolchain.release import sbom
 from toolchain.release import wheel as wheel_format
-from toolchain.core.errors import MissingTool, StageFailed, ToolchainError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGING_DIR = REPO_ROOT / "packaging"
@@ -50,9 +48,12 @@ WHEEL_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 # The wheels' names and how an installed one is found live in the tools layer
 # (installed_wheels), which the tool modules import without the builder above them.
 from toolchain.core.installed_wheels import (  # noqa: E402,F401  (re-exported)
-    WASM_BINDGEN_WHEEL, WASM_OPT_WHEEL, InstalledWheel, installed_executable, read_dist_info,
+    WASM_BINDGEN_WHEEL,
+    WASM_OPT_WHEEL,
+    InstalledWheel,
+    installed_executable,
+    read_dist_info,
 )
-
 
 # ---------------------------------------------------------------- recipes
 
@@ -99,9 +100,11 @@ def load_recipe(directory: Path) -> Recipe:
             lock_file=source.get("lock-file"),
         )
     except KeyError as exc:
-        raise ToolchainError(f"wheel recipe {pyproject} lacks {exc}",
-                             "it needs [project] name/version, [build-system] build-backend and "
-                             "[tool.wasm-qe-toolchain.source] crate/version/sha256/tool-version/executables") from None
+        raise ToolchainError(
+            f"wheel recipe {pyproject} lacks {exc}",
+            "it needs [project] name/version, [build-system] build-backend and "
+            "[tool.wasm-qe-toolchain.source] crate/version/sha256/tool-version/executables",
+        ) from None
 
 
 def all_recipes(packaging_dir: Path = PACKAGING_DIR) -> dict[str, Recipe]:
@@ -166,10 +169,11 @@ def _cargo_fetch(crate: str, version: str) -> None:
             '[package]\nname = "toolchain-wheel-fetch"\nversion = "0.0.0"\nedition = "2021"\n\n'
             f'[dependencies]\n{crate} = "={version}"\n'
         )
-        process.run([cargo, "fetch", "--manifest-path", project / "Cargo.toml"],
-                    what=f"downloading the {crate} {version} crate",
-                    fix="check that crates.io (or your registry mirror) is reachable and serves "
-                    f"{crate} {version}")
+        process.run(
+            [cargo, "fetch", "--manifest-path", project / "Cargo.toml"],
+            what=f"downloading the {crate} {version} crate",
+            fix=f"check that crates.io (or your registry mirror) is reachable and serves {crate} {version}",
+        )
 
 
 def crate_archive(crate: str, version: str, sha256: str) -> Path:
@@ -179,8 +183,10 @@ def crate_archive(crate: str, version: str, sha256: str) -> Path:
         _cargo_fetch(crate, version)
         found = _cached_crate(crate, version)
     if found is None:
-        raise StageFailed(f"cargo fetched {crate} {version} but its .crate is not under {cargo_home() / 'registry' / 'cache'}",
-                          "set CARGO_HOME to the cargo home that cargo uses")
+        raise StageFailed(
+            f"cargo fetched {crate} {version} but its .crate is not under {cargo_home() / 'registry' / 'cache'}",
+            "set CARGO_HOME to the cargo home that cargo uses",
+        )
     actual = cache.file_sha256(found)
     if actual != sha256:
         raise StageFailed(
@@ -201,7 +207,9 @@ def _extract_crate(archive: Path, destination: Path) -> Path:
         tar.extractall(destination, filter="data")
     tops = [p for p in destination.iterdir() if p.is_dir()]
     if len(tops) != 1:
-        raise StageFailed(f"{archive} does not hold one top directory: {[p.name for p in tops]}", "delete it and fetch again")
+        raise StageFailed(
+            f"{archive} does not hold one top directory: {[p.name for p in tops]}", "delete it and fetch again"
+        )
     return tops[0]
 
 
@@ -217,8 +225,10 @@ def stage_sources(recipe: Recipe, archive: Path, stage_dir: Path) -> Path:
         top = _extract_crate(archive, Path(tmp))
         source = top / recipe.subdir if recipe.subdir else top
         if not source.is_dir():
-            raise StageFailed(f"the {recipe.crate} {recipe.crate_version} crate has no {recipe.subdir}/ directory",
-                              f"the recipe in {recipe.directory} expects it; check the crate version")
+            raise StageFailed(
+                f"the {recipe.crate} {recipe.crate_version} crate has no {recipe.subdir}/ directory",
+                f"the recipe in {recipe.directory} expects it; check the crate version",
+            )
         os.replace(source, stage_dir / recipe.staged_source_dir)
     if recipe.lock_file:
         # The recipe's lock differs from the published one only where the registry no longer
@@ -226,11 +236,16 @@ def stage_sources(recipe: Recipe, archive: Path, stage_dir: Path) -> Path:
         (stage_dir / recipe.lock_file).unlink()
         shutil.copy2(recipe.directory / recipe.lock_file, stage_dir / recipe.staged_source_dir / "Cargo.lock")
     provenance = {
-        "wheel": recipe.name, "version": recipe.version, "tool_version": recipe.tool_version,
-        "crate": recipe.crate, "crate_version": recipe.crate_version, "crate_sha256": recipe.sha256,
+        "wheel": recipe.name,
+        "version": recipe.version,
+        "tool_version": recipe.tool_version,
+        "crate": recipe.crate,
+        "crate_version": recipe.crate_version,
+        "crate_sha256": recipe.sha256,
         "crate_subdir": recipe.subdir,
         "cargo_lock": f"{recipe.lock_file} of the recipe (sha256 {cache.file_sha256(recipe.directory / recipe.lock_file)})"
-        if recipe.lock_file else "the crate's own",
+        if recipe.lock_file
+        else "the crate's own",
     }
     (stage_dir / "SOURCE.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return stage_dir
@@ -267,15 +282,26 @@ def _cached_wheel(entry: Path) -> BuiltWheel | None:
     path = entry / info["file"]
     if not path.is_file() or cache.file_sha256(path) != info["sha256"]:
         return None
-    return BuiltWheel(info["name"], info["version"], path, info["sha256"], path.stat().st_size,
-                      info["build_seconds"], info["key"], cached=True)
+    return BuiltWheel(
+        info["name"],
+        info["version"],
+        path,
+        info["sha256"],
+        path.stat().st_size,
+        info["build_seconds"],
+        info["key"],
+        cached=True,
+    )
 
 
 def uncached(recipes: list[Recipe] | None = None) -> list[str]:
     """The recipes (all by default) whose wheel is not in the tool cache, intact: each of them
     means a build from source (binaryen: a C++ build of about 40 minutes on 2 cores)."""
-    return [r.name for r in (recipes if recipes is not None else all_recipes().values())
-            if _cached_wheel(cache_entry(r)) is None]
+    return [
+        r.name
+        for r in (recipes if recipes is not None else all_recipes().values())
+        if _cached_wheel(cache_entry(r)) is None
+    ]
 
 
 def backend_command(recipe: Recipe, stage_dir: Path, wheel_dir: Path, work: Path) -> tuple[list[str], dict[str, str]]:
@@ -293,8 +319,10 @@ def backend_command(recipe: Recipe, stage_dir: Path, wheel_dir: Path, work: Path
         env["CMAKE_BUILD_PARALLEL_LEVEL"] = str(os.cpu_count() or 1)
         if any(char.isspace() for char in str(work)):
             # CMake passes CFLAGS on split at spaces: such a map would break the build, not the bytes.
-            console.warn(f"{work} contains whitespace: the {recipe.name} binary will name its build paths "
-                         "(set WASM_TOOLCHAIN_CACHE to a path without spaces for a reproducible wheel)")
+            console.warn(
+                f"{work} contains whitespace: the {recipe.name} binary will name its build paths "
+                "(set WASM_TOOLCHAIN_CACHE to a path without spaces for a reproducible wheel)"
+            )
         else:
             prefix_maps = f"-ffile-prefix-map={stage_dir}={STAGED_SOURCE_PLACEHOLDER} -ffile-prefix-map={cmake_build}=/wheel-build/build"
             for variable in ("CFLAGS", "CXXFLAGS"):  # read by CMake's first configure of cmake_build
@@ -302,9 +330,11 @@ def backend_command(recipe: Recipe, stage_dir: Path, wheel_dir: Path, work: Path
     elif recipe.backend.startswith("maturin"):
         target = work / "cargo-target"
         env["CARGO_TARGET_DIR"] = str(target)
-        remaps = [f"--remap-path-prefix={stage_dir}={STAGED_SOURCE_PLACEHOLDER}",
-                  f"--remap-path-prefix={cargo_home()}=/cargo-home",
-                  f"--remap-path-prefix={target}=/wheel-build/target"]
+        remaps = [
+            f"--remap-path-prefix={stage_dir}={STAGED_SOURCE_PLACEHOLDER}",
+            f"--remap-path-prefix={cargo_home()}=/cargo-home",
+            f"--remap-path-prefix={target}=/wheel-build/target",
+        ]
         # The encoded form (0x1f-separated) keeps paths with spaces whole; it also wins over
         # RUSTFLAGS in cargo, so the caller's flags are carried into it.
         if os.environ.get("CARGO_ENCODED_RUSTFLAGS"):
@@ -325,11 +355,15 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
         return found
     if entry.exists():
         # Replaced whole by the build below (install_dir_atomically).
-        console.warn(f"the cached {recipe.name} wheel in {entry} is missing or differs from its recorded sha256: "
-                     "it is built again")
+        console.warn(
+            f"the cached {recipe.name} wheel in {entry} is missing or differs from its recorded sha256: "
+            "it is built again"
+        )
     if shutil.which("cargo") is None and not Path("/usr/bin/cargo").exists():
-        raise MissingTool("cargo is needed to fetch the sources from crates.io (and to build the Rust wheel)",
-                          "install Rust (rustup or Debian cargo); `nox -s doctor -- --install` provisions it")
+        raise MissingTool(
+            "cargo is needed to fetch the sources from crates.io (and to build the Rust wheel)",
+            "install Rust (rustup or Debian cargo); `nox -s doctor -- --install` provisions it",
+        )
     key = recipe_key(recipe)
     archive = crate_archive(recipe.crate, recipe.crate_version, recipe.sha256)
     work = work_dir(recipe)
@@ -338,19 +372,33 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
     def populate(tmp: Path) -> None:
         argv, env = backend_command(recipe, stage_dir, tmp, work)
         started = time.monotonic()
-        process.run(argv, env=env, what=f"building the {recipe.name} wheel",
-                    fix=f"read the build output above; the recipe is {recipe.directory}")
+        process.run(
+            argv,
+            env=env,
+            what=f"building the {recipe.name} wheel",
+            fix=f"read the build output above; the recipe is {recipe.directory}",
+        )
         seconds = round(time.monotonic() - started, 1)
         wheels = list(tmp.glob("*.whl"))
         if len(wheels) != 1:
-            raise StageFailed(f"pip wheel left {len(wheels)} wheels for {recipe.name}: {[w.name for w in wheels]}",
-                              "the recipe must produce exactly one wheel")
+            raise StageFailed(
+                f"pip wheel left {len(wheels)} wheels for {recipe.name}: {[w.name for w in wheels]}",
+                "the recipe must produce exactly one wheel",
+            )
         for name in normalize_wheel(wheels[0], stage_dir):
             console.info(f"{wheels[0].name}: {name} made reproducible (no random serial, time or build path)")
-        info = {"name": recipe.name, "version": recipe.version, "file": wheels[0].name,
-                "sha256": cache.file_sha256(wheels[0]), "build_seconds": seconds, "key": key,
-                "crate": recipe.crate, "crate_version": recipe.crate_version, "crate_sha256": recipe.sha256,
-                "built_with": build_host_tools(recipe)}
+        info = {
+            "name": recipe.name,
+            "version": recipe.version,
+            "file": wheels[0].name,
+            "sha256": cache.file_sha256(wheels[0]),
+            "build_seconds": seconds,
+            "key": key,
+            "crate": recipe.crate,
+            "crate_version": recipe.crate_version,
+            "crate_sha256": recipe.sha256,
+            "built_with": build_host_tools(recipe),
+        }
         cache.write_json_atomic(tmp / "wheel-info.json", info)
 
     with console.stage(f"build the {recipe.name} {recipe.version} wheel (from {recipe.crate} {recipe.crate_version})"):
@@ -359,7 +407,9 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
     shutil.rmtree(work, ignore_errors=True)
     built = _cached_wheel(entry)
     if built is None:
-        raise StageFailed(f"the {recipe.name} wheel in {entry} is unreadable right after building it", f"delete {entry} and retry")
+        raise StageFailed(
+            f"the {recipe.name} wheel in {entry} is unreadable right after building it", f"delete {entry} and retry"
+        )
     return BuiltWheel(**{**asdict(built), "cached": False})
 
 
@@ -377,6 +427,7 @@ def build_host_tools(recipe: Recipe) -> dict[str, str | None]:
 
 
 # ---------------------------------------------------------------- stage: reproducible wheel bytes
+
 
 def normalized_sbom(data: bytes, stage_dir: Path) -> bytes:
     """A backend's CycloneDX SBOM without what changes from build to build.
@@ -443,8 +494,15 @@ def publish(wheels: list[BuiltWheel], out_dir: Path) -> Path:
         for wheel in wheels:
             shutil.copy2(wheel.path, tmp / wheel.path.name)
         manifest = [
-            {"name": w.name, "version": w.version, "file": w.path.name, "sha256": w.sha256,
-             "size": w.size, "cold_build_seconds": w.build_seconds, "recipe_key": w.key}
+            {
+                "name": w.name,
+                "version": w.version,
+                "file": w.path.name,
+                "sha256": w.sha256,
+                "size": w.size,
+                "cold_build_seconds": w.build_seconds,
+                "recipe_key": w.key,
+            }
             for w in wheels
         ]
         cache.write_json_atomic(tmp / MANIFEST_NAME, manifest)
@@ -479,6 +537,8 @@ def format_wheels(wheels: list[BuiltWheel]) -> str:
 
     lines = [f"{'wheel':<48}  {'size':>9}  {'cold build':>10}  source"]
     for w in wheels:
-        lines.append(f"{w.path.name:<48}  {sizes.human(w.size):>9}  {w.build_seconds:>9.0f}s  "
-                     f"{'cache' if w.cached else 'built now'}")
+        lines.append(
+            f"{w.path.name:<48}  {sizes.human(w.size):>9}  {w.build_seconds:>9.0f}s  "
+            f"{'cache' if w.cached else 'built now'}"
+        )
     return "\n".join(lines)

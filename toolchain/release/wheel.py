@@ -61,8 +61,13 @@ def record_hash(data: bytes) -> str:
 
 
 def metadata_text(meta: WheelMetadata, description: str = "") -> str:
-    lines = ["Metadata-Version: 2.1", f"Name: {meta.distribution}", f"Version: {meta.version}",
-             f"Summary: {meta.summary}", f"Requires-Python: {meta.requires_python}"]
+    lines = [
+        "Metadata-Version: 2.1",
+        f"Name: {meta.distribution}",
+        f"Version: {meta.version}",
+        f"Summary: {meta.summary}",
+        f"Requires-Python: {meta.requires_python}",
+    ]
     if meta.license:
         lines.append(f"License: {meta.license}")
     if description:
@@ -71,15 +76,15 @@ def metadata_text(meta: WheelMetadata, description: str = "") -> str:
 
 
 def wheel_text(meta: WheelMetadata) -> str:
-    return (f"Wheel-Version: 1.0\nGenerator: {meta.generator}\nRoot-Is-Purelib: true\n"
-            "Tag: py3-none-any\n")
+    return f"Wheel-Version: 1.0\nGenerator: {meta.generator}\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 
-def write_wheel(out_dir: Path, meta: WheelMetadata, contents: dict[str, bytes], epoch: int,
-                description: str = "") -> Path:
+def write_wheel(
+    out_dir: Path, meta: WheelMetadata, contents: dict[str, bytes], epoch: int, description: str = ""
+) -> Path:
     """Writes the wheel of `contents` (archive path -> bytes, outside .dist-info) into out_dir."""
     dist_info = f"{normalized_name(meta.distribution)}-{meta.version}.dist-info"
-    bad = [name for name in contents if name.startswith(dist_info) or name.startswith("/") or ".." in name.split("/")]
+    bad = [name for name in contents if name.startswith((dist_info, "/")) or ".." in name.split("/")]
     if bad:
         raise ToolchainError(f"wheel entries with reserved or unsafe paths: {bad}", "name package files relatively")
     entries = dict(sorted(contents.items()))

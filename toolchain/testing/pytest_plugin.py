@@ -49,6 +49,7 @@ Use one page fixture per test: the pages of a browser share its one window.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -95,16 +96,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wasm-browser", "a wasm package in headless browsers (toolchain.testing.pytest_plugin)")
     taken = _registered_option_names(parser)
     names = [name for name in _BROWSER_OPTION_NAMES if name not in taken] or ["--wasm-qe-browser"]
-    group.addoption(*names, dest=_BROWSER_DEST, action="append", default=None, metavar="NAMES",
-                    help=f"browsers the page tests run in: {', '.join(BROWSERS)}, all (default), or a comma-separated "
-                         "list; repeatable. An explicitly chosen browser that is missing fails its tests; "
-                         "with the default, a missing one is skipped with the reason")
-    group.addoption("--wasm-package", type=Path, default=None, metavar="DIR",
-                    help="the built package the page fixtures load (wasm-bindgen --target web output: "
-                         "X.js, X_bg.wasm, package.json), e.g. artifacts/<crate> after `python -m toolchain build`")
-    group.addoption("--wasm-names", type=Path, default=None, metavar="FILE",
-                    help="a .wasm with a names section, to name a trap's frames (default: the package's module "
-                         "if named, else the toolchain's named stage module beside the package)")
+    group.addoption(
+        *names,
+        dest=_BROWSER_DEST,
+        action="append",
+        default=None,
+        metavar="NAMES",
+        help=f"browsers the page tests run in: {', '.join(BROWSERS)}, all (default), or a comma-separated "
+        "list; repeatable. An explicitly chosen browser that is missing fails its tests; "
+        "with the default, a missing one is skipped with the reason",
+    )
+    group.addoption(
+        "--wasm-package",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the built package the page fixtures load (wasm-bindgen --target web output: "
+        "X.js, X_bg.wasm, package.json), e.g. artifacts/<crate> after `python -m toolchain build`",
+    )
+    group.addoption(
+        "--wasm-names",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a .wasm with a names section, to name a trap's frames (default: the package's module "
+        "if named, else the toolchain's named stage module beside the package)",
+    )
 
 
 def selected_browsers(values: list[str] | None) -> list[str]:
@@ -127,8 +144,11 @@ def pytest_configure(config: pytest.Config) -> None:
     values = config.getoption(_BROWSER_DEST, None)
     config.stash[_SELECTED] = selected_browsers(values)
     config.stash[_EXPLICIT] = values is not None
-    config.addinivalue_line("markers", "wasm_browsers(*names): run this page test only in these of the browsers "
-                                       "--browser selects (toolchain.testing.pytest_plugin)")
+    config.addinivalue_line(
+        "markers",
+        "wasm_browsers(*names): run this page test only in these of the browsers "
+        "--browser selects (toolchain.testing.pytest_plugin)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -145,7 +165,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if only is not None:
         unknown = sorted(set(only.args) - set(BROWSERS))
         if unknown:
-            raise pytest.UsageError(f"{metafunc.definition.nodeid}: wasm_browsers{unknown}: choose from {', '.join(BROWSERS)}")
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid}: wasm_browsers{unknown}: choose from {', '.join(BROWSERS)}"
+            )
         names = [name for name in names if name in only.args]
     metafunc.parametrize("wasm_browser_name", names, scope="session", ids=names)
 
@@ -172,8 +194,10 @@ class WasmPackage:
     @classmethod
     def locate(cls, directory: Path) -> WasmPackage:
         directory = Path(directory)
-        fix = ("pass --wasm-package DIR (a package `python -m toolchain build` wrote, e.g. artifacts/<crate>), "
-               "or override the wasm_package fixture")
+        fix = (
+            "pass --wasm-package DIR (a package `python -m toolchain build` wrote, e.g. artifacts/<crate>), "
+            "or override the wasm_package fixture"
+        )
         if not directory.is_dir():
             raise PackageError(f"the wasm package directory {directory} does not exist: {fix}")
         glue = None
@@ -189,8 +213,10 @@ class WasmPackage:
         if glue is None:
             modules = sorted(directory.glob("*_bg.wasm"))
             if len(modules) != 1:
-                raise PackageError(f"{directory} has {len(modules)} *_bg.wasm modules and no package.json naming its JS "
-                                   f"glue: cannot tell what to load; {fix}")
+                raise PackageError(
+                    f"{directory} has {len(modules)} *_bg.wasm modules and no package.json naming its JS "
+                    f"glue: cannot tell what to load; {fix}"
+                )
             glue = modules[0].name.removesuffix("_bg.wasm") + ".js"
         glue_path = Path(glue)
         wasm = (glue_path.parent / (glue_path.name.removesuffix(".js") + "_bg.wasm")).as_posix()
@@ -292,16 +318,14 @@ class BrowserSession:
         try:
             self._driver.execute_script("return 1;")
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001  (any failure of a dead session: it is started again)
             return False
 
     def quit(self) -> None:
         driver, self._driver = self._driver, None
         if driver is not None:
-            try:
+            with contextlib.suppress(Exception):
                 driver.quit()
-            except Exception:
-                pass
 
     def open(self, url: str, frame_namer: Callable[[str], list[str]] | None = None) -> Page:
         """A page at `url` (the harness), its `window.harness.ready` awaited: JSError if the package did not load."""
@@ -322,13 +346,19 @@ class BrowserSession:
             page.reload()
         except JSError as exc:
             console = page.dump()
-            pytest.fail(f"the package did not load in {self.name} ({url}):\n{exc}\n--- browser console ---\n{console}",
-                        pytrace=False)
+            pytest.fail(
+                f"the package did not load in {self.name} ({url}):\n{exc}\n--- browser console ---\n{console}",
+                pytrace=False,
+            )
         return page
 
 
 def _page_url(server_url: str, package: WasmPackage, scripts: list[str], extensions: list[str]) -> str:
-    query = [("module", f"/pkg/{package.glue}"), *(("script", s) for s in scripts), *(("extension", e) for e in extensions)]
+    query = [
+        ("module", f"/pkg/{package.glue}"),
+        *(("script", s) for s in scripts),
+        *(("extension", e) for e in extensions),
+    ]
     return f"{server_url}/harness/index.html?{urlencode(query)}"
 
 
@@ -340,9 +370,12 @@ def wasm_package(request: pytest.FixtureRequest) -> Path:
     """The package directory under test: --wasm-package. Override it to build the crate first."""
     directory = request.config.getoption("--wasm-package")
     if directory is None:
-        pytest.fail("no wasm package to test: pass --wasm-package DIR (e.g. artifacts/<crate> after "
-                    "`python -m toolchain build --manifest-path Cargo.toml`), or override the wasm_package fixture "
-                    "in a conftest.py", pytrace=False)
+        pytest.fail(
+            "no wasm package to test: pass --wasm-package DIR (e.g. artifacts/<crate> after "
+            "`python -m toolchain build --manifest-path Cargo.toml`), or override the wasm_package fixture "
+            "in a conftest.py",
+            pytrace=False,
+        )
     return Path(directory).resolve()
 
 
@@ -408,8 +441,11 @@ def wasm_server(_wasm_package_layout: WasmPackage, wasm_server_mounts: dict[str,
     """The localhost static server: /harness/, /pkg/ (the package) and wasm_server_mounts."""
     from toolchain.tools.serve import StaticServer
 
-    mounts = {**{prefix: Path(directory) for prefix, directory in wasm_server_mounts.items()},
-              "/harness/": HARNESS_DIR, "/pkg/": _wasm_package_layout.directory}
+    mounts = {
+        **{prefix: Path(directory) for prefix, directory in wasm_server_mounts.items()},
+        "/harness/": HARNESS_DIR,
+        "/pkg/": _wasm_package_layout.directory,
+    }
     with StaticServer(mounts) as running:
         yield running
 
@@ -422,8 +458,9 @@ def wasm_frame_namer(request: pytest.FixtureRequest, _wasm_package_layout: WasmP
 
 
 @pytest.fixture(scope="session")
-def wasm_page_url(wasm_server, _wasm_package_layout: WasmPackage, wasm_harness_scripts: list[str],
-                  wasm_harness_extensions: list[str]) -> str:
+def wasm_page_url(
+    wasm_server, _wasm_package_layout: WasmPackage, wasm_harness_scripts: list[str], wasm_harness_extensions: list[str]
+) -> str:
     """The harness page's URL, the package and the extra scripts and extensions in its query."""
     return _page_url(wasm_server.url, _wasm_package_layout, wasm_harness_scripts, wasm_harness_extensions)
 
@@ -484,16 +521,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     marks = item.stash.setdefault(_CONSOLE_MARKS, {})
     if call.when == "setup" and report.passed:
         for _, page in pages:  # what the page logged before this test is not this test's
-            try:
+            with contextlib.suppress(Exception):
                 page.collect_console()
-            except Exception:
-                pass
             marks[id(page)] = len(page.console)
     elif report.failed:
         for name, page in pages:
             try:
                 page.collect_console()
-            except Exception as exc:  # the browser is gone: say so instead of hiding the failure
+            except Exception as exc:  # noqa: BLE001  the browser is gone: say so instead of hiding the failure
                 page.console.append(f"(the console could not be read: {type(exc).__name__}: {exc})")
-            lines = page.console[marks.get(id(page), 0):]
-            report.sections.append((f"browser console ({page.browser}, {name})", "\n".join(lines) or "(no console output)"))
+            lines = page.console[marks.get(id(page), 0) :]
+            report.sections.append(
+                (f"browser console ({page.browser}, {name})", "\n".join(lines) or "(no console output)")
+            )

@@ -41,11 +41,13 @@ class Faults:
     garbage_frame: bool = False  # a line that is not a frame header after the schema frame
 
     @classmethod
-    def parse(cls, value: Any) -> "Faults":
+    def parse(cls, value: Any) -> Faults:
         if value is None:
             return cls()
         if not isinstance(value, dict) or set(value) - set(cls.__dataclass_fields__):
-            raise ValueError(f"fault must be an object with keys from {sorted(cls.__dataclass_fields__)}, not {value!r}")
+            raise ValueError(
+                f"fault must be an object with keys from {sorted(cls.__dataclass_fields__)}, not {value!r}"
+            )
         return cls(**value)
 
 
@@ -54,7 +56,9 @@ class Served:
     """What the server did with one request (the tests read these)."""
 
     sql: str
-    outcome: str = "running"  # "done", "error frame", "truncated", "client disconnected", "stall timeout", "http <status>"
+    outcome: str = (
+        "running"  # "done", "error frame", "truncated", "client disconnected", "stall timeout", "http <status>"
+    )
     frames: int = 0
     body_bytes: int = 0
 
@@ -120,13 +124,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             batch_rows = int(request.get("batch_rows") or 0) or None
             faults = Faults.parse(request.get("fault"))
         except (ValueError, KeyError, TypeError) as exc:
-            return self._plain(400, f"bad request: {exc}; send JSON {{\"sql\": \"...\"}}")
+            return self._plain(400, f'bad request: {exc}; send JSON {{"sql": "..."}}')
         served = Served(sql)
         with self.state.lock:
             self.state.log.append(served)
         if faults.http_status:
             served.outcome = f"http {faults.http_status}"
-            return self._plain(faults.http_status, f"the query server is unavailable (fault injected: HTTP {faults.http_status})")
+            return self._plain(
+                faults.http_status, f"the query server is unavailable (fault injected: HTTP {faults.http_status})"
+            )
 
         self.send_response(200)
         self._cors()
@@ -155,7 +161,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             try:
                 table = native_context(self.state.tables).sql(sql).to_arrow_table()
-            except Exception as exc:  # DataFusion's errors: bad SQL, unknown table, execution errors
+            except Exception as exc:  # noqa: BLE001  DataFusion's errors: bad SQL, unknown table, execution errors
                 self._send(served, query_protocol.error_frame(f"query failed: {exc}"), faults)
                 served.outcome = "error frame"
                 return
@@ -165,7 +171,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             for frame in query_protocol.encode_frames(table.schema, batches):
                 is_batch = frame.startswith(b'{"type":"batch"')
                 if is_batch and faults.error_after_batches is not None and sent_batches >= faults.error_after_batches:
-                    self._send(served, query_protocol.error_frame("the query was cancelled on the server (fault injected)"), faults)
+                    self._send(
+                        served,
+                        query_protocol.error_frame("the query was cancelled on the server (fault injected)"),
+                        faults,
+                    )
                     served.outcome = "error frame"
                     return
                 if is_batch and faults.stall_after_batches is not None and sent_batches >= faults.stall_after_batches:
@@ -229,7 +239,7 @@ class QueryServer:
                 raise AssertionError(f"the server never reached {outcome!r} for {sql!r}: {matching}")
             time.sleep(0.02)
 
-    def __enter__(self) -> "QueryServer":
+    def __enter__(self) -> QueryServer:
         self._thread.start()
         return self
 

@@ -9,10 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.core import cache
-from toolchain.core import console
-from toolchain.core import process
-from toolchain.core import system
+from toolchain.core import cache, console, process, system
 from toolchain.core.errors import MissingTool, StageFailed, WrongVersion
 
 CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"]
@@ -20,9 +17,15 @@ CHROMEDRIVER_CANDIDATES = ["/usr/bin/chromedriver", "chromedriver"]
 # Flags for a headless Chromium run as root on a machine with a closed network: without the
 # background-networking ones Chromium floods the network with refused connections.
 CHROMIUM_ARGUMENTS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-default-apps",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
 ]
 
 
@@ -76,10 +79,14 @@ GECKODRIVER_VERSION = "0.37.1"
 FIREFOX_ARGUMENTS = ["-headless"]
 # No background traffic on a closed network (geckodriver's automation prefs cover most of it).
 FIREFOX_PREFERENCES = {
-    "app.update.enabled": False, "browser.safebrowsing.update.enabled": False,
-    "datareporting.policy.dataSubmissionEnabled": False, "toolkit.telemetry.enabled": False,
-    "network.connectivity-service.enabled": False, "network.captive-portal-service.enabled": False,
-    "extensions.update.enabled": False, "browser.region.network.url": "",
+    "app.update.enabled": False,
+    "browser.safebrowsing.update.enabled": False,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "toolkit.telemetry.enabled": False,
+    "network.connectivity-service.enabled": False,
+    "network.captive-portal-service.enabled": False,
+    "extensions.update.enabled": False,
+    "browser.region.network.url": "",
 }
 
 
@@ -101,10 +108,12 @@ def install_geckodriver(version: str = GECKODRIVER_VERSION) -> Path:
     final = geckodriver_path(version).parent.parent
 
     def populate(root: Path) -> None:
-        process.run([cargo, "install", "geckodriver", "--version", f"={version}", "--locked", "--root", root, "--no-track"],
-                    what=f"building geckodriver {version} from crates.io",
-                    fix="check that crates.io (or your registry mirror) is reachable; then run `nox -s doctor -- --install`",
-                    env={"CARGO_TARGET_DIR": str(cache.cache_root() / "cargo-install-target")})
+        process.run(
+            [cargo, "install", "geckodriver", "--version", f"={version}", "--locked", "--root", root, "--no-track"],
+            what=f"building geckodriver {version} from crates.io",
+            fix="check that crates.io (or your registry mirror) is reachable; then run `nox -s doctor -- --install`",
+            env={"CARGO_TARGET_DIR": str(cache.cache_root() / "cargo-install-target")},
+        )
 
     with console.stage(f"install geckodriver {version}"):
         cache.install_dir_atomically(final, populate, record=True)
@@ -144,9 +153,18 @@ def find_firefox(install: bool = False) -> Firefox:
             raise MissingTool(f"geckodriver could not be built: {exc.what}", exc.fix) from exc
         problem = geckodriver_problem()
     if firefox is None:
-        raise MissingTool("Firefox is not installed", f"run `nox -s doctor -- --install` or: {system.apt_install_command(system.FIREFOX_PACKAGES)}")
+        raise MissingTool(
+            "Firefox is not installed",
+            f"run `nox -s doctor -- --install` or: {system.apt_install_command(system.FIREFOX_PACKAGES)}",
+        )
     if problem:
-        raise MissingTool(f"geckodriver {GECKODRIVER_VERSION} is not installed or not usable ({problem})",
-                          "run `nox -s doctor -- --install` (it runs cargo install geckodriver into the tool cache)")
-    return Firefox(firefox, process.output([firefox, "--version"]) or "unknown", driver,
-                   (process.output([driver, "--version"]) or "unknown").splitlines()[0])
+        raise MissingTool(
+            f"geckodriver {GECKODRIVER_VERSION} is not installed or not usable ({problem})",
+            "run `nox -s doctor -- --install` (it runs cargo install geckodriver into the tool cache)",
+        )
+    return Firefox(
+        firefox,
+        process.output([firefox, "--version"]) or "unknown",
+        driver,
+        (process.output([driver, "--version"]) or "unknown").splitlines()[0],
+    )

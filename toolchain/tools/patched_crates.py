@@ -73,8 +73,13 @@ class PatchSpec:
     @property
     def key(self) -> str:
         """What a prepared directory is made from; its stamp records it."""
-        return cache.cache_key(format=STAMP_FORMAT, name=self.name, version=self.version,
-                               crate_sha256=self.crate_sha256, patch_sha256=self.patch_sha256)
+        return cache.cache_key(
+            format=STAMP_FORMAT,
+            name=self.name,
+            version=self.version,
+            crate_sha256=self.crate_sha256,
+            patch_sha256=self.patch_sha256,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class PreparedCrate:
 
 
 # ---------------------------------------------------------------- the manifest
+
 
 def patches_dir(workspace_root: Path) -> Path:
     return Path(workspace_root) / PATCHES_DIR
@@ -122,8 +128,9 @@ def load(workspace_root: Path) -> list[PatchSpec]:
         where = f"{manifest}, crate #{index + 1}"
         if not isinstance(entry, dict):
             raise PatchedCrateError(f"{where} is not a table", fix)
-        missing = [k for k in ("name", "version", "crate_sha256", "patch", "patch_sha256")
-                   if not isinstance(entry.get(k), str)]
+        missing = [
+            k for k in ("name", "version", "crate_sha256", "patch", "patch_sha256") if not isinstance(entry.get(k), str)
+        ]
         if missing:
             raise PatchedCrateError(f"{where} lacks {', '.join(missing)} (strings)", fix)
         name, version = entry["name"], entry["version"]
@@ -134,15 +141,19 @@ def load(workspace_root: Path) -> list[PatchSpec]:
                 raise PatchedCrateError(f"{where}: {key} must be 64 lowercase hex digits, not {entry[key]!r}", fix)
         patch = PurePosixPath(entry["patch"])
         if patch.is_absolute() or len(patch.parts) != 1:
-            raise PatchedCrateError(f"{where}: patch must be a file name in {manifest.parent}, not {entry['patch']!r}", fix)
+            raise PatchedCrateError(
+                f"{where}: patch must be a file name in {manifest.parent}, not {entry['patch']!r}", fix
+            )
         if name in {s.name for s in specs}:
             raise PatchedCrateError(f"{where}: {name} is listed twice", fix)
-        specs.append(PatchSpec(name, version, entry["crate_sha256"], manifest.parent / entry["patch"],
-                               entry["patch_sha256"]))
+        specs.append(
+            PatchSpec(name, version, entry["crate_sha256"], manifest.parent / entry["patch"], entry["patch_sha256"])
+        )
     return specs
 
 
 # ---------------------------------------------------------------- preparing
+
 
 def prepare(workspace_root: Path) -> list[PreparedCrate]:
     """Makes WORKSPACE/patches/NAME for every entry of patches.toml; cheap when they are current."""
@@ -182,8 +193,10 @@ def stamp_problem(spec: PatchSpec, destination: Path) -> str | None:
     if not isinstance(stamp, dict) or not isinstance(stamp.get("files"), dict):
         return f"{stamp_path} is missing or unreadable"
     if stamp.get("key") != spec.key:
-        return (f"it was prepared from other inputs (crate {stamp.get('crate_sha256')}, patch "
-                f"{stamp.get('patch_sha256')}) than patches.toml names now")
+        return (
+            f"it was prepared from other inputs (crate {stamp.get('crate_sha256')}, patch "
+            f"{stamp.get('patch_sha256')}) than patches.toml names now"
+        )
     for name, expected in stamp["files"].items():
         problem = cache.fingerprint_problem(destination / name, expected, name)
         if problem:
@@ -193,8 +206,9 @@ def stamp_problem(spec: PatchSpec, destination: Path) -> str | None:
 
 def _prepare_one(spec: PatchSpec, destination: Path) -> PreparedCrate:
     _check_patch_file(spec)
-    prepared = PreparedCrate(spec.name, spec.version, destination, spec.crate_sha256, spec.patch_sha256,
-                             spec.patch_path)
+    prepared = PreparedCrate(
+        spec.name, spec.version, destination, spec.crate_sha256, spec.patch_sha256, spec.patch_path
+    )
     problem = stamp_problem(spec, destination)
     if problem is None:
         return prepared
@@ -208,11 +222,21 @@ def _prepare_one(spec: PatchSpec, destination: Path) -> PreparedCrate:
     try:
         root = _extract(crate, spec, tmp)
         _apply(patch, root, spec.patch_path)
-        files = {str(p.relative_to(root).as_posix()): cache.file_fingerprint(p)
-                 for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
-        stamp = {"format": STAMP_FORMAT, "key": spec.key, "name": spec.name, "version": spec.version,
-                 "crate_sha256": spec.crate_sha256, "patch": spec.patch_path.name,
-                 "patch_sha256": spec.patch_sha256, "files": files}
+        files = {
+            str(p.relative_to(root).as_posix()): cache.file_fingerprint(p)
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.is_symlink()
+        }
+        stamp = {
+            "format": STAMP_FORMAT,
+            "key": spec.key,
+            "name": spec.name,
+            "version": spec.version,
+            "crate_sha256": spec.crate_sha256,
+            "patch": spec.patch_path.name,
+            "patch_sha256": spec.patch_sha256,
+            "files": files,
+        }
         (root / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n")
         _replace_dir(root, destination)
     finally:
@@ -222,14 +246,17 @@ def _prepare_one(spec: PatchSpec, destination: Path) -> PreparedCrate:
 
 def _check_patch_file(spec: PatchSpec) -> None:
     if not spec.patch_path.is_file():
-        raise PatchedCrateError(f"the patch of {spec.name} {spec.version}, {spec.patch_path}, is missing",
-                                f"restore it (git checkout -- {spec.patch_path.name}) or correct patches.toml")
+        raise PatchedCrateError(
+            f"the patch of {spec.name} {spec.version}, {spec.patch_path}, is missing",
+            f"restore it (git checkout -- {spec.patch_path.name}) or correct patches.toml",
+        )
     actual = cache.file_sha256(spec.patch_path)
     if actual != spec.patch_sha256:
         raise PatchedCrateError(
             f"{spec.patch_path} has sha256 {actual}, patches.toml records {spec.patch_sha256}",
-            f"if the patch was changed on purpose, set patch_sha256 = \"{actual}\" for {spec.name} in "
-            f"{spec.patch_path.parent / MANIFEST}; otherwise restore the patch file")
+            f'if the patch was changed on purpose, set patch_sha256 = "{actual}" for {spec.name} in '
+            f"{spec.patch_path.parent / MANIFEST}; otherwise restore the patch file",
+        )
 
 
 @contextmanager
@@ -266,6 +293,7 @@ def _replace_dir(new: Path, destination: Path) -> None:
 
 # ---------------------------------------------------------------- the .crate
 
+
 def cargo_home() -> Path:
     return Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
 
@@ -292,7 +320,8 @@ def _crate_bytes(spec: PatchSpec) -> bytes:
                 f"{candidate} has sha256 {actual}; patches.toml records {expected} for {spec.name} {spec.version}",
                 f"delete {candidate} (a damaged file in cargo's download cache; it is fetched again), or, if "
                 f"patches.toml is wrong, set crate_sha256 to the sha256 crates.io publishes for {spec.name} "
-                f"{spec.version} (`cksum` in its index entry; crates/patches/README.md)")
+                f"{spec.version} (`cksum` in its index entry; crates/patches/README.md)",
+            )
         return data
     cached = toolchain_crate_cache() / spec.crate_file
     if cached.is_file():
@@ -309,13 +338,15 @@ def _crate_bytes(spec: PatchSpec) -> bytes:
         raise PatchedCrateError(
             f"cannot download {spec.url}: {exc}",
             f"check the network to static.crates.io, or put {spec.crate_file} (sha256 {expected}) into "
-            f"{toolchain_crate_cache()}; `cargo fetch` in the workspace also puts it into cargo's cache") from exc
+            f"{toolchain_crate_cache()}; `cargo fetch` in the workspace also puts it into cargo's cache",
+        ) from exc
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise PatchedCrateError(
             f"{spec.url} served {len(data)} bytes with sha256 {actual}; patches.toml records {expected}",
             f"check the version and crate_sha256 of {spec.name} in patches.toml against crates.io's index "
-            f"(`cksum` of {spec.version}); if they agree, something between here and crates.io altered the file")
+            f"(`cksum` of {spec.version}); if they agree, something between here and crates.io altered the file",
+        )
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
     try:
@@ -351,7 +382,9 @@ def _extract(crate: bytes, spec: PatchSpec, into: Path) -> Path:
                     target.write_bytes(source.read())
                     target.chmod(0o755 if member.mode & 0o111 else 0o644)
                 else:
-                    raise PatchedCrateError(f"{spec.crate_file} holds {member.name!r}, neither a file nor a directory", fix)
+                    raise PatchedCrateError(
+                        f"{spec.crate_file} holds {member.name!r}, neither a file nor a directory", fix
+                    )
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise PatchedCrateError(f"cannot extract {spec.crate_file}: {exc}", fix) from exc
     root = into / top
@@ -361,6 +394,7 @@ def _extract(crate: bytes, spec: PatchSpec, into: Path) -> Path:
 
 
 # ---------------------------------------------------------------- unified diffs
+
 
 @dataclass
 class Hunk:
@@ -395,8 +429,10 @@ def _strip_path(raw: bytes, patch_file: Path) -> str | None:
         return None
     parts = PurePosixPath(text).parts
     if len(parts) < 2 or PurePosixPath(text).is_absolute() or ".." in parts:
-        raise PatchedCrateError(f"{patch_file}: cannot use the path {text!r} at -p1",
-                                "regenerate the patch as crates/patches/README.md says (diff -ruN a b)")
+        raise PatchedCrateError(
+            f"{patch_file}: cannot use the path {text!r} at -p1",
+            "regenerate the patch as crates/patches/README.md says (diff -ruN a b)",
+        )
     return str(PurePosixPath(*parts[1:]))
 
 
@@ -421,17 +457,19 @@ def _parse_patch(data: bytes, patch_file: Path) -> list[FilePatch]:
             old_start, new_start = int(match[1]), int(match[3])
             old_count = int(match[2]) if match[2] is not None else 1
             new_count = int(match[4]) if match[4] is not None else 1
-            hunk = Hunk(old_start, old_count, new_start, new_count,
-                        lines[i].decode("utf-8", "replace").rstrip("\r\n"), [], [])
+            hunk = Hunk(
+                old_start, old_count, new_start, new_count, lines[i].decode("utf-8", "replace").rstrip("\r\n"), [], []
+            )
             i += 1
             last: list[list[bytes]] = []  # the lists the previous line went to (for "\ No newline")
-            while i < len(lines) and (len(hunk.old) < old_count or len(hunk.new) < new_count
-                                      or lines[i].startswith(b"\\")):
+            while i < len(lines) and (
+                len(hunk.old) < old_count or len(hunk.new) < new_count or lines[i].startswith(b"\\")
+            ):
                 line = lines[i]
                 tag, body = line[:1], line[1:]
                 if tag == b"\\":
                     if not last:
-                        raise PatchedCrateError(f"{patch_file}, line {i + 1}: a \"\\\" line with no line before it", fix)
+                        raise PatchedCrateError(f'{patch_file}, line {i + 1}: a "\\" line with no line before it', fix)
                     for target in last:
                         target[-1] = target[-1].rstrip(b"\n")
                 elif tag in (b" ", b"\n"):  # an empty line: a context line whose trailing space was lost
@@ -446,12 +484,16 @@ def _parse_patch(data: bytes, patch_file: Path) -> list[FilePatch]:
                     hunk.new.append(body)
                     last = [hunk.new]
                 else:
-                    raise PatchedCrateError(f"{patch_file}, line {i + 1}: {line!r} is not part of hunk {hunk.header}", fix)
+                    raise PatchedCrateError(
+                        f"{patch_file}, line {i + 1}: {line!r} is not part of hunk {hunk.header}", fix
+                    )
                 i += 1
             if len(hunk.old) != old_count or len(hunk.new) != new_count:
                 raise PatchedCrateError(
                     f"{patch_file}: hunk {hunk.header} of {current.new_path or current.old_path} has "
-                    f"{len(hunk.old)} old and {len(hunk.new)} new lines, its header says {old_count} and {new_count}", fix)
+                    f"{len(hunk.old)} old and {len(hunk.new)} new lines, its header says {old_count} and {new_count}",
+                    fix,
+                )
             current.hunks.append(hunk)
         if not current.hunks:
             raise PatchedCrateError(f"{patch_file}: {current.new_path or current.old_path} has no hunks", fix)
@@ -463,8 +505,9 @@ def _parse_patch(data: bytes, patch_file: Path) -> list[FilePatch]:
 
 def _apply(patches: list[FilePatch], root: Path, patch_file: Path) -> None:
     """Applies the diff to the tree at `root`; every hunk must match exactly at its line."""
-    fix = ("the patch does not fit this .crate: regenerate it against the pristine crate, as "
-           "crates/patches/README.md says")
+    fix = (
+        "the patch does not fit this .crate: regenerate it against the pristine crate, as crates/patches/README.md says"
+    )
     for file_patch in patches:
         old_path, new_path = file_patch.old_path, file_patch.new_path
         shown = old_path or new_path
@@ -483,16 +526,18 @@ def _apply(patches: list[FilePatch], root: Path, patch_file: Path) -> None:
         for hunk in file_patch.hunks:
             start = hunk.old_start - 1 if hunk.old_count else hunk.old_start
             at = start + shift
-            found = after[at:at + len(hunk.old)]
+            found = after[at : at + len(hunk.old)]
             if at < 0 or found != hunk.old:
                 detail = "the file ends before it"
                 for offset, (want, have) in enumerate(zip(hunk.old, found)):
                     if want != have:
-                        detail = (f"line {hunk.old_start + offset} is {have.decode('utf-8', 'replace')!r}, "
-                                  f"the patch expects {want.decode('utf-8', 'replace')!r}")
+                        detail = (
+                            f"line {hunk.old_start + offset} is {have.decode('utf-8', 'replace')!r}, "
+                            f"the patch expects {want.decode('utf-8', 'replace')!r}"
+                        )
                         break
                 raise PatchedCrateError(f"{patch_file}: hunk {hunk.header} does not apply to {shown}: {detail}", fix)
-            after[at:at + len(hunk.old)] = hunk.new
+            after[at : at + len(hunk.old)] = hunk.new
             shift += len(hunk.new) - len(hunk.old)
         if new_path is None:
             if after:

@@ -15,8 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolchain.core import process
-from toolchain.core import system
+from toolchain.core import process, system
 from toolchain.core.errors import MissingTool
 
 WASM_TARGET = "wasm32-unknown-unknown"
@@ -34,11 +33,15 @@ UNSTABLE_ENV = {"RUSTC_BOOTSTRAP": "1"}
 REPRODUCIBLE_ENV = {"CONST_RANDOM_SEED": "wasm-qe-toolchain"}
 
 
-def build_env(toolchain: "RustToolchain", environ: dict[str, str] | None = None) -> dict[str, str]:
+def build_env(toolchain: RustToolchain, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The environment cargo builds for wasm32 with: the caller's, the toolchain's, -Z allowed, fixed seeds."""
     environ = dict(os.environ if environ is None else environ)
-    return {**environ, **toolchain.env, **UNSTABLE_ENV,
-            **{k: v for k, v in REPRODUCIBLE_ENV.items() if k not in environ}}
+    return {
+        **environ,
+        **toolchain.env,
+        **UNSTABLE_ENV,
+        **{k: v for k, v in REPRODUCIBLE_ENV.items() if k not in environ},
+    }
 
 
 @dataclass(frozen=True)
@@ -134,15 +137,25 @@ def probe() -> tuple[RustToolchain | None, list[str]]:
             continue
         if (sysroot / "lib" / "rustlib" / WASM_TARGET / "lib").is_dir():
             return (
-                RustToolchain(rustc, cargo, version, f"prebuilt wasm32 std in {sysroot}", False,
-                              {"RUSTC": str(rustc), **_c_toolchain_env()}),
+                RustToolchain(
+                    rustc,
+                    cargo,
+                    version,
+                    f"prebuilt wasm32 std in {sysroot}",
+                    False,
+                    {"RUSTC": str(rustc), **_c_toolchain_env()},
+                ),
                 notes,
             )
         library = sysroot / "lib" / "rustlib" / "src" / "rust" / "library"
         if _knows_wasm_target(rustc) and (library / "std").is_dir():
             if build_std_choice is None:
                 build_std_choice = RustToolchain(
-                    rustc, cargo, version, f"std built from source ({library.resolve()})", True,
+                    rustc,
+                    cargo,
+                    version,
+                    f"std built from source ({library.resolve()})",
+                    True,
                     # RUSTC_BOOTSTRAP lets a stable compiler take -Zbuild-std.
                     {"RUSTC": str(rustc), "RUSTC_BOOTSTRAP": "1", **_c_toolchain_env()},
                 )
@@ -172,7 +185,10 @@ def enabled_target_features(toolchain: RustToolchain, rustflags: list[str] | Non
         [toolchain.rustc, "--print", "cfg", "--target", WASM_TARGET, *(rustflags or [])], env=toolchain.env
     )
     if out is None:
-        raise MissingTool(f"{toolchain.rustc} cannot print its cfg for {WASM_TARGET}", "check the Rust installation with `nox -s doctor`")
+        raise MissingTool(
+            f"{toolchain.rustc} cannot print its cfg for {WASM_TARGET}",
+            "check the Rust installation with `nox -s doctor`",
+        )
     return parse_target_features(out)
 
 
@@ -187,6 +203,7 @@ def parse_target_features(cfg_output: str) -> list[str]:
 @dataclass(frozen=True)
 class NativeRust:
     """A cargo and the rustc beside it, building for this machine (native tests, the IPC fuzzer)."""
+
     cargo: Path
     rustc: Path
     version: str
@@ -214,5 +231,7 @@ def find_native(install: bool = False) -> NativeRust:
     if install:
         find_toolchain(install=True)
         return find_native(install=False)
-    raise MissingTool("no native Rust toolchain (cargo + rustc) found" + (":\n    " + "\n    ".join(notes) if notes else ""),
-                      "run `nox -s doctor -- --install` (Debian's rustc-web and cargo-web), or install Rust with rustup")
+    raise MissingTool(
+        "no native Rust toolchain (cargo + rustc) found" + (":\n    " + "\n    ".join(notes) if notes else ""),
+        "run `nox -s doctor -- --install` (Debian's rustc-web and cargo-web), or install Rust with rustup",
+    )

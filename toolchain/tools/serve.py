@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import threading
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 MIME_TYPES = {
@@ -23,13 +24,13 @@ MIME_TYPES = {
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    mounts: dict[str, Path] = {}
+    mounts: ClassVar[dict[str, Path]] = {}  # set on a subclass per server
 
     def translate_path(self, path: str) -> str:
         url_path = unquote(urlsplit(path).path)
         for prefix, directory in sorted(self.mounts.items(), key=lambda item: -len(item[0])):
             if url_path.startswith(prefix):
-                relative = url_path[len(prefix):]
+                relative = url_path[len(prefix) :]
                 target = (directory / relative).resolve()
                 if directory.resolve() in target.parents or target == directory.resolve():
                     return str(target)
@@ -59,7 +60,7 @@ class StaticServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "StaticServer":
+    def __enter__(self) -> StaticServer:
         self._thread.start()
         return self
 

@@ -17,10 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.core import cache
-from toolchain.core import console
-from toolchain.core import process
-from toolchain.core import installed_wheels
+from toolchain.core import cache, console, installed_wheels, process
 from toolchain.core.errors import MissingTool, StageFailed, WrongVersion
 
 
@@ -121,8 +118,11 @@ def find(version: str) -> tuple[WasmBindgen | None, list[str]]:
         if found == version:
             return WasmBindgen(executable, version, provider), notes
         if provider == WHEEL_PROVIDER:
-            raise WrongVersion(f"{executable}, from the {installed_wheels.WASM_BINDGEN_WHEEL} {version} wheel, "
-                               f"reports wasm-bindgen {found}", "rebuild the wheel from packaging/wasm-bindgen-cli")
+            raise WrongVersion(
+                f"{executable}, from the {installed_wheels.WASM_BINDGEN_WHEEL} {version} wheel, "
+                f"reports wasm-bindgen {found}",
+                "rebuild the wheel from packaging/wasm-bindgen-cli",
+            )
         notes.append(f"{executable} is wasm-bindgen {found}, not {version}")
     return None, notes
 
@@ -160,8 +160,10 @@ def install(version: str) -> WasmBindgen:
         cache.install_dir_atomically(final, populate, record=True)
     found, notes = find(version)
     if found is None:
-        raise WrongVersion(f"installed wasm-bindgen-cli {version} but it does not report that version: {notes}",
-                           f"delete {final} and retry")
+        raise WrongVersion(
+            f"installed wasm-bindgen-cli {version} but it does not report that version: {notes}",
+            f"delete {final} and retry",
+        )
     return found
 
 
@@ -188,7 +190,17 @@ def generate(bindgen: WasmBindgen, input_wasm: Path, out_dir: Path, out_name: st
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     process.run(
-        [bindgen.executable, input_wasm, "--out-dir", out_dir, "--out-name", out_name, "--target", "web", "--typescript"],
+        [
+            bindgen.executable,
+            input_wasm,
+            "--out-dir",
+            out_dir,
+            "--out-name",
+            out_name,
+            "--target",
+            "web",
+            "--typescript",
+        ],
         what="wasm-bindgen",
         fix="the .wasm must come from a crate that uses the wasm-bindgen crate at the same version "
         f"({bindgen.version}); read the error above",

@@ -13,11 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.core import cache
-from toolchain.core import console
-from toolchain.core import process
-from toolchain.core import system
-from toolchain.core import installed_wheels
+from toolchain.core import cache, console, installed_wheels, process, system
 from toolchain.core.errors import MissingTool
 
 # rustc target feature -> binaryen flag. Features binaryen folds into another are mapped to it.
@@ -137,7 +133,10 @@ class NpmProvider(Provider):
     def install(self) -> None:
         npm = shutil.which("npm")
         if not npm:
-            raise MissingTool("npm is needed to install binaryen from the npm registry", "install Node.js and npm (Debian: nodejs npm)")
+            raise MissingTool(
+                "npm is needed to install binaryen from the npm registry",
+                "install Node.js and npm (Debian: nodejs npm)",
+            )
 
         def populate(prefix: Path) -> None:
             process.run(
@@ -172,8 +171,10 @@ class WheelProvider(Provider):
     )
 
     def install(self) -> None:
-        raise MissingTool(f"the {installed_wheels.WASM_OPT_WHEEL} wheel is not installed in this Python environment",
-                          self.install_hint)
+        raise MissingTool(
+            f"the {installed_wheels.WASM_OPT_WHEEL} wheel is not installed in this Python environment",
+            self.install_hint,
+        )
 
 
 class PathProvider(Provider):
@@ -187,16 +188,24 @@ class PathProvider(Provider):
         return WasmOpt((found,), version, self.name) if version else None
 
     def install(self) -> None:
-        raise MissingTool("no wasm-opt on PATH", "install binaryen, or choose another provider with --wasm-opt-provider")
+        raise MissingTool(
+            "no wasm-opt on PATH", "install binaryen, or choose another provider with --wasm-opt-provider"
+        )
 
 
 PROVIDERS: dict[str, Provider] = {
     # binaryen 108 is fast but its output of wasm-bindgen >= 0.2.1xx modules does not
     # instantiate (V8: "Table.set(): ... function-typed object must be null"); measured, see README.
-    "debian": DebianProvider("debian", "108", "Debian bookworm package binaryen (native C++); its output does not instantiate"),
+    "debian": DebianProvider(
+        "debian", "108", "Debian bookworm package binaryen (native C++); its output does not instantiate"
+    ),
     "npm": NpmProvider("npm", "132.0.0", "npm package binaryen (JS/wasm build run by node)"),
-    "wheel": WheelProvider("wheel", "116", "pip wheel binaryen-wasm-opt (native binaryen 116 from the "
-                           "crates.io wasm-opt-sys sources; packaging/binaryen-wasm-opt)"),
+    "wheel": WheelProvider(
+        "wheel",
+        "116",
+        "pip wheel binaryen-wasm-opt (native binaryen 116 from the "
+        "crates.io wasm-opt-sys sources; packaging/binaryen-wasm-opt)",
+    ),
     "path": PathProvider("path", "any", "the wasm-opt first on PATH"),
 }
 # Chosen by measurement on the engine (see README, "Choosing the wasm-opt provider").
@@ -222,7 +231,9 @@ def ensure(provider_name: str = AUTO, install_missing: bool = True) -> WasmOpt:
         provider_name = chosen_provider()
     provider = PROVIDERS.get(provider_name)
     if provider is None:
-        raise MissingTool(f"unknown wasm-opt provider '{provider_name}'", f"choose one of: {AUTO}, {', '.join(PROVIDERS)}")
+        raise MissingTool(
+            f"unknown wasm-opt provider '{provider_name}'", f"choose one of: {AUTO}, {', '.join(PROVIDERS)}"
+        )
     found = provider.locate()
     if found is None and install_missing:
         provider.install()
@@ -250,7 +261,7 @@ KEEP_NAMES = "--debuginfo"
 ORDER_BY_NAME = "--reorder-functions-by-name"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def supports(argv: tuple[str, ...], flag: str) -> bool:
     return flag in (process.output([*argv, "--help"]) or "")
 

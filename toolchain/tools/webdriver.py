@@ -151,9 +151,13 @@ class Page:
     def call(self, export: str, *args: Any) -> Any:
         """Calls the package's exported function `export` (window.pkg[export]) with `args`."""
         __tracebackhide__ = True
-        return self.run("const [name, ...rest] = args;\n"
-                        "if (typeof window.pkg[name] !== 'function') throw new TypeError(`the package exports no function ${name}`);\n"
-                        "return await window.pkg[name](...rest);", export, *args)
+        return self.run(
+            "const [name, ...rest] = args;\n"
+            "if (typeof window.pkg[name] !== 'function') throw new TypeError(`the package exports no function ${name}`);\n"
+            "return await window.pkg[name](...rest);",
+            export,
+            *args,
+        )
 
     def reload(self) -> Any:
         """Opens `url` afresh (a new wasm instance) and waits for the harness; returns its info."""

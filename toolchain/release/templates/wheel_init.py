@@ -40,8 +40,10 @@ def files() -> pathlib.Path:
     directory = resources.files(__name__) / ASSETS
     # Installed from a wheel, the files are on disk; a zip import would need resources.as_file.
     if not isinstance(directory, pathlib.Path) or not directory.is_dir():
-        raise RuntimeError(f"{__name__}'s files are not on disk ({directory}); install the wheel with pip "
-                           "instead of importing it from a zip")
+        raise RuntimeError(
+            f"{__name__}'s files are not on disk ({directory}); install the wheel with pip "
+            "instead of importing it from a zip"
+        )
     return directory
 
 
@@ -85,15 +87,16 @@ def url_prefix() -> str:
 def make_handler(mounts: dict[str, pathlib.Path | str] | None = None) -> type[http.server.BaseHTTPRequestHandler]:
     """A request handler serving the engine under url_prefix() and each `mounts` prefix from its directory."""
     table = {url_prefix(): files(), **{prefix: pathlib.Path(d) for prefix, d in (mounts or {}).items()}}
-    ordered = sorted(((p if p.endswith("/") else p + "/", d.resolve()) for p, d in table.items()),
-                     key=lambda item: -len(item[0]))
+    ordered = sorted(
+        ((p if p.endswith("/") else p + "/", d.resolve()) for p, d in table.items()), key=lambda item: -len(item[0])
+    )
 
     class EngineHandler(http.server.SimpleHTTPRequestHandler):
         def translate_path(self, path: str) -> str:
             url_path = unquote(urlsplit(path).path)
             for prefix, directory in ordered:
                 if url_path.startswith(prefix) or url_path + "/" == prefix:
-                    target = (directory / url_path[len(prefix):]).resolve()
+                    target = (directory / url_path[len(prefix) :]).resolve()
                     if target == directory or directory in target.parents:  # no escaping with ../
                         return str(target)
             return "/nonexistent"
@@ -107,8 +110,9 @@ def make_handler(mounts: dict[str, pathlib.Path | str] | None = None) -> type[ht
     return EngineHandler
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000,
-          mounts: dict[str, pathlib.Path | str] | None = None) -> http.server.ThreadingHTTPServer:
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, mounts: dict[str, pathlib.Path | str] | None = None
+) -> http.server.ThreadingHTTPServer:
     """A bound (not yet running) HTTP server for the engine and `mounts`; call serve_forever() on it."""
     return http.server.ThreadingHTTPServer((host, port), make_handler(mounts))
 
@@ -116,17 +120,24 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog=f"python -m {__name__}",
-                                     description=f"serve the engine under {url_prefix()} (and other directories)")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__name__}", description=f"serve the engine under {url_prefix()} (and other directories)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--mount", action="append", default=[], metavar="PREFIX=DIR",
-                        help="also serve DIR under the URL prefix PREFIX (e.g. /=site)")
+    parser.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="PREFIX=DIR",
+        help="also serve DIR under the URL prefix PREFIX (e.g. /=site)",
+    )
     parser.add_argument("--paths", action="store_true", help="print the files' paths as JSON and exit")
     args = parser.parse_args(argv)
     if args.paths:
-        print(json.dumps({"wasm": str(wasm_path()), "js": str(js_path()), "dts": str(dts_path()),
-                          "version": version()}))
+        print(
+            json.dumps({"wasm": str(wasm_path()), "js": str(js_path()), "dts": str(dts_path()), "version": version()})
+        )
         return 0
     mounts = {}
     for spec in args.mount:
