@@ -201,6 +201,21 @@ class Cause:
     how: str  # root | cli | cli-default | dependency | declared-features | default-features | feature
     via: str = ""  # the dependency key, or the feature-table value, involved
 
+    @property
+    def requester(self) -> Node:
+        """`source`, for a cause that is not root, cli or cli-default.
+
+        One more kind of cause has no source node: the features of an optional dependency's declaration
+        in the root when the command line switches the dependency on (`--features dep/feature`).
+        Describing it is not implemented; this says so instead of failing on None."""
+        if self.source is None:
+            raise ToolchainError(
+                f"the gating report cannot say who requested this ({self.how}, {self.via!r}): the command line "
+                "switched on an optional dependency, and its declaration's features have no requester to name",
+                "enable the dependency through a feature of the crate's [features] table and pass that feature",
+            )
+        return self.source
+
 
 @dataclass
 class Resolution:
@@ -450,17 +465,18 @@ def describe_request(resolution: Resolution, package: str, request: Request, dep
         return f"the command line (--features {cause.via})"
     if cause.how == "cli-default":
         return f"the default features of {packages[package].label} (build with --no-default-features to drop them)"
-    source_package = packages[cause.source[1]].label
+    requester = cause.requester
+    source_package = packages[requester[1]].label
     if cause.how == "default-features":
         text = f'{source_package}\'s dependency on {name} with default features ("default" includes it)'
     elif cause.how == "declared-features":
         text = f'{source_package}\'s dependency declaration on {name} (features = ["{feature}"])'
     else:  # a feature of another package: "name/feature" in its table
-        text = f'{source_package}\'s feature "{cause.source[2]}" ("{cause.via}")'
-    if cause.source[0] == "pkg":
+        text = f'{source_package}\'s feature "{requester[2]}" ("{cause.via}")'
+    if requester[0] == "pkg":
         return text + (", unconditionally" if cause.how == "declared-features" else "")
     # The request itself hangs on a feature of the requester: say who turns that one on.
-    owner, owner_feature = cause.source[1], cause.source[2]
+    owner, owner_feature = requester[1], requester[2]
     if cause.how != "feature":
         text += f', when its feature "{owner_feature}" is on'
     if depth < 1:
@@ -512,17 +528,17 @@ def suggested_fixes(resolution: Resolution, gates: list[Gate], unconditional: bo
                     f"build with --no-default-features (the default features of {graph.packages[package].name} "
                     f'include "{feature}")'
                 )
-            elif cause.source[1] == root and cause.how == "default-features":
+            elif cause.requester[1] == root and cause.how == "default-features":
                 add(
                     f"in {manifest}: set default-features = false on the {name} dependency "
                     f'(its default features include "{feature}") and list only the features you need'
                 )
-            elif cause.source[1] == root and cause.how == "declared-features":
+            elif cause.requester[1] == root and cause.how == "declared-features":
                 add(f'in {manifest}: remove "{request.feature}" from the features of the {name} dependency')
-            elif cause.source[0] == "feat" and depth < 3:
-                advise(cause.source[1], cause.source[2], depth + 1)  # turn off the requester's feature instead
-            elif cause.source[0] == "pkg":
-                requester = graph.packages[cause.source[1]].label
+            elif cause.requester[0] == "feat" and depth < 3:
+                advise(cause.requester[1], cause.requester[2], depth + 1)  # turn off the requester's feature instead
+            elif cause.requester[0] == "pkg":
+                requester = graph.packages[cause.requester[1]].label
                 if requester not in unconditional_requesters:
                     unconditional_requesters.append(requester)
         if unconditional_requesters:

@@ -29,8 +29,9 @@ POLICY_KINDS = ("gating", "shims", "tracing", "size-budget")
 # The defaults that ship with the toolchain. Waivers, instrumentation-crate lists and size budgets
 # belong to a crate, so there is no packaged one: without them the check has nothing to waive or list,
 # and the size check reports sizes with no limit.
+PACKAGED_GATING_POLICY = PACKAGED_POLICIES / "wasm-gating.toml"
 PACKAGED_DEFAULTS: dict[str, Path | None] = {
-    "gating": PACKAGED_POLICIES / "wasm-gating.toml",
+    "gating": PACKAGED_GATING_POLICY,
     "shims": None,
     "tracing": None,
     "size-budget": None,

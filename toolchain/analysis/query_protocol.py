@@ -85,7 +85,9 @@ def decode_frames(body: bytes) -> Frames:
 
     The reference for the JS client: both must agree on every malformed input the tests feed them.
     """
-    at, schema, batches = 0, None, []
+    at = 0
+    schema: bytes | None = None
+    batches: list[bytes] = []
     while True:
         end = body.find(b"\n", at, at + MAX_HEADER_BYTES + 1)
         if end < 0:

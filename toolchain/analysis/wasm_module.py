@@ -187,7 +187,7 @@ def _skip_limits(data: bytes, pos: int) -> int:
     _RETURN_CALL,
     _CALL_REF,
 ) = range(20)
-_KIND = [None] * 256
+_KIND: list[int | None] = [None] * 256  # opcode -> kind of its immediates; None: an opcode this reader rejects
 for _op in [0x00, 0x01, 0x05, 0x0A, 0x0B, 0x0F, 0x19, 0x1A, 0x1B, 0xD1, 0xD3, 0xD5, *range(0x45, 0xC5)]:
     _KIND[_op] = _NONE
 for _op in [0x02, 0x03, 0x04, 0x06]:
@@ -615,15 +615,15 @@ def _demangle(functions: list[Function]) -> None:
     """Cargo's own output names functions by their mangled symbols (v0 `_R...` or legacy `_ZN...E`);
     wasm-bindgen's output is already demangled. binutils' c++filt demangles both Rust schemes into
     the same form wasm-ld writes (`core[8a97de082bc4c33]::fmt::write`)."""
-    mangled = [f for f in functions if f.name and _MANGLED.match(f.name)]
+    mangled = [(f, f.name) for f in functions if f.name and _MANGLED.match(f.name)]
     demangler = shutil.which("c++filt")
     if not mangled or demangler is None:
         return
-    out = process.output([demangler], input="\n".join(f.name for f in mangled), strip=False, timeout=600)
+    out = process.output([demangler], input="\n".join(name for _, name in mangled), strip=False, timeout=600)
     lines = (out or "").split("\n")
     if out is None or len(lines) < len(mangled):
         return
-    for function, name in zip(mangled, lines):
+    for (function, _), name in zip(mangled, lines):
         function.name = name
 
 

@@ -53,7 +53,7 @@ from toolchain.tools import rust
 
 NAME = "gating"
 SUMMARY = "dependency graph for wasm32: no forbidden crate or feature, every required browser backend on"
-DEFAULT_POLICY = config.PACKAGED_DEFAULTS["gating"]  # analysis/policies/wasm-gating.toml
+DEFAULT_POLICY = config.PACKAGED_GATING_POLICY  # analysis/policies/wasm-gating.toml
 POLICY_FORMAT_HINT = f"see the comment at the top of {DEFAULT_POLICY} (the default policy) for the format"
 
 

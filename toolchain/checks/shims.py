@@ -256,8 +256,8 @@ def shortest_paths(graph: CallGraph, roots: list[int], indirect: bool) -> dict[i
 
 def chain_to(parent: dict[int, int | None], node: int) -> list[int]:
     chain = [node]
-    while parent[chain[-1]] is not None:
-        chain.append(parent[chain[-1]])
+    while (caller := parent[chain[-1]]) is not None:
+        chain.append(caller)
     return chain[::-1]
 
 

@@ -38,7 +38,7 @@ def installed_executable(distribution: str, executable: str) -> InstalledWheel |
         return None
     for entry in dist.files or []:
         if entry.name == executable:
-            path = Path(dist.locate_file(entry)).resolve()
+            path = Path(entry.locate()).resolve()
             if path.is_file() and os.access(path, os.X_OK):
                 return InstalledWheel(distribution, dist.version, path)
     return None

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,8 +294,9 @@ def run_cached(
             return True
         console.info(f"{record_path.name}: the outputs differ from their record; they are made again")
     record_path.unlink(missing_ok=True)  # a failed run must not leave a record claiming success
-    restored = store is not None and _restore_from_store(store / key, outputs)
-    if restored:
+    restored = False
+    if store is not None and _restore_from_store(store / key, outputs):
+        restored = True
         console.info(f"restored from the shared stage cache ({store / key})")
     else:
         produce()
@@ -396,7 +397,7 @@ def extra_js_files(crate: cargo_lock.CrateManifest) -> dict[str, Path]:
     return files
 
 
-def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: list[str] = ()) -> dict:
+def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: Sequence[str] = ()) -> dict:
     files = [
         f"{out_name}_bg.wasm",
         f"{out_name}.js",

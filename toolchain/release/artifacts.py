@@ -19,8 +19,10 @@ import os
 import shutil
 import tempfile
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from toolchain import __version__
 from toolchain.analysis import cargo_graph, cargo_lock
@@ -60,11 +62,11 @@ class Release:
 # ---------------------------------------------------------------- inputs
 
 
-def source_date_epoch(checkout: Path, environ: dict[str, str] | None = None) -> int:
+def source_date_epoch(checkout: Path, environ: Mapping[str, str] | None = None) -> int:
     """Every timestamp in the archives: $SOURCE_DATE_EPOCH, else the commit time of HEAD."""
-    environ = os.environ if environ is None else environ
-    if environ.get("SOURCE_DATE_EPOCH"):
-        value = environ["SOURCE_DATE_EPOCH"]
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if env.get("SOURCE_DATE_EPOCH"):
+        value = env["SOURCE_DATE_EPOCH"]
         if not value.isdigit():
             raise ToolchainError(
                 f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970",
@@ -205,7 +207,7 @@ def crate_sbom(
     resolution = cargo_graph.resolve_for_wasm(graph, list(request.features), request.no_default_features)
     lock = cargo_lock.find_lock_file(crate.manifest_path)
     checksums = {(p.name, p.version): p.checksum for p in cargo_lock.read_lock(lock) if p.checksum}
-    patched = {}
+    patched: dict[str, str] = {}
     # [patch] counts in the workspace root's manifest (beside Cargo.lock), or the crate's own when it is the root.
     for manifest_path in dict.fromkeys([crate.manifest_path, lock.parent / "Cargo.toml"]):
         if manifest_path.is_file():
@@ -214,7 +216,7 @@ def crate_sbom(
     prepared = {p.name: p for p in patched_crates.prepare_for(crate.manifest_path)}
     crates, refs = sbom.crate_components(resolution, raw_packages, checksums, patched, checkout, prepared)
     root_ref = refs[graph.root]
-    root = {
+    root: dict[str, Any] = {
         "type": "library",
         "bom-ref": root_ref,
         "name": crate.package_name,

@@ -76,10 +76,16 @@ def archive_members(name: str, data: bytes) -> dict[str, bytes] | None:
                 return {info.filename: archive.read(info) for info in archive.infolist()}
         if name.endswith((".tgz", ".tar.gz")):
             with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as archive:
-                return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+                return {m.name: _regular_file_bytes(archive, m) for m in archive.getmembers() if m.isfile()}
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError):
         return None
     return None
+
+
+def _regular_file_bytes(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = archive.extractfile(member)
+    assert handle is not None, f"{member.name}: extractfile() is None only for a member that is not a regular file"
+    return handle.read()
 
 
 def compare_bytes(name: str, a: bytes, b: bytes) -> Difference | None:

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from toolchain import __version__
 from toolchain.analysis import cargo_graph
@@ -67,7 +68,12 @@ def crate_components(
         refs[pid] = purl
         if pid == graph.root:
             continue
-        component = {"type": "library", "bom-ref": purl, "name": package.name, "version": package.version}
+        component: dict[str, Any] = {
+            "type": "library",
+            "bom-ref": purl,
+            "name": package.name,
+            "version": package.version,
+        }
         if raw.get("description"):
             component["description"] = " ".join(raw["description"].split())
         checksum = checksums.get((package.name, package.version))

@@ -415,8 +415,12 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
 
 def build_host_tools(recipe: Recipe) -> dict[str, str | None]:
     """The compilers that built a wheel, recorded beside it."""
-    first_line = lambda argv: ((process.output(argv) or "").splitlines() or [None])[0]  # noqa: E731
-    tools = {"python": sys.version.split()[0]}
+
+    def first_line(argv: list[str]) -> str | None:
+        lines = (process.output(argv) or "").splitlines()
+        return lines[0] if lines else None
+
+    tools: dict[str, str | None] = {"python": sys.version.split()[0]}
     if recipe.backend.startswith("maturin"):
         tools["cargo"] = first_line([shutil.which("cargo") or "cargo", "--version"])
         tools["rustc"] = first_line(["rustc", "--version"])

@@ -221,6 +221,8 @@ class QueryServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        # Bound: server_address is the socket's own address, a str; typeshed also allows bytes (an input).
+        assert isinstance(host, str)
         return f"http://{host}:{port}{QUERY_PATH}"
 
     @property

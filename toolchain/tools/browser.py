@@ -78,7 +78,7 @@ FIREFOX_CANDIDATES = ["/usr/bin/firefox-esr", "firefox-esr", "firefox"]
 GECKODRIVER_VERSION = "0.37.1"
 FIREFOX_ARGUMENTS = ["-headless"]
 # No background traffic on a closed network (geckodriver's automation prefs cover most of it).
-FIREFOX_PREFERENCES = {
+FIREFOX_PREFERENCES: dict[str, str | int | bool] = {  # the value types Firefox's about:config holds
     "app.update.enabled": False,
     "browser.safebrowsing.update.enabled": False,
     "datareporting.policy.dataSubmissionEnabled": False,

@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         mounts[prefix] = directory
     server = serve(args.host, args.port, mounts)
     host, port = server.server_address[:2]
+    # Bound: server_address is the socket's own address, a str; typeshed also allows bytes (an input).
+    assert isinstance(host, str)
     print(f"serving http://{host}:{port}{url_prefix()}{js_path().name}", flush=True)
     try:
         server.serve_forever()
