@@ -126,18 +126,23 @@ class CrateManifest:
         return self.manifest_path.parent
 
 
-def read_manifest(manifest_path: Path) -> CrateManifest:
+def _load_manifest(manifest_path: Path) -> tuple[Path, dict]:
+    """The absolute path of a Cargo.toml and its parsed contents; a clear error if it is missing or not TOML."""
     manifest_path = manifest_path.resolve()
     if not manifest_path.is_file():
         raise ToolchainError(
             f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml"
         )
     try:
-        data = tomllib.loads(manifest_path.read_text())
+        return manifest_path, tomllib.loads(manifest_path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ToolchainError(
             f"{manifest_path} is not valid TOML: {exc}", "fix its syntax (`cargo metadata` shows where)"
         ) from exc
+
+
+def read_manifest(manifest_path: Path) -> CrateManifest:
+    manifest_path, data = _load_manifest(manifest_path)
     package = data.get("package")
     if not package:
         raise ToolchainError(
@@ -171,15 +176,7 @@ def read_manifest(manifest_path: Path) -> CrateManifest:
 
 def read_settings(manifest_path: Path) -> BuildSettings:
     """Only the crate's [package.metadata.wasm-qe-toolchain] (validated): for checks that take any crate."""
-    manifest_path = manifest_path.resolve()
-    if not manifest_path.is_file():
-        raise ToolchainError(
-            f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml"
-        )
-    try:
-        data = tomllib.loads(manifest_path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ToolchainError(f"{manifest_path} is not valid TOML: {exc}", "fix its syntax") from exc
+    manifest_path, data = _load_manifest(manifest_path)
     return _build_settings(manifest_path, data.get("package") or {})
 
 
