@@ -160,6 +160,10 @@ def test_a_test_build_counts_once_wasm_test_compiled_it_with_this_lock(tmp_path,
     deps.mkdir(parents=True)
     (deps / "web_api-0123456789abcdef.wasm").write_bytes(b"\0asm")
     assert wasm_test.missing_test_build(manifest) is None
+    # Another checkout of the same commit (a fresh clone elsewhere) shares the target directory and the build.
+    clone = tmp_path / "clone" / "ws"
+    shutil.copytree(manifest.parent.parent, clone)
+    assert wasm_test.missing_test_build(clone / "demo" / "Cargo.toml") is None
 
     # The crate's own sources recompile only the crate: still cheap.
     (manifest.parent / "src" / "lib.rs").write_text("pub fn changed() {}\n")

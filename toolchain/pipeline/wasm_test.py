@@ -82,7 +82,9 @@ def compiled_tests_key(toolchain: rust.RustToolchain, crate: cargo_lock.CrateMan
     return cache.cache_key(
         inputs=_dependency_inputs(crate),
         rustc=toolchain.version,
-        argv=test_command(toolchain, crate, profile),
+        # The checkout's own path is not part of it: the target directory is shared by every checkout
+        # of the crate (a fresh clone reuses the dependencies an earlier one compiled for testing).
+        argv=[a if a != str(crate.manifest_path) else "Cargo.toml" for a in test_command(toolchain, crate, profile)],
         rustflags=[*os.environ.get("RUSTFLAGS", "").split(), *crate.settings.rustflags],
     )
 
