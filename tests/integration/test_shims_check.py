@@ -93,8 +93,6 @@ def test_cli_exit_codes_and_message(clock_modules):
                 "shims",
                 "--wasm",
                 str(module),
-                "--policy",
-                "/nonexistent/no-waivers.toml",
             ],
             cwd=REPO,
             capture_output=True,
@@ -106,6 +104,26 @@ def test_cli_exit_codes_and_message(clock_modules):
     assert "check shims: FAILED" in broken.stdout and "export elapsed_nanos" in broken.stdout
     clean = check(clock_modules["clean"])
     assert clean.returncode == 0, clean.stdout + clean.stderr
+    # A waiver file named on the command line must exist: a typo must not silently mean "no waivers".
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolchain",
+            "check",
+            "shims",
+            "--wasm",
+            str(clock_modules["clean"]),
+            "--policy",
+            "/nonexistent/waivers.toml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        missing.returncode == 2 and "/nonexistent/waivers.toml (from the command line) does not exist" in missing.stderr
+    )
 
 
 def test_stripped_module_is_refused_with_a_remedy(clock_modules, tmp_path):

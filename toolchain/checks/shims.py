@@ -105,8 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--manifest-path",
         type=Path,
-        default=config.DEFAULT_MANIFEST,
-        help="crate whose built module to analyse when --wasm is not given",
+        help="crate whose built module to analyse, and whose policies.shims waives (default: the bundled engine, "
+        "unless --wasm is given: a module alone gets only the waivers of --policy)",
     )
     parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
     parser.add_argument(
@@ -128,13 +128,13 @@ def _glue_beside(wasm: Path) -> Path | None:
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
-    manifest = args.manifest_path if args.manifest_path and Path(args.manifest_path).is_file() else None
+    # A module given alone is not the engine's: the engine's waivers must not apply to it.
+    given = args.manifest_path or (None if args.wasm else config.DEFAULT_MANIFEST)
+    manifest = given if given is not None and Path(given).is_file() else None
     if args.wasm:
         wasm = args.wasm
     elif manifest is None:
-        raise ToolchainError(
-            f"no Cargo.toml at {args.manifest_path}", "pass --manifest-path of a built crate, or --wasm FILE"
-        )
+        raise ToolchainError(f"no Cargo.toml at {given}", "pass --manifest-path of a built crate, or --wasm FILE")
     else:
         wasm = built_module(Layout.of(args.artifacts_dir, cargo_lock.read_manifest(manifest)))
     policy = config.resolve_policies(manifest, {"shims": args.policy}).shims
