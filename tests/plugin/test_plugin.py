@@ -129,6 +129,32 @@ def test_an_unknown_browser_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*--browser: unknown browser 'safari'*"])
 
 
+def test_two_directories_with_their_own_package_each_get_theirs_in_one_run(pytester):
+    """A run collects test directories whose conftests name different packages (our suite and the
+    hello-engine fixture under `nox -s test`): each module's server serves its own package."""
+    for name in ("first", "second"):
+        package = pytester.path / f"pkg_{name}"
+        package.mkdir()
+        (package / "package.json").write_text(json.dumps({"name": name, "module": f"{name}.js"}))
+        (package / f"{name}.js").write_text("")
+        (package / f"{name}_bg.wasm").write_bytes(b"\0asm\1\0\0\0")
+        tests = pytester.path / f"tests_{name}"
+        tests.mkdir()
+        (tests / "conftest.py").write_text(
+            "import pytest\nfrom pathlib import Path\n\n"
+            f"@pytest.fixture(scope='session')\ndef wasm_package():\n    return Path({str(package)!r})\n"
+        )
+        (tests / f"test_{name}.py").write_text(
+            "import json, urllib.request\n\n"
+            "def test_served(wasm_server, wasm_page_url):\n"
+            "    with urllib.request.urlopen(wasm_server.url + '/pkg/package.json') as response:\n"
+            f"        assert json.load(response)['name'] == {name!r}\n"
+            f"    assert '{name}.js' in wasm_page_url\n"
+        )
+    result = pytester.runpytest_subprocess("tests_first", "tests_second")
+    result.assert_outcomes(passed=2)
+
+
 # ---------------------------------------------------------------- staying out of the way
 
 

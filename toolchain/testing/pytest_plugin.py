@@ -29,11 +29,11 @@ Fixtures. Override the first group in a conftest.py (e.g. `wasm_package` to buil
                                       (their default export gets {harness, pkg, wasmExports, moduleUrl})
     chromium, firefox       session   the browser installations (toolchain.tools.browser)
 
-    wasm_server             session   the localhost StaticServer: /harness/ (this package's page),
+    wasm_server             module    the localhost StaticServer of the package: /harness/ (this package's page),
                                       /pkg/ (the package), and wasm_server_mounts
     wasm_browser            session   a BrowserSession per browser (its WebDriver starts on first use);
                                       a test that uses it runs once per browser chosen by --browser
-    wasm_frame_namer        session   names a JS stack's wasm frames from the names section
+    wasm_frame_namer        module    names a JS stack's wasm frames from the names section
     wasm_module_page        module    a Page with the package loaded, shared by a module's tests
     wasm_page               function  a Page with a fresh instance of the package
 
@@ -428,7 +428,20 @@ def firefox(request: pytest.FixtureRequest):
 # ---------------------------------------------------------------- fixtures: the machinery
 
 
+# Module scope, over a session-wide registry: one run collects test directories whose conftests point
+# `wasm_package` (session-scoped there) at different packages, and pytest keeps a session-scoped
+# fixture's value however its dependencies are overridden further down. So the fixtures that depend
+# on the package are made per module (a module sits in one directory) and the servers, one per
+# package and mounts, live as long as the session.
 @pytest.fixture(scope="session")
+def _wasm_servers():
+    servers: dict[tuple, Any] = {}
+    yield servers
+    for running in servers.values():
+        running.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
 def _wasm_package_layout(wasm_package: Path) -> WasmPackage:
     try:
         return WasmPackage.locate(wasm_package)
@@ -436,9 +449,9 @@ def _wasm_package_layout(wasm_package: Path) -> WasmPackage:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def wasm_server(_wasm_package_layout: WasmPackage, wasm_server_mounts: dict[str, Path]):
-    """The localhost static server: /harness/, /pkg/ (the package) and wasm_server_mounts."""
+@pytest.fixture(scope="module")
+def wasm_server(_wasm_servers: dict, _wasm_package_layout: WasmPackage, wasm_server_mounts: dict[str, Path]):
+    """The localhost static server of this package: /harness/, /pkg/ (the package) and wasm_server_mounts."""
     from toolchain.tools.serve import StaticServer
 
     mounts = {
@@ -446,18 +459,20 @@ def wasm_server(_wasm_package_layout: WasmPackage, wasm_server_mounts: dict[str,
         "/harness/": HARNESS_DIR,
         "/pkg/": _wasm_package_layout.directory,
     }
-    with StaticServer(mounts) as running:
-        yield running
+    key = tuple(sorted((prefix, str(directory.resolve())) for prefix, directory in mounts.items()))
+    if key not in _wasm_servers:
+        _wasm_servers[key] = StaticServer(mounts).__enter__()
+    return _wasm_servers[key]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def wasm_frame_namer(request: pytest.FixtureRequest, _wasm_package_layout: WasmPackage) -> FrameNamer:
     """Names a trap's wasm frames (--wasm-names, or the named module found beside the package)."""
     explicit = request.config.getoption("--wasm-names")
     return FrameNamer.for_package(_wasm_package_layout, Path(explicit).resolve() if explicit else None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def wasm_page_url(
     wasm_server, _wasm_package_layout: WasmPackage, wasm_harness_scripts: list[str], wasm_harness_extensions: list[str]
 ) -> str:
