@@ -491,3 +491,17 @@ def test_builds_fix_compile_time_random_seeds_unless_the_caller_chose_one():
     env = rust.build_env(toolchain, {"PATH": "/bin"})
     assert env["CONST_RANDOM_SEED"] == "wasm-qe-toolchain" and env["RUSTC_BOOTSTRAP"] == "1"
     assert rust.build_env(toolchain, {"CONST_RANDOM_SEED": "mine"})["CONST_RANDOM_SEED"] == "mine"
+
+
+def test_reproduce_compares_the_package_and_the_release_of_the_crate(tmp_path):
+    crate = cargo_lock.CrateManifest(tmp_path / "Cargo.toml", "my-engine", "0.2.0", "my_engine", "", None)
+    (tmp_path / "artifacts" / "my-engine").mkdir(parents=True)
+    (tmp_path / "artifacts" / "my-engine" / "my_engine_bg.wasm").write_bytes(b"\0asm")
+    (tmp_path / "artifacts" / "release" / "0.2.0").mkdir(parents=True)
+    (tmp_path / "artifacts" / "release" / "0.2.0" / "SHA256SUMS").write_text("")
+    (tmp_path / "artifacts" / "other").mkdir()  # another crate's package: not compared
+    (tmp_path / "artifacts" / "other" / "x.js").write_text("")
+    assert reproduce.outputs_to_compare(tmp_path, crate) == [
+        "artifacts/my-engine/my_engine_bg.wasm",
+        "artifacts/release/0.2.0/SHA256SUMS",
+    ]

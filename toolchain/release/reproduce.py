@@ -24,6 +24,7 @@ from toolchain.analysis import cargo_lock
 from toolchain.core import cache, console, process
 from toolchain.core.errors import StageFailed, ToolchainError
 from toolchain.core.git import git_output
+from toolchain.core.layout import DEFAULT_ARTIFACTS, Layout
 
 SIDES = ("a", "b-second-clone")  # different names and lengths: a path that leaks moves every offset
 
@@ -131,10 +132,11 @@ def compare_trees(root_a: Path, root_b: Path, names: list[str]) -> list[Differen
     return differences
 
 
-def outputs_to_compare(root: Path, package_name: str, version: str) -> list[str]:
+def outputs_to_compare(root: Path, crate: cargo_lock.CrateManifest) -> list[str]:
     """What a build and a release publish, relative to a checkout: the package dir and the release dir."""
+    layout = Layout.of(DEFAULT_ARTIFACTS, crate)  # relative: the same names under both checkouts
     names = []
-    for directory in (Path("artifacts") / package_name, Path("artifacts") / "release" / version):
+    for directory in (layout.package_dir, layout.release_root / crate.version):
         if (root / directory).is_dir():
             names += sorted(str(directory / p.name) for p in (root / directory).iterdir() if p.is_file())
     return names
@@ -249,10 +251,7 @@ def prove(request: ProofRequest) -> Outcome:
                 clone_commit(checkout, commit, side.clone)
                 clean_release(side, manifest, epoch)
         a, b = sides[0].clone, sides[1].clone
-        names = sorted(
-            set(outputs_to_compare(a, crate.package_name, crate.version))
-            | set(outputs_to_compare(b, crate.package_name, crate.version))
-        )
+        names = sorted(set(outputs_to_compare(a, crate)) | set(outputs_to_compare(b, crate)))
         with console.stage(f"compare {len(names)} files"):
             outcome.differences = compare_trees(a, b, names)
             outcome.compared = [
