@@ -109,9 +109,7 @@ class Config:
     def target_dir(self) -> Path:
         if self.build.target_dir is not None:
             return self.build.target_dir
-        if self.environment.cargo_target_dir is not None:
-            return self.environment.cargo_target_dir
-        return self.environment.cache_root / "cargo-target" / self.crate.package_name
+        return default_target_dir(self.crate.package_name, self.environment)
 
     def to_json(self) -> dict:
         s = self.crate.settings
@@ -164,6 +162,15 @@ class Config:
                 else None,
             },
         }
+
+
+def default_target_dir(package_name: str, environment: Environment | None = None) -> Path:
+    """$CARGO_TARGET_DIR, else one directory per crate in the tool cache, shared by every checkout on the
+    machine so that a fresh clone does not recompile DataFusion (the build, wasm-test and checks agree)."""
+    environment = environment or Environment.from_environ(os.environ)
+    if environment.cargo_target_dir is not None:
+        return environment.cargo_target_dir
+    return environment.cache_root / "cargo-target" / package_name
 
 
 def resolve_policies(

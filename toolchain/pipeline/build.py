@@ -116,9 +116,7 @@ def wasm_from_cargo_messages(stdout: str, lib_name: str) -> Path | None:
 
 
 def default_target_dir(crate: cargo_lock.CrateManifest) -> Path:
-    if os.environ.get("CARGO_TARGET_DIR"):
-        return Path(os.environ["CARGO_TARGET_DIR"])
-    return cache.cache_root() / "cargo-target" / crate.package_name
+    return config.default_target_dir(crate.package_name)
 
 
 def _cargo_build_once(argv: list[str], env: dict[str, str], crate: cargo_lock.CrateManifest) -> Path:
