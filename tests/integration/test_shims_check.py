@@ -83,17 +83,9 @@ def test_waivers_remove_exactly_their_edges(clock_modules):
 
 
 def test_cli_exit_codes_and_message(clock_modules):
-    def check(module: Path) -> subprocess.CompletedProcess:
+    def check(module: Path, *extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "toolchain",
-                "check",
-                "shims",
-                "--wasm",
-                str(module),
-            ],
+            [sys.executable, "-m", "toolchain", "check", "shims", "--wasm", str(module), *extra],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -105,22 +97,7 @@ def test_cli_exit_codes_and_message(clock_modules):
     clean = check(clock_modules["clean"])
     assert clean.returncode == 0, clean.stdout + clean.stderr
     # A waiver file named on the command line must exist: a typo must not silently mean "no waivers".
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "toolchain",
-            "check",
-            "shims",
-            "--wasm",
-            str(clock_modules["clean"]),
-            "--policy",
-            "/nonexistent/waivers.toml",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    missing = check(clock_modules["clean"], "--policy", "/nonexistent/waivers.toml")
     assert (
         missing.returncode == 2 and "/nonexistent/waivers.toml (from the command line) does not exist" in missing.stderr
     )
