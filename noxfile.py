@@ -81,6 +81,12 @@ def check(session: nox.Session) -> None:
 
 
 @nox.session
+def udf(session: nox.Session) -> None:
+    """WASM UDF modules: `-- build PATH...`, `-- validate MODULE...`, `-- precompile M`, `-- bundle M`, `-- call M F ...`."""
+    _toolchain(session, "udf")
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """ipc_guard.rs natively under a seeded mutation fuzzer (`-- --seconds N --seed N`); non-zero on a panic after validation."""
     _toolchain(session, "fuzz")

@@ -77,6 +77,17 @@ class Function:
 
 
 @dataclass
+class Memory:
+    """A linear memory's limits, in 64 KiB pages; `maximum` None when the module declares none."""
+
+    minimum: int
+    maximum: int | None
+    shared: bool
+    memory64: bool
+    imported: bool
+
+
+@dataclass
 class CallSites:
     """What one function body calls: direct callees, and the types its indirect calls use."""
 
@@ -99,6 +110,26 @@ class Module:
     start: int | None
     names_present: bool
     _data: bytes = field(repr=False, default=b"")
+    memories: list[Memory] = field(default_factory=list)
+
+    def custom_sections(self, name: str) -> list[bytes]:
+        """The payloads (after the name) of every custom section so named, in file order."""
+        payloads = []
+        for section in self.sections:
+            if section.id == 0 and section.name == name:
+                _, content = _name(self._data, section.offset)
+                payloads.append(self._data[content : section.offset + section.size])
+        return payloads
+
+    def function_signature(self, index: int) -> str:
+        """The signature string of a function index, "(f64, i32) -> (f64)"; imports included."""
+        return self.types[self.functions[index].type_index]
+
+    def exported_function(self, name: str) -> Function | None:
+        for export in self.exports:
+            if export.name == name and export.kind == "func":
+                return self.functions[export.index]
+        return None
 
     def function_name(self, index: int) -> str:
         name = self.functions[index].name
@@ -152,6 +183,15 @@ def _skip_valtype(data: bytes, pos: int) -> int:
     if byte in (0x63, 0x64):  # (ref null? heaptype)
         return _skip_leb(data, pos + 1)
     return pos + 1
+
+
+def _read_memory(data: bytes, pos: int, imported: bool) -> tuple[Memory, int]:
+    flags = data[pos]
+    minimum, pos = _uleb(data, pos + 1)
+    maximum = None
+    if flags & 1:
+        maximum, pos = _uleb(data, pos)
+    return Memory(minimum, maximum, bool(flags & 2), bool(flags & 4), imported), pos
 
 
 def _skip_limits(data: bytes, pos: int) -> int:
@@ -371,7 +411,9 @@ def _read_types(data: bytes, pos: int) -> list[str]:
     return signatures
 
 
-def _read_imports(data: bytes, pos: int, functions: list[Function]) -> list[Import]:
+def _read_imports(
+    data: bytes, pos: int, functions: list[Function], memories: list[Memory] | None = None
+) -> list[Import]:
     imports = []
     counters = dict.fromkeys(EXTERNAL_KINDS.values(), 0)
     count, pos = _uleb(data, pos)
@@ -386,7 +428,9 @@ def _read_imports(data: bytes, pos: int, functions: list[Function]) -> list[Impo
         elif kind == "table":
             pos = _skip_limits(data, _skip_valtype(data, pos))
         elif kind == "memory":
-            pos = _skip_limits(data, pos)
+            memory, pos = _read_memory(data, pos, imported=True)
+            if memories is not None:
+                memories.append(memory)
         elif kind == "global":
             pos = _skip_valtype(data, pos) + 1
         elif kind == "tag":
@@ -529,6 +573,7 @@ def _parse(path: Path, data: bytes) -> Module:
     imports: list[Import] = []
     exports: list[Export] = []
     types: list[str] = []
+    memories: list[Memory] = []
     table_functions: set[int] = set()
     declared: set[int] = set()
     start = None
@@ -549,13 +594,18 @@ def _parse(path: Path, data: bytes) -> Module:
         elif section_id == 1:
             types = _read_types(data, payload)
         elif section_id == 2:
-            imports = _read_imports(data, payload, functions)
+            imports = _read_imports(data, payload, functions, memories)
             first_defined = len(functions)
         elif section_id == 3:
             count, p = _uleb(data, payload)
             for _ in range(count):
                 type_index, p = _uleb(data, p)
                 functions.append(Function(len(functions), type_index, None, False))
+        elif section_id == 5:
+            count, p = _uleb(data, payload)
+            for _ in range(count):
+                memory, p = _read_memory(data, p, imported=False)
+                memories.append(memory)
         elif section_id == 6:
             declared |= _read_globals(data, payload)
         elif section_id == 7:
@@ -586,6 +636,7 @@ def _parse(path: Path, data: bytes) -> Module:
         start,
         names_present,
         data,
+        memories,
     )
 
 
@@ -604,6 +655,67 @@ def strip_custom_sections(source: Path, destination: Path, names: set[str]) -> i
     temporary.write_bytes(bytes(kept))
     temporary.replace(destination)
     return removed
+
+
+def _leb_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _write_atomically(destination: Path, data: bytes) -> None:
+    temporary = destination.with_name(destination.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(destination)
+
+
+def custom_section_bytes(name: str, payload: bytes) -> bytes:
+    """One custom section (id 0, size, name, payload), ready to append to a module."""
+    encoded = name.encode("utf-8")
+    body = _leb_bytes(len(encoded)) + encoded + payload
+    return b"\0" + _leb_bytes(len(body)) + body
+
+
+def with_custom_section(source: Path, destination: Path, name: str, payload: bytes) -> None:
+    """Copies a module, replacing every custom section `name` by one holding `payload`, at the end."""
+    module = parse(source)
+    data = module._data
+    kept = bytearray(data[:8])
+    for section in module.sections:
+        if not (section.id == 0 and section.name == name):
+            kept += data[section.start : section.offset + section.size]
+    _write_atomically(destination, bytes(kept) + custom_section_bytes(name, payload))
+
+
+def with_memory_maximum(source: Path, destination: Path, pages: int) -> None:
+    """Copies a module with its (one, defined, 32-bit) memory's maximum set to `pages`, never
+    below its minimum. The memory section is re-encoded; everything else is copied byte for byte."""
+    module = parse(source)
+    data = module._data
+    out = bytearray(data[:8])
+    for section in module.sections:
+        if section.id != 5:
+            out += data[section.start : section.offset + section.size]
+            continue
+        count, p = _uleb(data, section.offset)
+        body = bytearray(_leb_bytes(count))
+        for _ in range(count):
+            memory, p = _read_memory(data, p, imported=False)
+            if memory.memory64:
+                raise MalformedModule(
+                    f"{source}: a 64-bit memory", "build for wasm32 (the UDF ABI is 32-bit)"
+                )
+            maximum = max(pages, memory.minimum)
+            flags = 1 | (2 if memory.shared else 0)
+            body += bytes([flags]) + _leb_bytes(memory.minimum) + _leb_bytes(maximum)
+        out += b"\5" + _leb_bytes(len(body)) + body
+    _write_atomically(destination, bytes(out))
 
 
 # ---------------------------------------------------------------- Rust names

@@ -21,9 +21,11 @@ class Violation:
     problem: str  # what is wrong, in one sentence
     chain: list[str] = field(default_factory=list)  # root crate -> ... -> subject, or export -> ... -> stub
     fix: str = ""
+    rule: str = ""  # the rule broken, for checks whose rules have names (udf: docs/udf-abi.md)
 
     def format(self) -> str:
-        lines = [f"  ✗ {self.subject}: {self.problem}"]
+        rule = f"[{self.rule}] " if self.rule else ""
+        lines = [f"  ✗ {rule}{self.subject}: {self.problem}"]
         if self.chain:
             lines.append("      via " + "\n        -> ".join(self.chain))
         if self.fix:

@@ -7,13 +7,13 @@ import argparse
 import sys
 import traceback
 
-from toolchain.cli import bench, build, cache, check, doctor, fuzz, release, reproduce, toolchain_wheels, wasm_test
+from toolchain.cli import bench, build, cache, check, doctor, fuzz, release, reproduce, toolchain_wheels, udf, wasm_test
 from toolchain.cli import config as config_command
 from toolchain.core import console
 from toolchain.core.errors import ToolchainError, exit_code_of
 
 # The order of `--help`.
-COMMANDS = (doctor, config_command, build, release, reproduce, bench, wasm_test, fuzz, check, toolchain_wheels, cache)
+COMMANDS = (doctor, config_command, build, release, reproduce, bench, wasm_test, fuzz, check, udf, toolchain_wheels, cache)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -95,3 +95,51 @@ class Layout:
     def relative(self, path: Path) -> str:
         """`path` as the build record stores it: relative to the artifacts directory (records move with it)."""
         return path.resolve().relative_to(self.artifacts_dir.resolve()).as_posix()
+
+
+# ---------------------------------------------------------------- UDF modules
+#
+#     artifacts/udf/<name>/<name>.wasm            the module that ships (validated, names stripped)
+#     artifacts/udf/<name>/size-report.json       sizes per stage, as the engine's
+#     artifacts/udf/<name>/udf-build.json         what the build did (language, tools, stages, times)
+#     artifacts/udf/<name>/<name>.udfbundle/      the bundle: module, precompiled artifacts, manifest, SHA256SUMS
+#     artifacts/udf/<name>/<name>.udfbundle.tar.gz    the same, as one reproducible file
+#     artifacts/udf/.stages/<name>/<stage>/<name>.wasm   each stage's module
+
+UDF_COMPILE, UDF_MANIFEST, UDF_WASM_OPT, UDF_FINAL = "compile", "manifest", "wasm-opt", "final"
+UDF_STAGES = (UDF_COMPILE, UDF_MANIFEST, UDF_WASM_OPT)
+
+
+@dataclass(frozen=True)
+class UdfLayout:
+    artifacts_dir: Path
+    name: str
+
+    @property
+    def root(self) -> Path:
+        return self.artifacts_dir / "udf" / self.name
+
+    @property
+    def module(self) -> Path:
+        return self.root / f"{self.name}.wasm"
+
+    @property
+    def size_report(self) -> Path:
+        return self.root / "size-report.json"
+
+    @property
+    def record_path(self) -> Path:
+        return self.root / "udf-build.json"
+
+    def stage_module(self, stage: str) -> Path:
+        if stage not in UDF_STAGES:
+            raise ValueError(f"no UDF stage {stage!r}; stages that write files: {UDF_STAGES}")
+        return self.artifacts_dir / "udf" / ".stages" / self.name / stage / f"{self.name}.wasm"
+
+    @property
+    def bundle_dir(self) -> Path:
+        return self.root / f"{self.name}.udfbundle"
+
+    @property
+    def bundle_archive(self) -> Path:
+        return self.root / f"{self.name}.udfbundle.tar.gz"

@@ -12,6 +12,7 @@ from toolchain.core.errors import MissingTool
 # Every Debian package the toolchain can use, grouped by what needs it.
 RUST_WASM32_PACKAGES = ["rustc-web", "cargo-web", "rust-web-src", "lld-22"]
 C_WASM32_PACKAGES = ["clang-22", "llvm-22"]  # C dependencies (zstd-sys) compiled for wasm32
+C_UDF_PACKAGES = ["clang-22", "lld-22"]  # C UDFs: clang's wasm32 backend and wasm-ld
 WASM_OPT_DEBIAN_PACKAGES = ["binaryen"]
 BROWSER_PACKAGES = ["chromium", "chromium-driver"]
 FIREFOX_PACKAGES = ["firefox-esr"]  # geckodriver comes from crates.io (toolchain/tools/browser.py)

@@ -29,6 +29,7 @@ from toolchain.analysis import cargo_graph, cargo_lock
 from toolchain.core import cache, console, process
 from toolchain.core.errors import StageFailed, ToolchainError
 from toolchain.core.git import git_output
+from toolchain.core.checksums import sha256sums_text, verify_sha256sums
 from toolchain.release import sbom, wheel
 from toolchain.tools import patched_crates, rust
 
@@ -237,36 +238,6 @@ def crate_sbom(
     # The shipped packages contain the root crate's module.
     edges += [{"ref": item.purl, "dependsOn": [root_ref]} for item in shipped]
     return sbom.document(root, crates, edges, shipped, std, epoch)
-
-
-# ---------------------------------------------------------------- checksums
-
-
-def sha256sums_text(directory: Path, names: list[str]) -> str:
-    """`sha256sum` output for names in directory (binary mode marker, sorted): `sha256sum -c` verifies it."""
-    return "".join(f"{cache.file_sha256(directory / name)} *{name}\n" for name in sorted(names))
-
-
-def verify_sha256sums(sums_file: Path) -> list[str]:
-    """What does not match (empty: every listed file is present with its checksum)."""
-    problems = []
-    lines = [line for line in sums_file.read_text().splitlines() if line.strip()]
-    if not lines:
-        return [f"{sums_file} lists no file"]
-    for number, line in enumerate(lines, 1):
-        digest, sep, name = line.partition(" ")
-        name = name.lstrip("*").lstrip(" ")
-        if not sep or len(digest) != 64 or not name:
-            problems.append(f"{sums_file}:{number}: not a sha256sum line: {line!r}")
-            continue
-        path = sums_file.parent / name
-        if not path.is_file():
-            problems.append(f"{name}: listed in {sums_file.name} but missing")
-        elif cache.file_sha256(path) != digest:
-            problems.append(
-                f"{name}: checksum mismatch (listed {digest[:16]}..., file {cache.file_sha256(path)[:16]}...)"
-            )
-    return problems
 
 
 # ---------------------------------------------------------------- publishing

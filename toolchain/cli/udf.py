@@ -1,0 +1,147 @@
+"""`python -m toolchain udf build|validate|precompile|bundle|call`: WASM UDF modules (docs/udf-abi.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from toolchain.checks import udf as udf_check
+from toolchain.core import console
+from toolchain.core.errors import ToolchainError
+from toolchain.core.layout import DEFAULT_ARTIFACTS
+from toolchain.pipeline import udf_build, udf_bundle, udf_call, udf_precompile
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _module_of(path: Path, args: argparse.Namespace) -> Path:
+    """A .wasm as given; a project is built first (incrementally) and its module used."""
+    if path.suffix == ".wasm":
+        return path
+    return udf_build.build(_build_options(path, args)).module
+
+
+def _build_options(path: Path, args: argparse.Namespace) -> udf_build.UdfBuildOptions:
+    return udf_build.UdfBuildOptions(
+        project=path,
+        artifacts_dir=args.artifacts_dir,
+        policy=args.policy,
+        wasm_opt=not getattr(args, "no_wasm_opt", False),
+        opt_level=getattr(args, "opt_level", udf_build.DEFAULT_OPT_LEVEL),
+    )
+
+
+def _specs(args: argparse.Namespace) -> list[udf_precompile.ArtifactSpec]:
+    return udf_precompile.matrix(args.targets, args.strategies, args.profiles)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    for path in args.paths:
+        result = udf_build.build(_build_options(path, args))
+        print(f"{result.record.name}: {result.module} ({result.report['final']['raw']:,} bytes)", flush=True)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for module in args.modules:
+        report = udf_check.run(udf_check.Options(module, args.policy))
+        print(report.format(), flush=True)
+        if args.json:
+            args.json.write_text(report.to_json() + "\n")
+        failed += not report.ok
+    return 1 if failed else 0
+
+
+def cmd_precompile(args: argparse.Namespace) -> int:
+    module = _module_of(args.path, args)
+    started = time.monotonic()
+    results = udf_precompile.precompile(module, _specs(args))
+    hits = sum(r.cache_hit for r in results)
+    console.info(f"{len(results)} artifacts ({hits} from the cache) in {time.monotonic() - started:.2f} s")
+    for result in results:
+        print(f"{result.spec.file_name}\t{result.size}\t{result.header.triple}\t{result.path}", flush=True)
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    module = _module_of(args.path, args)
+    made = udf_bundle.bundle(
+        udf_bundle.BundleOptions(module=module, specs=tuple(_specs(args)), artifacts_dir=args.artifacts_dir, policy=args.policy)
+    )
+    problems = udf_bundle.verify(made.directory)
+    if problems:
+        raise ToolchainError(f"the bundle does not verify: {problems}", "a bug: report it")
+    print(made.directory, flush=True)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    """One call, for trying a function: scalar arguments, a JSON document, or JSON columns."""
+    module = udf_call.UdfModule.load(_module_of(args.path, args), policy=args.policy).instantiate()
+    value = json.loads(args.input)
+    if args.style == "scalar":
+        result = module.call_scalar(args.function, *value)
+    elif args.style == "document":
+        try:
+            result = module.call_document(args.function, value)
+        except udf_call.RowError as exc:
+            result = {"error": str(exc)}
+    else:
+        batch = module.call_batch(args.function, value)
+        result = {"values": batch.values.to_pylist(), "errors": batch.errors}
+    print(json.dumps(result, default=str), flush=True)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS, help="where modules and bundles go (default: artifacts)")
+    p.add_argument("--policy", type=Path, help="a UDF policy TOML (default: udf-default.toml; Go projects: udf-go.toml)")
+
+
+def _matrix_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--targets", type=_csv, default=udf_precompile.DEFAULT_TARGETS, help=f"comma-separated, of {', '.join(udf_precompile.TARGETS)} (default: {','.join(udf_precompile.DEFAULT_TARGETS)}; pulley64 comes with the pulley strategy)")
+    p.add_argument("--strategies", type=_csv, default=udf_precompile.DEFAULT_STRATEGIES, help=f"comma-separated (default: {','.join(udf_precompile.DEFAULT_STRATEGIES)})")
+    p.add_argument("--profiles", type=_csv, default=udf_precompile.DEFAULT_PROFILES, help=f"comma-separated, of {', '.join(udf_precompile.PROFILES)} (default: {','.join(udf_precompile.DEFAULT_PROFILES)})")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    top = commands.add_parser("udf", help="WASM UDF modules: build, validate, precompile, bundle, call", description=__doc__)
+    sub = top.add_subparsers(dest="udf_command", required=True)
+
+    p = sub.add_parser("build", help="build UDF projects (Rust crate, C file/directory, Go package) into validated modules")
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    _common(p)
+    p.add_argument("--no-wasm-opt", action="store_true", help="skip wasm-opt (faster, larger)")
+    p.add_argument("--opt-level", default=udf_build.DEFAULT_OPT_LEVEL, help="wasm-opt level, e.g. -Oz, -O3 (write --opt-level=-O3)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("validate", help="check modules against every rule of the UDF ABI and the policy")
+    p.add_argument("modules", type=Path, nargs="+", metavar="MODULE")
+    p.add_argument("--policy", type=Path, help="a UDF policy TOML (default: udf-default.toml)")
+    p.add_argument("--json", type=Path, help="also write the (last) report as JSON to this file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("precompile", help="AOT-compile a module (or a project, built first) per target, strategy and profile, through the cache")
+    p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
+    _common(p)
+    _matrix_arguments(p)
+    p.set_defaults(func=cmd_precompile)
+
+    p = sub.add_parser("bundle", help="write <name>.udfbundle (module, precompiled artifacts, manifest, SHA256SUMS) and its .tar.gz")
+    p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
+    _common(p)
+    _matrix_arguments(p)
+    p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("call", help="call one function once (for trying it): udf call MODULE FUNCTION --style S --input JSON")
+    p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
+    p.add_argument("function")
+    p.add_argument("--style", choices=("scalar", "document", "batch"), default="document")
+    p.add_argument("--input", required=True, help="scalar: a JSON list of arguments; document: a JSON object; batch: a JSON list of columns (lists)")
+    _common(p)
+    p.set_defaults(func=cmd_call)
