@@ -524,7 +524,8 @@ __attribute__((export_name("wasmqe_abi_version"))) wasmqe_i32 wasmqe_abi_version
 /*
  * Size classes: a block of class c holds 8 << c bytes (8 B .. 64 KiB) and freed blocks go to
  * the free list of their class. Larger blocks are whole multiples of 64 KiB, kept in one
- * first-fit list (a bigger free block is split). The caller passes the size back on free, so
+ * first-fit list sorted by address (a bigger free block is split; adjacent free blocks are
+ * merged, and a free block at the top of the heap goes back to the bump pointer). The caller passes the size back on free, so
  * blocks carry no header; a free block stores {next, size} in its first 8 bytes. Fresh blocks
  * come from a bump pointer that starts at __heap_base and grows memory with memory.grow.
  */
@@ -600,9 +601,32 @@ __attribute__((export_name("wasmqe_dealloc"))) void wasmqe_dealloc(void *ptr, wa
     return;
   }
   wasmqe_u32 n = (size + WASMQE__LARGE_UNIT - 1) & ~(WASMQE__LARGE_UNIT - 1);
-  *(wasmqe_usize *)p = wasmqe__free_large;
+  /* the large list is sorted by address; merge with free neighbours */
+  wasmqe_usize *link = &wasmqe__free_large, prev = 0;
+  while (*link && *link < p) {
+    prev = *link;
+    link = (wasmqe_usize *)prev;
+  }
+  wasmqe_usize next = *link;
+  if (next && p + n == next) { /* absorb the next block */
+    n += ((wasmqe_u32 *)next)[1];
+    next = *(wasmqe_usize *)next;
+  }
+  wasmqe_usize *owner = link; /* the link that will point to the merged block */
+  if (prev && prev + ((wasmqe_u32 *)prev)[1] == p) { /* join the previous block */
+    n += ((wasmqe_u32 *)prev)[1];
+    p = prev;
+    owner = 0;
+  }
+  *(wasmqe_usize *)p = next;
   ((wasmqe_u32 *)p)[1] = n;
-  wasmqe__free_large = p;
+  if (owner) *owner = p;
+  if (p + n == wasmqe__bump) { /* the top of the heap: give it back to the bump pointer */
+    wasmqe_usize *l = &wasmqe__free_large;
+    while (*l != p) l = (wasmqe_usize *)*l;
+    *l = 0; /* p is the last block: every other free block lies below it */
+    wasmqe__bump = p;
+  }
 }
 
 /* ---- result builder ---- */

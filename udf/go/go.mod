@@ -1,0 +1,3 @@
+module wasmqe.dev/udf
+
+go 1.24
