@@ -517,6 +517,53 @@ extern "C" {
 
 extern unsigned char __heap_base; /* wasm-ld: the first byte after the stack and data */
 
+/*
+ * The few libc functions the compiler itself may call: at -Os/-Oz a strlen of a non-constant
+ * string stays a call, loop-idiom recognition turns byte loops into strlen/memcmp/bcmp calls,
+ * and without bulk-memory (-mcpu=mvp) memcpy/memset/memmove are calls too. Weak and hidden:
+ * a real libc linked beside wins, and none of them is exported. no_builtin keeps their own
+ * loops from turning back into calls to themselves. Define WASMQE_NO_LIBC_SHIMS to leave
+ * them out.
+ */
+#ifndef WASMQE_NO_LIBC_SHIMS
+#define WASMQE__SHIM __attribute__((weak, visibility("hidden"), no_builtin))
+WASMQE__SHIM wasmqe_usize strlen(const char *s) {
+  wasmqe_usize n = 0;
+  while (s[n]) n++;
+  return n;
+}
+WASMQE__SHIM int memcmp(const void *a, const void *b, wasmqe_usize n) {
+  const wasmqe_u8 *x = (const wasmqe_u8 *)a, *y = (const wasmqe_u8 *)b;
+  for (wasmqe_usize i = 0; i < n; i++)
+    if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+  return 0;
+}
+WASMQE__SHIM int bcmp(const void *a, const void *b, wasmqe_usize n) { return memcmp(a, b, n); }
+#ifndef __wasm_bulk_memory__
+WASMQE__SHIM void *memcpy(void *d, const void *s, wasmqe_usize n) {
+  wasmqe_u8 *x = (wasmqe_u8 *)d;
+  const wasmqe_u8 *y = (const wasmqe_u8 *)s;
+  for (wasmqe_usize i = 0; i < n; i++) x[i] = y[i];
+  return d;
+}
+WASMQE__SHIM void *memmove(void *d, const void *s, wasmqe_usize n) {
+  wasmqe_u8 *x = (wasmqe_u8 *)d;
+  const wasmqe_u8 *y = (const wasmqe_u8 *)s;
+  if (x < y)
+    for (wasmqe_usize i = 0; i < n; i++) x[i] = y[i];
+  else
+    for (wasmqe_usize i = n; i > 0; i--) x[i - 1] = y[i - 1];
+  return d;
+}
+WASMQE__SHIM void *memset(void *d, int c, wasmqe_usize n) {
+  wasmqe_u8 *x = (wasmqe_u8 *)d;
+  for (wasmqe_usize i = 0; i < n; i++) x[i] = (wasmqe_u8)c;
+  return d;
+}
+#endif
+#undef WASMQE__SHIM
+#endif /* WASMQE_NO_LIBC_SHIMS */
+
 __attribute__((export_name("wasmqe_abi_version"))) wasmqe_i32 wasmqe_abi_version(void) {
   return WASMQE_ABI_MAJOR;
 }
