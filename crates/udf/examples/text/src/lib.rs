@@ -1,0 +1,1 @@
+//! Text UDFs (levenshtein, json_path, regex_extract): in progress.
