@@ -32,6 +32,7 @@ def _build_options(path: Path, args: argparse.Namespace) -> udf_build.UdfBuildOp
         policy=args.policy,
         wasm_opt=not getattr(args, "no_wasm_opt", False),
         opt_level=getattr(args, "opt_level", udf_build.DEFAULT_OPT_LEVEL),
+        name=getattr(args, "name", None),
     )
 
 
@@ -40,6 +41,8 @@ def _specs(args: argparse.Namespace) -> list[udf_precompile.ArtifactSpec]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if args.name and len(args.paths) > 1:
+        raise ToolchainError("--name names one module, and several paths were given", "build them one at a time")
     for path in args.paths:
         result = udf_build.build(_build_options(path, args))
         print(f"{result.record.name}: {result.module} ({result.report['final']['raw']:,} bytes)", flush=True)
@@ -118,6 +121,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--no-wasm-opt", action="store_true", help="skip wasm-opt (faster, larger)")
     p.add_argument("--opt-level", default=udf_build.DEFAULT_OPT_LEVEL, help="wasm-opt level, e.g. -Oz, -O3 (write --opt-level=-O3)")
+    p.add_argument("--name", help="the module's name (one PATH only; default: the crate's package name, the C file's stem or the directory's name)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("validate", help="check modules against every rule of the UDF ABI and the policy")

@@ -60,6 +60,7 @@ class UdfBuildOptions:
     policy: Path | None = None  # None: the language's default (Go: udf-go.toml, else udf-default.toml)
     wasm_opt: bool = True
     opt_level: str = DEFAULT_OPT_LEVEL
+    name: str | None = None  # default: the crate's package name, the C file's stem, the directory's name
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,6 @@ def compile_c(project: UdfProject, output: Path) -> tuple[Path, dict[str, str]]:
         f"-I{C_SDK_INCLUDE}",
         f"-ffile-prefix-map={project.directory}=.",
         "-Wl,--no-entry",
-        "-Wl,--export-dynamic",
         "-Wl,--strip-debug",
         *sources,
         "-o",
@@ -218,15 +218,20 @@ def default_policy(language: str) -> Path | None:
 
 def build(options: UdfBuildOptions) -> UdfBuildResult:
     project = detect(options.project)
+    if options.name:
+        if not udf_abi.NAME_PATTERN.match(_sanitize(options.name)):
+            raise ToolchainError(f"--name {options.name!r} is not a valid module name", "use letters, digits, - and _")
+        project = UdfProject(project.path, project.language, options.name)
     layout = UdfLayout(options.artifacts_dir, project.name)
     policy_path = options.policy or default_policy(project.language)
     policy = udf_validate.load_policy(policy_path)
     stages: list[UdfStage] = []
 
     def done(stage: str, module: Path, started: float) -> None:
+        seconds = time.monotonic() - started  # the stage's own time, before measuring its output
         measured = sizes.measure_bytes(module.read_bytes())
-        stages.append(UdfStage(stage, str(module), cache.file_sha256(module), measured, round(time.monotonic() - started, 3)))
-        console.info(f"{stage}: {sizes.human(measured.raw)} ({time.monotonic() - started:.1f} s)")
+        stages.append(UdfStage(stage, str(module), cache.file_sha256(module), measured, round(seconds, 3)))
+        console.info(f"{stage}: {sizes.human(measured.raw)} ({seconds:.1f} s)")
 
     with console.stage(f"udf build {project.name} ({project.language})"):
         started = time.monotonic()

@@ -38,6 +38,7 @@ FEATURES = (
     "gc-drc",
     "gc-null",
     "component-model",
+    "component-model-async",  # "concurrency support": without it no artifact loads into wasmtime-py's default engine
 )
 
 
