@@ -91,7 +91,9 @@ def test_an_artifact_does_not_load_into_an_engine_with_other_settings(cli, artif
         wt.deserialize(wt.EngineSettings(strategy="winch"), plain.path.read_bytes())
 
 
-def test_the_cache_hits_and_is_keyed_by_what_makes_an_artifact_loadable(cli, artifact_cache: Path, module: Path, tmp_path: Path) -> None:
+def test_the_cache_hits_and_is_keyed_by_what_makes_an_artifact_loadable(
+    cli, artifact_cache: Path, module: Path, tmp_path: Path
+) -> None:
     spec = udf_precompile.ArtifactSpec("x86_64", "cranelift", "plain")
     [first] = udf_precompile.precompile(module, [spec])
     [again] = udf_precompile.precompile(module, [spec])
@@ -167,7 +169,9 @@ def _bundle(module: Path, artifacts: Path) -> udf_bundle.Bundle:
     return udf_bundle.bundle(udf_bundle.BundleOptions(module=module, specs=SMALL, artifacts_dir=artifacts, name="m"))
 
 
-def test_a_bundle_verifies_and_its_artifacts_load_without_compiling(cli, artifact_cache: Path, module: Path, tmp_path: Path) -> None:
+def test_a_bundle_verifies_and_its_artifacts_load_without_compiling(
+    cli, artifact_cache: Path, module: Path, tmp_path: Path
+) -> None:
     made = _bundle(module, tmp_path / "artifacts")
     assert udf_bundle.verify(made.directory) == []
     manifest = json.loads((made.directory / "manifest.json").read_text())

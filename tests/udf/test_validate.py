@@ -16,6 +16,7 @@ from toolchain.analysis import udf_abi, udf_validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
 def rules(path: Path, policy: Path | None = None) -> list[udf_validate.Problem]:
     return udf_validate.validate(path, policy).problems
 
@@ -121,7 +122,15 @@ def test_scalar_style_for_a_fallible_function(tmp_path: Path) -> None:
 
 
 def test_export_without_a_record(tmp_path: Path) -> None:
-    body = "\n".join([MEMORY, ABI_VERSION, ALLOCATOR, FUNCTIONS, '(func (export "other__doc") (param i32 i32) (result i32) i32.const 1)'])
+    body = "\n".join(
+        [
+            MEMORY,
+            ABI_VERSION,
+            ALLOCATOR,
+            FUNCTIONS,
+            '(func (export "other__doc") (param i32 i32) (result i32) i32.const 1)',
+        ]
+    )
     only_rule(make(tmp_path, body), "signature", "other__doc")
 
 
@@ -134,8 +143,12 @@ def test_allocator_missing(tmp_path: Path) -> None:
 
 
 def test_dealloc_of_the_wrong_type(tmp_path: Path) -> None:
-    allocator = ALLOCATOR.replace('(func (export "wasmqe_dealloc") (param i32 i32 i32))', '(func (export "wasmqe_dealloc") (param i32))')
-    problem = only_rule(make(tmp_path, "\n".join([MEMORY, ABI_VERSION, allocator, FUNCTIONS])), "allocator", "wasmqe_dealloc")
+    allocator = ALLOCATOR.replace(
+        '(func (export "wasmqe_dealloc") (param i32 i32 i32))', '(func (export "wasmqe_dealloc") (param i32))'
+    )
+    problem = only_rule(
+        make(tmp_path, "\n".join([MEMORY, ABI_VERSION, allocator, FUNCTIONS])), "allocator", "wasmqe_dealloc"
+    )
     assert "(i32, i32, i32) -> ()" in problem.problem
 
 
@@ -180,7 +193,9 @@ def test_start_function(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- [imports]
 
 
-WASI_IMPORT = '(import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))'
+WASI_IMPORT = (
+    '(import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))'
+)
 
 
 def test_wasi_filesystem_import(tmp_path: Path) -> None:
@@ -197,12 +212,28 @@ def test_a_policy_can_allow_an_import(tmp_path: Path) -> None:
 
 
 def test_unknown_host_function(tmp_path: Path) -> None:
-    body = "\n".join(['(import "wasmqe_doc" "get_everything" (func (param i32) (result i32)))', MEMORY, ABI_VERSION, ALLOCATOR, FUNCTIONS])
+    body = "\n".join(
+        [
+            '(import "wasmqe_doc" "get_everything" (func (param i32) (result i32)))',
+            MEMORY,
+            ABI_VERSION,
+            ALLOCATOR,
+            FUNCTIONS,
+        ]
+    )
     only_rule(make(tmp_path, body), "imports", "wasmqe_doc.get_everything")
 
 
 def test_host_function_with_the_wrong_signature(tmp_path: Path) -> None:
-    body = "\n".join(['(import "wasmqe_doc" "get_i64" (func (param i32 i32 i32) (result i32)))', MEMORY, ABI_VERSION, ALLOCATOR, FUNCTIONS])
+    body = "\n".join(
+        [
+            '(import "wasmqe_doc" "get_i64" (func (param i32 i32 i32) (result i32)))',
+            MEMORY,
+            ABI_VERSION,
+            ALLOCATOR,
+            FUNCTIONS,
+        ]
+    )
     problem = only_rule(make(tmp_path, body), "imports", "wasmqe_doc.get_i64")
     assert "(i32, i32, i32, i32) -> (i32)" in problem.problem
 
@@ -259,6 +290,11 @@ def test_the_command_names_the_rule_and_fails(tmp_path: Path) -> None:
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "[abi-version] wasmqe_abi_version" in result.stdout
-    ok = subprocess.run([sys.executable, "-m", "toolchain", "udf", "validate", str(make(tmp_path, name="ok"))], cwd=ROOT, capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "toolchain", "udf", "validate", str(make(tmp_path, name="ok"))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "1 function(s): add_one(i64) -> i64" in ok.stdout

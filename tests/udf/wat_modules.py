@@ -40,7 +40,9 @@ RECORD = {
 }
 
 
-def make(tmp_path: Path, body: str | None = None, records: list | None = None, manifest: bytes | None = None, name: str = "m") -> Path:
+def make(
+    tmp_path: Path, body: str | None = None, records: list | None = None, manifest: bytes | None = None, name: str = "m"
+) -> Path:
     text = body if body is not None else "\n".join([MEMORY, ABI_VERSION, ALLOCATOR, FUNCTIONS])
     raw = tmp_path / f"{name}.raw.wasm"
     raw.write_bytes(wasmtime.wat2wasm(f"(module {text})"))

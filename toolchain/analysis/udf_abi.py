@@ -80,9 +80,8 @@ def errors_offset(num_args: int) -> int:
 
 
 class ManifestError(ToolchainError):
-    """A manifest record that does not follow section 2 of the ABI."""
+    """A manifest record that does not follow section 2 of the ABI (exit 2: the input is wrong)."""
 
-    exit_code = 9
     title = "invalid UDF manifest"
 
 
@@ -168,7 +167,9 @@ def parse_record(line: str, where: str) -> FunctionSpec:
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ManifestError(f"{where} is not JSON ({exc.msg} at column {exc.colno})", "one JSON object per line") from exc
+        raise ManifestError(
+            f"{where} is not JSON ({exc.msg} at column {exc.colno})", "one JSON object per line"
+        ) from exc
     if not isinstance(raw, dict):
         raise ManifestError(f"{where} is not a JSON object", "one JSON object per line")
     missing = RECORD_KEYS - set(raw)
@@ -179,10 +180,14 @@ def parse_record(line: str, where: str) -> FunctionSpec:
             parts.append(f"missing key(s) {', '.join(sorted(missing))}")
         if unknown:
             parts.append(f"unknown key(s) {', '.join(sorted(unknown))}")
-        raise ManifestError(f"{where}: {'; '.join(parts)}", f"a record has exactly the keys {', '.join(sorted(RECORD_KEYS))}")
+        raise ManifestError(
+            f"{where}: {'; '.join(parts)}", f"a record has exactly the keys {', '.join(sorted(RECORD_KEYS))}"
+        )
     name = raw["name"]
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ManifestError(f"{where}: function name {name!r} is not a valid SQL name", "names match [a-z_][a-z0-9_]*, at most 64 bytes")
+        raise ManifestError(
+            f"{where}: function name {name!r} is not a valid SQL name", "names match [a-z_][a-z0-9_]*, at most 64 bytes"
+        )
     where = f"{where} ({name})"
     if not isinstance(raw["args"], list):
         raise ManifestError(f"{where}: args must be a list", "")
@@ -195,7 +200,12 @@ def parse_record(line: str, where: str) -> FunctionSpec:
         if not isinstance(raw[key], bool):
             raise ManifestError(f"{where}: {key} must be true or false, not {raw[key]!r}", "")
     styles = raw["styles"]
-    if not isinstance(styles, list) or not styles or any(s not in STYLES for s in styles) or len(set(styles)) != len(styles):
+    if (
+        not isinstance(styles, list)
+        or not styles
+        or any(s not in STYLES for s in styles)
+        or len(set(styles)) != len(styles)
+    ):
         raise ManifestError(f"{where}: styles {styles!r} must be a non-empty list of distinct {', '.join(STYLES)}", "")
     abi = raw["abi"]
     if not isinstance(abi, str):
@@ -210,7 +220,10 @@ def parse_manifest(payloads: list[bytes]) -> list[FunctionSpec]:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ManifestError(f"the {MANIFEST_SECTION} section is not UTF-8 (byte {exc.start})", "write the manifest as UTF-8 JSON Lines") from exc
+            raise ManifestError(
+                f"the {MANIFEST_SECTION} section is not UTF-8 (byte {exc.start})",
+                "write the manifest as UTF-8 JSON Lines",
+            ) from exc
         for number, line in enumerate(text.split("\n"), 1):
             if line.strip():
                 specs.append(parse_record(line.strip().rstrip("\0"), f"manifest line {number}"))

@@ -51,20 +51,27 @@ def _read_policy(path: Path) -> dict:
         with path.open("rb") as handle:
             values = tomllib.load(handle)
     except FileNotFoundError as exc:
-        raise ToolchainError(f"no UDF policy at {path}", f"pass an existing file, or leave --policy out for {DEFAULT_POLICY.name}") from exc
+        raise ToolchainError(
+            f"no UDF policy at {path}", f"pass an existing file, or leave --policy out for {DEFAULT_POLICY.name}"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ToolchainError(f"UDF policy {path} is not valid TOML: {exc}", "fix the file") from exc
     unknown = set(values) - POLICY_KEYS
     if unknown:
-        raise ToolchainError(f"UDF policy {path}: unknown key(s) {', '.join(sorted(unknown))}", f"known keys: {', '.join(sorted(POLICY_KEYS))}")
+        raise ToolchainError(
+            f"UDF policy {path}: unknown key(s) {', '.join(sorted(unknown))}",
+            f"known keys: {', '.join(sorted(POLICY_KEYS))}",
+        )
     for key in ("max-memory-pages", "max-module-bytes"):
         if key in values and (not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] <= 0):
             raise ToolchainError(f"UDF policy {path}: {key} must be a positive integer, not {values[key]!r}", "")
     if "max-memory-pages" in values and values["max-memory-pages"] > 65536:
-        raise ToolchainError(f"UDF policy {path}: max-memory-pages {values['max-memory-pages']} exceeds wasm32's 65536", "")
+        raise ToolchainError(
+            f"UDF policy {path}: max-memory-pages {values['max-memory-pages']} exceeds wasm32's 65536", ""
+        )
     imports = values.get("allowed-imports", [])
     if not isinstance(imports, list) or any(not isinstance(i, str) or "." not in i for i in imports):
-        raise ToolchainError(f"UDF policy {path}: allowed-imports must be a list of \"module.name\" strings", "")
+        raise ToolchainError(f'UDF policy {path}: allowed-imports must be a list of "module.name" strings', "")
     return values
 
 
@@ -90,7 +97,8 @@ class Validation:
 
     def summary(self) -> str:
         described = ", ".join(
-            f"{s.name}({', '.join(a.type for a in s.args)}) -> {s.returns.type} [{', '.join(s.styles)}]" for s in self.functions
+            f"{s.name}({', '.join(a.type for a in s.args)}) -> {s.returns.type} [{', '.join(s.styles)}]"
+            for s in self.functions
         )
         return f"{len(self.functions)} function(s): {described or 'none'}"
 
@@ -113,13 +121,18 @@ def validate(module_path: Path, policy_path: Path | None = None) -> Validation:
 
     problem = wasmtime.validation_problem(data)
     if problem:
-        found.add("wasm", "module", f"wasmtime refuses it: {problem}", "fix the compiler output; `wasm-tools validate` shows where")
+        found.add(
+            "wasm",
+            "module",
+            f"wasmtime refuses it: {problem}",
+            "fix the compiler output; `wasm-tools validate` shows where",
+        )
     if module.size > policy.max_module_bytes:
         found.add(
             "size",
             "module",
             f"{module.size:,} bytes is over the policy's max-module-bytes {policy.max_module_bytes:,}",
-            "build with opt-level \"z\" and wasm-opt (`nox -s udf -- build`), drop dependencies, or raise the limit in the policy",
+            'build with opt-level "z" and wasm-opt (`nox -s udf -- build`), drop dependencies, or raise the limit in the policy',
         )
 
     _check_exports_of_abi(module, found)
@@ -144,7 +157,9 @@ def _check_exports_of_abi(module: wasm_module.Module, found: _Collector) -> None
         rule = "abi-version" if name == udf_abi.EXPORT_ABI_VERSION else "allocator"
         function = module.exported_function(name)
         if function is None:
-            found.add(rule, name, "the export is missing", "build with the SDK (it exports it); see docs/udf-abi.md section 1")
+            found.add(
+                rule, name, "the export is missing", "build with the SDK (it exports it); see docs/udf-abi.md section 1"
+            )
         elif module.function_signature(function.index) != signature:
             found.add(
                 rule,
@@ -168,10 +183,20 @@ def _check_manifest(module: wasm_module.Module, found: _Collector) -> list[udf_a
     try:
         specs = udf_abi.parse_manifest(payloads)
     except udf_abi.ManifestError as exc:
-        found.add("manifest", f"custom section {udf_abi.MANIFEST_SECTION}", exc.what, exc.fix or "see docs/udf-abi.md section 2")
+        found.add(
+            "manifest",
+            f"custom section {udf_abi.MANIFEST_SECTION}",
+            exc.what,
+            exc.fix or "see docs/udf-abi.md section 2",
+        )
         return []
     if not specs:
-        found.add("manifest", f"custom section {udf_abi.MANIFEST_SECTION}", "the manifest declares no function", "declare at least one")
+        found.add(
+            "manifest",
+            f"custom section {udf_abi.MANIFEST_SECTION}",
+            "the manifest declares no function",
+            "declare at least one",
+        )
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
@@ -182,7 +207,12 @@ def _check_manifest(module: wasm_module.Module, found: _Collector) -> list[udf_a
             found.add("abi-version", spec.name, problem, f"build with an SDK for ABI {udf_abi.ABI_VERSION}")
     abis = {spec.abi for spec in specs}
     if len(abis) > 1:
-        found.add("abi-version", "manifest", f"records disagree on the ABI version ({', '.join(sorted(abis))})", "build every function with the same SDK")
+        found.add(
+            "abi-version",
+            "manifest",
+            f"records disagree on the ABI version ({', '.join(sorted(abis))})",
+            "build every function with the same SDK",
+        )
 
     declared_exports: set[str] = set()
     for spec in specs:
@@ -192,12 +222,22 @@ def _check_manifest(module: wasm_module.Module, found: _Collector) -> list[udf_a
             if style == "scalar":
                 problem = spec.scalar_problem()
                 if problem:
-                    found.add("signature", spec.name, f"lists the scalar style but {problem}", "drop `scalar` from its styles; use document or batch")
+                    found.add(
+                        "signature",
+                        spec.name,
+                        f"lists the scalar style but {problem}",
+                        "drop `scalar` from its styles; use document or batch",
+                    )
                     continue
             function = module.exported_function(export)
             expected = spec.expected_signature(style)
             if function is None:
-                found.add("signature", export, f"the manifest lists the {style} style for {spec.name} but the module does not export {export}", f"export it as {expected}, or drop {style!r} from the record")
+                found.add(
+                    "signature",
+                    export,
+                    f"the manifest lists the {style} style for {spec.name} but the module does not export {export}",
+                    f"export it as {expected}, or drop {style!r} from the record",
+                )
             elif module.function_signature(function.index) != expected:
                 found.add(
                     "signature",
@@ -205,25 +245,44 @@ def _check_manifest(module: wasm_module.Module, found: _Collector) -> list[udf_a
                     f"is {module.function_signature(function.index)}, but {spec.name}'s manifest record needs {expected} for the {style} style",
                     "make the manifest record and the function agree (the SDK's macro writes both from one signature)",
                 )
-    for export in module.exports:
-        if export.kind == "func" and export.name.endswith(("__doc", "__batch")) and export.name not in declared_exports:
-            found.add("signature", export.name, "is exported but no manifest record lists that style", "add the style to the function's record, or stop exporting it")
+    for exported in module.exports:
+        if exported.kind == "func" and exported.name.endswith(("__doc", "__batch")) and exported.name not in declared_exports:
+            found.add(
+                "signature",
+                exported.name,
+                "is exported but no manifest record lists that style",
+                "add the style to the function's record, or stop exporting it",
+            )
     return specs
 
 
 def _check_memory(module: wasm_module.Module, policy: Policy, found: _Collector) -> None:
     exported = [e for e in module.exports if e.kind == "memory"]
     if len(module.memories) != 1 or any(m.imported for m in module.memories):
-        what = "imports its memory" if any(m.imported for m in module.memories) else f"has {len(module.memories)} memories"
-        found.add("memory", "memory", f"the module {what}; the ABI needs exactly one memory, defined by the module", "link a normal wasm32 module (no --import-memory, no multi-memory)")
+        what = (
+            "imports its memory" if any(m.imported for m in module.memories) else f"has {len(module.memories)} memories"
+        )
+        found.add(
+            "memory",
+            "memory",
+            f"the module {what}; the ABI needs exactly one memory, defined by the module",
+            "link a normal wasm32 module (no --import-memory, no multi-memory)",
+        )
         return
     if [e.name for e in exported] != ["memory"]:
-        found.add("memory", "memory", f"the memory is exported as {[e.name for e in exported] or 'nothing'}, not as `memory`", "export it as `memory` (the default of rustc, clang and Go)")
+        found.add(
+            "memory",
+            "memory",
+            f"the memory is exported as {[e.name for e in exported] or 'nothing'}, not as `memory`",
+            "export it as `memory` (the default of rustc, clang and Go)",
+        )
     memory = module.memories[0]
     if memory.memory64:
         found.add("memory", "memory", "the memory is 64-bit", "build for wasm32")
     if memory.shared:
-        found.add("no-threads", "memory", "the memory is shared (threads)", "build without the atomics/threads features")
+        found.add(
+            "no-threads", "memory", "the memory is shared (threads)", "build without the atomics/threads features"
+        )
     if memory.maximum is None:
         found.add(
             "memory",
@@ -239,7 +298,12 @@ def _check_memory(module: wasm_module.Module, policy: Policy, found: _Collector)
             f"link with --max-memory={policy.max_memory_pages * WASM_PAGE} or raise max-memory-pages in the policy",
         )
     if memory.minimum > policy.max_memory_pages:
-        found.add("memory", "memory", f"the initial memory ({memory.minimum} pages) is over the policy's maximum", "lower --initial-memory")
+        found.add(
+            "memory",
+            "memory",
+            f"the initial memory ({memory.minimum} pages) is over the policy's maximum",
+            "lower --initial-memory",
+        )
 
 
 def _check_imports(module: wasm_module.Module, policy: Policy, found: _Collector) -> None:
@@ -248,11 +312,21 @@ def _check_imports(module: wasm_module.Module, policy: Policy, found: _Collector
         if imported.module == udf_abi.DOC_IMPORT_MODULE:
             expected = udf_abi.DOC_IMPORTS.get(imported.name)
             if imported.kind != "func" or expected is None:
-                found.add("imports", qualified, f"is not a function of the host API ({', '.join(udf_abi.DOC_IMPORTS)})", "see docs/udf-abi.md section 4")
+                found.add(
+                    "imports",
+                    qualified,
+                    f"is not a function of the host API ({', '.join(udf_abi.DOC_IMPORTS)})",
+                    "see docs/udf-abi.md section 4",
+                )
                 continue
             actual = module.function_signature(imported.index)
             if actual != expected:
-                found.add("imports", qualified, f"is imported as {actual}, but the host provides {expected}", "fix the import declaration (the SDKs declare it right)")
+                found.add(
+                    "imports",
+                    qualified,
+                    f"is imported as {actual}, but the host provides {expected}",
+                    "fix the import declaration (the SDKs declare it right)",
+                )
             continue
         if qualified in policy.allowed_imports:
             continue

@@ -708,9 +708,7 @@ def with_memory_maximum(source: Path, destination: Path, pages: int) -> None:
         for _ in range(count):
             memory, p = _read_memory(data, p, imported=False)
             if memory.memory64:
-                raise MalformedModule(
-                    f"{source}: a 64-bit memory", "build for wasm32 (the UDF ABI is 32-bit)"
-                )
+                raise MalformedModule(f"{source}: a 64-bit memory", "build for wasm32 (the UDF ABI is 32-bit)")
             maximum = max(pages, memory.minimum)
             flags = 1 | (2 if memory.shared else 0)
             body += bytes([flags]) + _leb_bytes(memory.minimum) + _leb_bytes(maximum)

@@ -74,7 +74,9 @@ def cmd_precompile(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     module = _module_of(args.path, args)
     made = udf_bundle.bundle(
-        udf_bundle.BundleOptions(module=module, specs=tuple(_specs(args)), artifacts_dir=args.artifacts_dir, policy=args.policy)
+        udf_bundle.BundleOptions(
+            module=module, specs=tuple(_specs(args)), artifacts_dir=args.artifacts_dir, policy=args.policy
+        )
     )
     problems = udf_bundle.verify(made.directory)
     if problems:
@@ -102,26 +104,57 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS, help="where modules and bundles go (default: artifacts)")
-    p.add_argument("--policy", type=Path, help="a UDF policy TOML (default: udf-default.toml; Go projects: udf-go.toml)")
+    p.add_argument(
+        "--artifacts-dir",
+        type=Path,
+        default=DEFAULT_ARTIFACTS,
+        help="where modules and bundles go (default: artifacts)",
+    )
+    p.add_argument(
+        "--policy", type=Path, help="a UDF policy TOML (default: udf-default.toml; Go projects: udf-go.toml)"
+    )
 
 
 def _matrix_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--targets", type=_csv, default=udf_precompile.DEFAULT_TARGETS, help=f"comma-separated, of {', '.join(udf_precompile.TARGETS)} (default: {','.join(udf_precompile.DEFAULT_TARGETS)}; pulley64 comes with the pulley strategy)")
-    p.add_argument("--strategies", type=_csv, default=udf_precompile.DEFAULT_STRATEGIES, help=f"comma-separated (default: {','.join(udf_precompile.DEFAULT_STRATEGIES)})")
-    p.add_argument("--profiles", type=_csv, default=udf_precompile.DEFAULT_PROFILES, help=f"comma-separated, of {', '.join(udf_precompile.PROFILES)} (default: {','.join(udf_precompile.DEFAULT_PROFILES)})")
+    p.add_argument(
+        "--targets",
+        type=_csv,
+        default=udf_precompile.DEFAULT_TARGETS,
+        help=f"comma-separated, of {', '.join(udf_precompile.TARGETS)} (default: {','.join(udf_precompile.DEFAULT_TARGETS)}; pulley64 comes with the pulley strategy)",
+    )
+    p.add_argument(
+        "--strategies",
+        type=_csv,
+        default=udf_precompile.DEFAULT_STRATEGIES,
+        help=f"comma-separated (default: {','.join(udf_precompile.DEFAULT_STRATEGIES)})",
+    )
+    p.add_argument(
+        "--profiles",
+        type=_csv,
+        default=udf_precompile.DEFAULT_PROFILES,
+        help=f"comma-separated, of {', '.join(udf_precompile.PROFILES)} (default: {','.join(udf_precompile.DEFAULT_PROFILES)})",
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    top = commands.add_parser("udf", help="WASM UDF modules: build, validate, precompile, bundle, call", description=__doc__)
+    top = commands.add_parser(
+        "udf", help="WASM UDF modules: build, validate, precompile, bundle, call", description=__doc__
+    )
     sub = top.add_subparsers(dest="udf_command", required=True)
 
-    p = sub.add_parser("build", help="build UDF projects (Rust crate, C file/directory, Go package) into validated modules")
+    p = sub.add_parser(
+        "build", help="build UDF projects (Rust crate, C file/directory, Go package) into validated modules"
+    )
     p.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     _common(p)
     p.add_argument("--no-wasm-opt", action="store_true", help="skip wasm-opt (faster, larger)")
-    p.add_argument("--opt-level", default=udf_build.DEFAULT_OPT_LEVEL, help="wasm-opt level, e.g. -Oz, -O3 (write --opt-level=-O3)")
-    p.add_argument("--name", help="the module's name (one PATH only; default: the crate's package name, the C file's stem or the directory's name)")
+    p.add_argument(
+        "--opt-level", default=udf_build.DEFAULT_OPT_LEVEL, help="wasm-opt level, e.g. -Oz, -O3 (write --opt-level=-O3)"
+    )
+    p.add_argument(
+        "--name",
+        help="the module's name (one PATH only; default: the crate's package name, the C file's stem or the directory's name)",
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("validate", help="check modules against every rule of the UDF ABI and the policy")
@@ -130,22 +163,33 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, help="also write the (last) report as JSON to this file")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("precompile", help="AOT-compile a module (or a project, built first) per target, strategy and profile, through the cache")
+    p = sub.add_parser(
+        "precompile",
+        help="AOT-compile a module (or a project, built first) per target, strategy and profile, through the cache",
+    )
     p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
     _common(p)
     _matrix_arguments(p)
     p.set_defaults(func=cmd_precompile)
 
-    p = sub.add_parser("bundle", help="write <name>.udfbundle (module, precompiled artifacts, manifest, SHA256SUMS) and its .tar.gz")
+    p = sub.add_parser(
+        "bundle", help="write <name>.udfbundle (module, precompiled artifacts, manifest, SHA256SUMS) and its .tar.gz"
+    )
     p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
     _common(p)
     _matrix_arguments(p)
     p.set_defaults(func=cmd_bundle)
 
-    p = sub.add_parser("call", help="call one function once (for trying it): udf call MODULE FUNCTION --style S --input JSON")
+    p = sub.add_parser(
+        "call", help="call one function once (for trying it): udf call MODULE FUNCTION --style S --input JSON"
+    )
     p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
     p.add_argument("function")
     p.add_argument("--style", choices=("scalar", "document", "batch"), default="document")
-    p.add_argument("--input", required=True, help="scalar: a JSON list of arguments; document: a JSON object; batch: a JSON list of columns (lists)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="scalar: a JSON list of arguments; document: a JSON object; batch: a JSON list of columns (lists)",
+    )
     _common(p)
     p.set_defaults(func=cmd_call)

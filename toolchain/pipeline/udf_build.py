@@ -106,7 +106,10 @@ def detect(path: Path) -> UdfProject:
     """What kind of UDF project `path` is. Errors say what was looked for."""
     path = path.expanduser()
     if not path.exists():
-        raise ToolchainError(f"no UDF project at {path}", "pass a Rust crate (its directory or Cargo.toml), a .c file or directory, or a Go package directory")
+        raise ToolchainError(
+            f"no UDF project at {path}",
+            "pass a Rust crate (its directory or Cargo.toml), a .c file or directory, or a Go package directory",
+        )
     if path.name == "Cargo.toml" or (path.is_dir() and (path / "Cargo.toml").is_file()):
         manifest = path if path.name == "Cargo.toml" else path / "Cargo.toml"
         crate = cargo_lock.read_manifest(manifest.resolve())
@@ -159,7 +162,11 @@ def compile_c(project: UdfProject, output: Path) -> tuple[Path, dict[str, str]]:
         "-o",
         temporary,
     ]
-    process.run(argv, what=f"clang: compiling {project.name}", fix="fix the C errors above; include wasm_qe_udf.h from udf/c/include")
+    process.run(
+        argv,
+        what=f"clang: compiling {project.name}",
+        fix="fix the C errors above; include wasm_qe_udf.h from udf/c/include",
+    )
     temporary.replace(output)
     return output, {"clang": compiler.version}
 
@@ -248,7 +255,11 @@ def build(options: UdfBuildOptions) -> UdfBuildResult:
             started = time.monotonic()
             optimizer = wasm_opt.ensure()
             module, _ = engine_build.wasm_opt_stage(
-                optimizer, module, layout.stage_module(UDF_WASM_OPT), [options.opt_level], wasm_opt.feature_flags(WASM_FEATURES)
+                optimizer,
+                module,
+                layout.stage_module(UDF_WASM_OPT),
+                [options.opt_level],
+                wasm_opt.feature_flags(WASM_FEATURES),
             )
             tools["wasm-opt"] = f"{optimizer.version} ({optimizer.provider})"
             done(UDF_WASM_OPT, module, started)
@@ -290,6 +301,8 @@ def build(options: UdfBuildOptions) -> UdfBuildResult:
 def load_record(layout: UdfLayout) -> UdfBuildRecord:
     data = cache.read_json(layout.record_path)
     if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
-        raise StageFailed(f"no UDF build record at {layout.record_path}", f"run `nox -s udf -- build` for {layout.name} first")
+        raise StageFailed(
+            f"no UDF build record at {layout.record_path}", f"run `nox -s udf -- build` for {layout.name} first"
+        )
     stages = [UdfStage(**{**s, "sizes": sizes.Sizes(**s["sizes"])}) for s in data.pop("stages")]
     return UdfBuildRecord(**data, stages=stages)

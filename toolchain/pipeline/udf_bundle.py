@@ -52,7 +52,9 @@ class Bundle:
     precompiled: tuple[udf_precompile.Precompiled, ...]
 
 
-def _manifest(name: str, module: Path, validation: udf_validate.Validation, artifacts: list[udf_precompile.Precompiled]) -> dict:
+def _manifest(
+    name: str, module: Path, validation: udf_validate.Validation, artifacts: list[udf_precompile.Precompiled]
+) -> dict:
     abis = sorted({spec.abi for spec in validation.functions})
     return {
         "bundle_format": BUNDLE_FORMAT,
@@ -104,7 +106,10 @@ def _tar(directory: Path, archive: Path) -> None:
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(data))
     temporary = archive.with_name(archive.name + ".tmp")
-    with temporary.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+    with (
+        temporary.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+    ):
         gz.write(buffer.getvalue())
     temporary.replace(archive)
 
@@ -177,7 +182,9 @@ def verify(directory: Path) -> list[str]:
 def engine_settings(entry: dict) -> wt.EngineSettings:
     """The settings of an engine on this machine that loads the manifest's artifact `entry`."""
     engine = entry["engine"]
-    return wt.EngineSettings(strategy=engine["strategy"], fuel=engine["consume_fuel"], epoch=engine["epoch_interruption"])
+    return wt.EngineSettings(
+        strategy=engine["strategy"], fuel=engine["consume_fuel"], epoch=engine["epoch_interruption"]
+    )
 
 
 def loadable_here(manifest: dict) -> list[dict]:

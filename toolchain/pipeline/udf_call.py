@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from toolchain.analysis import udf_abi, udf_validate, wasm_module
-from toolchain.core.errors import ToolchainError
+from toolchain.core.errors import StageFailed, ToolchainError
 from toolchain.tools import wasmtime as wt
 
 
-class UdfCallError(ToolchainError):
+class UdfCallError(StageFailed):
     """A call failed as a whole: a trap (the instance is discarded), or a module that broke the ABI."""
 
-    exit_code = 5
     title = "UDF call failed"
 
 
@@ -140,12 +139,17 @@ class UdfInstance:
 
     def _call(self, func: Any, *args: Any) -> Any:
         if self.lost:
-            raise UdfCallError(f"this instance was discarded after a trap ({self.lost})", "instantiate the module again")
+            raise UdfCallError(
+                f"this instance was discarded after a trap ({self.lost})", "instantiate the module again"
+            )
         try:
             return func(self.store, *args)
         except self._wasmtime.Trap as exc:
             self.lost = str(exc).strip().splitlines()[0]
-            raise UdfCallError(f"the UDF trapped: {self.lost}", "a trap is a bug in the module or a limit hit; the instance is discarded") from exc
+            raise UdfCallError(
+                f"the UDF trapped: {self.lost}",
+                "a trap is a bug in the module or a limit hit; the instance is discarded",
+            ) from exc
 
     def _export(self, name: str) -> Any:
         func = self._exports.get(name) if hasattr(self._exports, "get") else None
@@ -153,13 +157,17 @@ class UdfInstance:
             try:
                 func = self._exports[name]
             except KeyError as exc:
-                raise UdfCallError(f"the module does not export {name}", "check the function's styles in its manifest") from exc
+                raise UdfCallError(
+                    f"the module does not export {name}", "check the function's styles in its manifest"
+                ) from exc
         return func
 
     def alloc(self, size: int, align: int = udf_abi.BUFFER_ALIGN) -> int:
         pointer = self._call(self._export(udf_abi.EXPORT_ALLOC), size, align)
         if pointer == 0:
-            raise UdfCallError(f"the guest could not allocate {size} bytes", "raise the memory limit or use smaller batches")
+            raise UdfCallError(
+                f"the guest could not allocate {size} bytes", "raise the memory limit or use smaller batches"
+            )
         return pointer
 
     def dealloc(self, pointer: int, size: int, align: int = udf_abi.BUFFER_ALIGN) -> None:
@@ -176,14 +184,18 @@ class UdfInstance:
         try:
             return self.spec.functions[name]
         except KeyError as exc:
-            raise UdfCallError(f"no function {name!r} in the module's manifest", f"known: {', '.join(self.spec.functions)}") from exc
+            raise UdfCallError(
+                f"no function {name!r} in the module's manifest", f"known: {', '.join(self.spec.functions)}"
+            ) from exc
 
     # ------------------------------------------------------------ scalar
 
     def call_scalar(self, name: str, *args: Any) -> Any:
         spec = self._spec(name)
         if "scalar" not in spec.styles:
-            raise UdfCallError(f"{name} has no scalar style (its styles: {', '.join(spec.styles)})", "call it as a document or a batch")
+            raise UdfCallError(
+                f"{name} has no scalar style (its styles: {', '.join(spec.styles)})", "call it as a document or a batch"
+            )
         if len(args) != len(spec.args):
             raise UdfCallError(f"{name} takes {len(spec.args)} argument(s), got {len(args)}", "")
         if any(a is None for a in args):
@@ -217,7 +229,9 @@ class UdfInstance:
                 self.dealloc(pointer, length, 1)
                 raise RowError(message)
             if status != udf_abi.DOC_OK:
-                raise UdfCallError(f"{name}__doc returned status {status}, which the ABI does not define", "a bug in the module")
+                raise UdfCallError(
+                    f"{name}__doc returned status {status}, which the ABI does not define", "a bug in the module"
+                )
             return self._read_cell(raw, spec.returns.type)
         finally:
             if not self.lost:
@@ -273,10 +287,16 @@ class UdfInstance:
 
             return get
 
-        linker.define_func(udf_abi.DOC_IMPORT_MODULE, "has_field", wasmtime.FuncType([i32] * 3, [i32]), has_field, access_caller=True)
+        linker.define_func(
+            udf_abi.DOC_IMPORT_MODULE, "has_field", wasmtime.FuncType([i32] * 3, [i32]), has_field, access_caller=True
+        )
         for kind in ("i64", "f64", "bool", "string", "bytes"):
             linker.define_func(
-                udf_abi.DOC_IMPORT_MODULE, f"get_{kind}", wasmtime.FuncType([i32] * 4, [i32]), getter(kind), access_caller=True
+                udf_abi.DOC_IMPORT_MODULE,
+                f"get_{kind}",
+                wasmtime.FuncType([i32] * 4, [i32]),
+                getter(kind),
+                access_caller=True,
             )
 
     # ------------------------------------------------------------ batch
@@ -307,11 +327,19 @@ class UdfInstance:
             self.write(pointer, bytes(descriptor))
             status = self._call(self._export(spec.export_name("batch")), pointer)
             if status == udf_abi.BATCH_BAD_DESCRIPTOR:
-                raise UdfCallError(f"{name}__batch refused the batch descriptor (status 1)", "the columns' types must be the manifest's")
+                raise UdfCallError(
+                    f"{name}__batch refused the batch descriptor (status 1)",
+                    "the columns' types must be the manifest's",
+                )
             if status == udf_abi.BATCH_NO_MEMORY:
-                raise UdfCallError(f"{name}__batch could not allocate its output (status 2)", "use smaller batches or raise the memory limit")
+                raise UdfCallError(
+                    f"{name}__batch could not allocate its output (status 2)",
+                    "use smaller batches or raise the memory limit",
+                )
             if status != udf_abi.BATCH_OK:
-                raise UdfCallError(f"{name}__batch returned status {status}, which the ABI does not define", "a bug in the module")
+                raise UdfCallError(
+                    f"{name}__batch returned status {status}, which the ABI does not define", "a bug in the module"
+                )
             written = self.read(pointer, descriptor_size)
             result = self._take_result(written, spec.returns.type, rows, len(spec.args))
             errors = self._take_errors(written, rows, len(spec.args))
@@ -357,16 +385,23 @@ class UdfInstance:
     def _take_result(self, written: bytes, type_name: str, rows: int, num_args: int) -> Any:
         import pyarrow as pa
 
-        tag, validity, offsets, values, values_len, _ = struct.unpack_from("<6I", written, udf_abi.result_column_offset(num_args))
+        tag, validity, offsets, values, values_len, _ = struct.unpack_from(
+            "<6I", written, udf_abi.result_column_offset(num_args)
+        )
         if udf_abi.TYPE_BY_TAG.get(tag) != type_name:
-            raise UdfCallError(f"the guest wrote a result column of type tag {tag}, the manifest says {type_name}", "a bug in the module")
+            raise UdfCallError(
+                f"the guest wrote a result column of type tag {tag}, the manifest says {type_name}",
+                "a bug in the module",
+            )
         bitmap = self._take(validity, (rows + 7) // 8)
         arrow_type = _arrow_type(type_name)
         validity_buffer = pa.py_buffer(bitmap) if validity else None
         if type_name in ("string", "bytes"):
             offsets_data = self._take(offsets, 4 * (rows + 1))
             data = self._take(values, values_len)
-            array = pa.Array.from_buffers(arrow_type, rows, [validity_buffer, pa.py_buffer(offsets_data), pa.py_buffer(data)])
+            array = pa.Array.from_buffers(
+                arrow_type, rows, [validity_buffer, pa.py_buffer(offsets_data), pa.py_buffer(data)]
+            )
         else:
             data = self._take(values, values_len)
             array = pa.Array.from_buffers(arrow_type, rows, [validity_buffer, pa.py_buffer(data)])
@@ -374,7 +409,9 @@ class UdfInstance:
         return array
 
     def _take_errors(self, written: bytes, rows: int, num_args: int) -> list[str | None]:
-        count, bitmap_ptr, offsets_ptr, messages_ptr, messages_len, _ = struct.unpack_from("<6I", written, udf_abi.errors_offset(num_args))
+        count, bitmap_ptr, offsets_ptr, messages_ptr, messages_len, _ = struct.unpack_from(
+            "<6I", written, udf_abi.errors_offset(num_args)
+        )
         if count == 0:
             return [None] * rows
         bitmap = self._take(bitmap_ptr, (rows + 7) // 8)
@@ -383,9 +420,14 @@ class UdfInstance:
         errors: list[str | None] = []
         for row in range(rows):
             failed = bitmap[row // 8] >> (row % 8) & 1
-            errors.append(messages[offsets[row] : offsets[row + 1]].decode("utf-8", errors="replace") if failed else None)
+            errors.append(
+                messages[offsets[row] : offsets[row + 1]].decode("utf-8", errors="replace") if failed else None
+            )
         if sum(e is not None for e in errors) != count:
-            raise UdfCallError(f"the guest's errors column says {count} errors but marks {sum(e is not None for e in errors)} rows", "a bug in the module")
+            raise UdfCallError(
+                f"the guest's errors column says {count} errors but marks {sum(e is not None for e in errors)} rows",
+                "a bug in the module",
+            )
         return errors
 
 
@@ -431,8 +473,8 @@ def _encode_field(value: Any, kind: str) -> bytes | None:
 
 def _micros(value: dt.datetime) -> int:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -450,5 +492,5 @@ def _from_scalar(value: Any, type_name: str) -> Any:
     if type_name == "bool":
         return bool(value)
     if type_name == "timestamp":
-        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=value)
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=value)
     return value

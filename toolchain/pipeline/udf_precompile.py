@@ -78,7 +78,11 @@ def matrix(
     profiles: tuple[str, ...] = DEFAULT_PROFILES,
 ) -> list[ArtifactSpec]:
     """Every artifact asked for; Pulley is one portable target whatever the native targets."""
-    for name, given, known in (("target", targets, TARGETS), ("strategy", strategies, wt.STRATEGIES), ("profile", profiles, tuple(PROFILES))):
+    for name, given, known in (
+        ("target", targets, TARGETS),
+        ("strategy", strategies, wt.STRATEGIES),
+        ("profile", profiles, tuple(PROFILES)),
+    ):
         unknown = [g for g in given if g not in known]
         if unknown:
             raise ToolchainError(f"unknown {name} {', '.join(unknown)}", f"choose from {', '.join(known)}")
@@ -111,7 +115,9 @@ def cache_dir() -> Path:
 def host_cpu_features() -> str:
     """A hash of this machine's CPU flags: the key of `host` artifacts (baseline ones do not need it)."""
     try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith(("flags", "Features")))
+        flags = next(
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith(("flags", "Features"))
+        )
     except (OSError, StopIteration):
         flags = platform.processor()
     return hashlib.sha256(flags.encode()).hexdigest()[:16]
@@ -159,7 +165,9 @@ def _compile_entry(cli: wasmtime_cli.WasmtimeCli, module: Path, spec: ArtifactSp
         data = artifact.read_bytes()
         header = cwasm.read_header(data)
         if header.architecture != spec.architecture:
-            raise ToolchainError(f"wasmtime compile wrote a {header.triple} artifact for {spec.file_name}", "a bug: report it")
+            raise ToolchainError(
+                f"wasmtime compile wrote a {header.triple} artifact for {spec.file_name}", "a bug: report it"
+            )
         if spec.loads_here():
             # Proves the artifact is compatible with this host's wasmtime-py before anyone relies on it.
             wt.deserialize(spec.host_settings(), data)
@@ -199,7 +207,9 @@ def precompile(module: Path, specs: list[ArtifactSpec], install: bool = True) ->
             if problem is None:
                 hit = True
             else:
-                console.warn(f"precompiled cache entry for {module.name} {spec.file_name} is unusable ({problem}): rebuilding it")
+                console.warn(
+                    f"precompiled cache entry for {module.name} {spec.file_name} is unusable ({problem}): rebuilding it"
+                )
                 shutil.rmtree(entry)
         if not hit:
             cli = cli or wasmtime_cli.ensure(install_missing=install)
@@ -208,7 +218,11 @@ def precompile(module: Path, specs: list[ArtifactSpec], install: bool = True) ->
         data = artifact.read_bytes()
         seconds = time.monotonic() - started
         results.append(
-            Precompiled(spec, artifact, key, hashlib.sha256(data).hexdigest(), len(data), seconds, hit, cwasm.read_header(data))
+            Precompiled(
+                spec, artifact, key, hashlib.sha256(data).hexdigest(), len(data), seconds, hit, cwasm.read_header(data)
+            )
         )
-        console.info(f"{spec.file_name}: {len(data):,} bytes, {'cache hit' if hit else 'compiled'} in {seconds * 1000:.0f} ms")
+        console.info(
+            f"{spec.file_name}: {len(data):,} bytes, {'cache hit' if hit else 'compiled'} in {seconds * 1000:.0f} ms"
+        )
     return results

@@ -27,9 +27,9 @@ from typing import Any
 from toolchain import __version__
 from toolchain.analysis import cargo_graph, cargo_lock
 from toolchain.core import cache, console, process
+from toolchain.core.checksums import sha256sums_text, verify_sha256sums
 from toolchain.core.errors import StageFailed, ToolchainError
 from toolchain.core.git import git_output
-from toolchain.core.checksums import sha256sums_text, verify_sha256sums
 from toolchain.release import sbom, wheel
 from toolchain.tools import patched_crates, rust
 

@@ -46,7 +46,9 @@ def find() -> Go | None:
 def ensure() -> Go:
     found = find()
     if found is None:
-        raise MissingTool("no Go toolchain (go on PATH or /usr/local/go/bin/go)", "install Go 1.24 or newer from go.dev/dl")
+        raise MissingTool(
+            "no Go toolchain (go on PATH or /usr/local/go/bin/go)", "install Go 1.24 or newer from go.dev/dl"
+        )
     major, minor = (int(x) for x in found.version.split(".")[:2])
     if (major, minor) < MIN_VERSION:
         raise WrongVersion(f"Go {found.version} has no //go:wasmexport", "install Go 1.24 or newer")

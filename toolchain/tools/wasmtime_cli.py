@@ -130,7 +130,10 @@ def install(version: str = wasmtime.VERSION) -> WasmtimeCli:
         cache.install_dir_atomically(final, populate, record=True)
     found = find(version)
     if found is None:
-        raise WrongVersion(f"installed wasmtime-cli {version} into {final} but it does not run as that version", f"delete {final} and retry")
+        raise WrongVersion(
+            f"installed wasmtime-cli {version} into {final} but it does not run as that version",
+            f"delete {final} and retry",
+        )
     return found
 
 
@@ -173,4 +176,3 @@ def compile(cli: WasmtimeCli, settings: wasmtime.EngineSettings, module: Path, o
         show=False,
     )
     temporary.replace(output)
-
