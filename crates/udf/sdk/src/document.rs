@@ -36,6 +36,7 @@ impl Document {
         }
     }
 
+    #[inline(always)]
     fn get_raw(&self, which: Getter, field: &str, expected: SqlType) -> Result<Option<u64>, FieldError> {
         let mut out = 0u64;
         match sys::doc_get(which, self.handle, field.as_bytes(), &mut out) {

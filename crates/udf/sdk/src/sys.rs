@@ -92,7 +92,9 @@ mod imp {
         unsafe { wasmqe_doc_has_field(doc, addr(name.as_ptr()) as i32, name.len() as i32) }
     }
 
-    /// Calls a `get_*` import; `out` is 8 bytes, 8-aligned.
+    /// Calls a `get_*` import; `out` is 8 bytes, 8-aligned. Always inlined, so that `which` is a
+    /// constant at every call and a module imports only the getters it uses.
+    #[inline(always)]
     pub(crate) fn doc_get(which: Getter, doc: i32, name: &[u8], out: &mut u64) -> i32 {
         let (p, l, o) = (addr(name.as_ptr()) as i32, name.len() as i32, addr(out as *mut u64 as *const u8) as i32);
         // SAFETY: the host reads name and writes at most 8 bytes at out.

@@ -22,6 +22,11 @@ pub fn fail_allocations_after(n: Option<usize>) {
     sys::imp::ARENA.with(|a| a.borrow_mut().fail_after = n);
 }
 
+/// The native address of guest address `addr` (to alter a descriptor in a test).
+pub fn guest_ptr(addr: u32) -> *mut u8 {
+    sys::ptr(addr)
+}
+
 fn copy_in(bytes: &[u8], align: usize) -> u32 {
     let addr = sys::alloc(bytes.len(), align);
     assert!(addr != 0, "simulated guest memory exhausted");
