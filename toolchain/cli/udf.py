@@ -41,11 +41,16 @@ def _specs(args: argparse.Namespace) -> list[udf_precompile.ArtifactSpec]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    if args.name and len(args.paths) > 1:
-        raise ToolchainError("--name names one module, and several paths were given", "build them one at a time")
-    for path in args.paths:
+    if args.name and len(args.paths) != 1:
+        raise ToolchainError("--name names one module: give exactly one PATH with it", "build them one at a time")
+    projects = [(path, args.name) for path in args.paths] or list(udf_build.EXAMPLES)
+    built = []
+    for path, name in projects:
+        args.name = name
         result = udf_build.build(_build_options(path, args))
-        print(f"{result.record.name}: {result.module} ({result.report['final']['raw']:,} bytes)", flush=True)
+        built.append(result)
+    for result in built:
+        print(f"{result.record.name} ({result.record.language}): {result.module} ({result.report['final']['raw']:,} bytes)", flush=True)
     return 0
 
 
@@ -145,7 +150,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build", help="build UDF projects (Rust crate, C file/directory, Go package) into validated modules"
     )
-    p.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    p.add_argument("paths", type=Path, nargs="*", metavar="PATH", help="projects to build (default: every bundled example)")
     _common(p)
     p.add_argument("--no-wasm-opt", action="store_true", help="skip wasm-opt (faster, larger)")
     p.add_argument(

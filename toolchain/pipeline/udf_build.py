@@ -35,6 +35,15 @@ GO_POLICY = udf_validate.POLICY_DIR / "udf-go.toml"
 WASM_FEATURES = ["bulk-memory", "multivalue", "mutable-globals", "nontrapping-fptoint", "reference-types", "sign-ext"]
 DEFAULT_OPT_LEVEL = "-Oz"
 RECORD_VERSION = 1
+# The bundled examples (`udf build` with no PATH builds them all): (project, module name; None: the
+# crate's package name). Two are called "scoring" in their directories, so they get names.
+EXAMPLES: tuple[tuple[Path, str | None], ...] = (
+    (CHECKOUT / "crates" / "udf" / "examples" / "hello", None),
+    (CHECKOUT / "crates" / "udf" / "examples" / "scoring", None),
+    (CHECKOUT / "crates" / "udf" / "examples" / "text", None),
+    (CHECKOUT / "udf" / "c" / "examples" / "scoring", "c_scoring"),
+    (CHECKOUT / "udf" / "go" / "examples" / "scoring", "go_scoring"),
+)
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ def compile_c(project: UdfProject, output: Path) -> tuple[Path, dict[str, str]]:
 def compile_go(project: UdfProject, output: Path) -> tuple[Path, dict[str, str]]:
     toolchain = go.ensure()
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(output.name + ".tmp")
+    temporary = output.with_name(output.name + ".tmp").resolve()  # go runs in the package's directory
     process.run(
         [toolchain.executable, "build", "-buildmode=c-shared", "-ldflags=-s -w", "-o", temporary, "."],
         cwd=project.directory,

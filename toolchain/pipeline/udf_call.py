@@ -69,7 +69,15 @@ def _arrow_type(type_name: str) -> Any:
 class UdfModule:
     """A compiled module and its manifest, for one engine. Instances come from `instantiate()`."""
 
-    def __init__(self, engine: Any, module: Any, functions: list[udf_abi.FunctionSpec], wasi: bool):
+    def __init__(
+        self,
+        engine: Any,
+        module: Any,
+        functions: list[udf_abi.FunctionSpec],
+        wasi: bool,
+        settings: wt.EngineSettings | None = None,
+    ):
+        self.settings = settings or wt.EngineSettings()
         self.engine = engine
         self.module = module
         self.functions = {spec.name: spec for spec in functions}
@@ -100,20 +108,30 @@ class UdfModule:
         else:
             compiled = wasmtime.Module(engine, wasm.read_bytes())
         wasi = any(i.module.startswith("wasi") for i in wasm_module.parse(wasm).imports)
-        return cls(engine, compiled, validation.functions, wasi)
+        return cls(engine, compiled, validation.functions, wasi, settings)
 
-    def instantiate(self) -> UdfInstance:
-        return UdfInstance(self)
+    def instantiate(self, fuel: int | None = None, epoch_deadline: int | None = None) -> UdfInstance:
+        """A fresh instance. An engine that meters fuel or epochs needs the budget before any guest
+        code runs (`_initialize` and the ABI version check run here)."""
+        return UdfInstance(self, fuel, epoch_deadline)
 
 
 class UdfInstance:
     """One instance: calls run one at a time; after a trap it refuses every call (the ABI's rule)."""
 
-    def __init__(self, module: UdfModule):
+    def __init__(self, module: UdfModule, fuel: int | None = None, epoch_deadline: int | None = None):
         wasmtime = wt.module_api()
         self._wasmtime = wasmtime
         self.spec = module
         self.store = wasmtime.Store(module.engine)
+        if module.settings.fuel:
+            if fuel is None:
+                raise ToolchainError("this engine consumes fuel: give the instance a fuel budget", "instantiate(fuel=N)")
+            self.store.set_fuel(fuel)
+        if module.settings.epoch:
+            if epoch_deadline is None:
+                raise ToolchainError("this engine interrupts on epochs: give the instance a deadline", "instantiate(epoch_deadline=N)")
+            self.store.set_epoch_deadline(epoch_deadline)
         linker = wasmtime.Linker(module.engine)
         if module.wasi:
             linker.define_wasi()
@@ -145,7 +163,11 @@ class UdfInstance:
         try:
             return func(self.store, *args)
         except self._wasmtime.Trap as exc:
-            self.lost = str(exc).strip().splitlines()[0]
+            lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+            code = getattr(exc, "trap_code", None)
+            self.lost = next((line for line in reversed(lines) if not line.startswith(("0:", "1:", "2:", "3:", "4:", "5:"))), "trap")
+            if code is not None and str(code) not in self.lost:
+                self.lost = f"{self.lost} ({code})"
             raise UdfCallError(
                 f"the UDF trapped: {self.lost}",
                 "a trap is a bug in the module or a limit hit; the instance is discarded",
