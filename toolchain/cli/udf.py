@@ -90,6 +90,43 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_measure(args: argparse.Namespace) -> int:
+    """Validate, precompile (empty cache: every artifact compiled), precompile again (every one a
+    hit), and deserialize each artifact this machine runs; one table, times in ms."""
+    import statistics
+    import tempfile
+
+    from toolchain.analysis import udf_validate
+    from toolchain.tools import wasmtime as wt
+
+    module = _module_of(args.path, args)
+    started = time.perf_counter()
+    validation = udf_validate.validate(module, args.policy)
+    validate_ms = (time.perf_counter() - started) * 1000
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="udf-measure-") as scratch:
+        cold = udf_precompile.precompile(module, _specs(args), cache_root=Path(scratch))
+        warm = udf_precompile.precompile(module, _specs(args), cache_root=Path(scratch))
+        for first, again in zip(cold, warm):
+            load_ms = None
+            if first.spec.loads_here():
+                data = first.path.read_bytes()
+                samples = []
+                for _ in range(5):
+                    t = time.perf_counter()
+                    wt.deserialize(first.spec.host_settings(), data)
+                    samples.append((time.perf_counter() - t) * 1000)
+                load_ms = statistics.median(samples)
+            rows.append((first.spec.file_name, first.size, first.seconds * 1000, again.seconds * 1000, load_ms))
+    print(f"module {module} ({module.stat().st_size:,} bytes, {len(validation.functions)} functions): validate {validate_ms:.1f} ms")
+    print("| artifact | bytes | compile ms (CLI, cold cache) | cache hit ms | deserialize ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, size, cold_ms, hit_ms, load_ms in rows:
+        load = f"{load_ms:.2f}" if load_ms is not None else "(other arch)"
+        print(f"| {name} | {size:,} | {cold_ms:.0f} | {hit_ms:.1f} | {load} |")
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     """One call, for trying a function: scalar arguments, a JSON document, or JSON columns."""
     module = udf_call.UdfModule.load(_module_of(args.path, args), policy=args.policy).instantiate()
@@ -184,6 +221,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(p)
     _matrix_arguments(p)
     p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser(
+        "measure", help="time validate, precompile (cold), cache hits and deserialize for a module: a Markdown table"
+    )
+    p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
+    _common(p)
+    _matrix_arguments(p)
+    p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser(
         "call", help="call one function once (for trying it): udf call MODULE FUNCTION --style S --input JSON"

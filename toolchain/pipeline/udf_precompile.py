@@ -190,8 +190,8 @@ def _compile_entry(cli: wasmtime_cli.WasmtimeCli, module: Path, spec: ArtifactSp
     return time.monotonic() - started
 
 
-def precompile(module: Path, specs: list[ArtifactSpec], install: bool = True) -> list[Precompiled]:
-    """Each artifact of `module`, from the cache or compiled into it."""
+def precompile(module: Path, specs: list[ArtifactSpec], install: bool = True, cache_root: Path | None = None) -> list[Precompiled]:
+    """Each artifact of `module`, from the cache (default: cache_dir()) or compiled into it."""
     if not module.is_file():
         raise ToolchainError(f"no module at {module}", "build it first: `nox -s udf -- build PATH`")
     module_sha = cache.file_sha256(module)
@@ -199,7 +199,7 @@ def precompile(module: Path, specs: list[ArtifactSpec], install: bool = True) ->
     results = []
     for spec in specs:
         key = artifact_key(module_sha, spec)
-        entry = cache_dir() / key
+        entry = (cache_root or cache_dir()) / key
         started = time.monotonic()
         hit = False
         if entry.exists():
