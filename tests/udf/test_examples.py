@@ -46,7 +46,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, udf_build.UdfBu
     results = {}
     for example in EXAMPLES:
         name = None if example.language == "rust" else example.name
-        results[example.name] = udf_build.build(udf_build.UdfBuildOptions(project=example.project, artifacts_dir=artifacts, name=name))
+        results[example.name] = udf_build.build(
+            udf_build.UdfBuildOptions(project=example.project, artifacts_dir=artifacts, name=name)
+        )
     return results
 
 
@@ -144,7 +146,10 @@ CASES: dict[str, list[tuple]] = {
         (None, "x"),
     ],
     "json_path": [
-        ('{"tags":[{"type":"category","value":"electronics"},{"type":"brand","value":"acme"}]}', "$.tags[?(@.type=='category')].value"),
+        (
+            '{"tags":[{"type":"category","value":"electronics"},{"type":"brand","value":"acme"}]}',
+            "$.tags[?(@.type=='category')].value",
+        ),
         ('{"a":{"b":[1,2,3]}}', "$.a.b[1]"),
         ('{"a":{"b":[1,2,3]}}', "$.a.b[*]"),
         ('{"a":{"b":[1,2,3]}}', "$['a']['b'][5]"),
@@ -153,7 +158,7 @@ CASES: dict[str, list[tuple]] = {
         ('{"a": 1', "$.a"),  # invalid document: a row error
         ('{"a": 1}', "$..a"),  # invalid path: a row error
         ('{"a": 1}', "a"),
-        ('[]', "$"),
+        ("[]", "$"),
         (None, "$"),
     ],
     "regex_extract": [
@@ -189,7 +194,13 @@ def _normalise(function: str, value):
 
 
 def _arrow(type_name: str, values: list) -> pa.Array:
-    types = {"i64": pa.int64(), "i32": pa.int32(), "f64": pa.float64(), "string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC")}
+    types = {
+        "i64": pa.int64(),
+        "i32": pa.int32(),
+        "f64": pa.float64(),
+        "string": pa.string(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
     return pa.array(values, types[type_name])
 
 
@@ -240,7 +251,9 @@ def test_row_errors_carry_the_modules_message(instances) -> None:
     text = instances["udf-text"]
     with pytest.raises(RowError, match="invalid JSON document at byte"):
         text.call_document("json_path", {"doc": '{"a": 1', "path": "$.a"})
-    result = text.call_batch("regex_extract", [pa.array(["x", "x"]), pa.array(["(x", "(x)"]), pa.array([1, 1], pa.int32())])
+    result = text.call_batch(
+        "regex_extract", [pa.array(["x", "x"]), pa.array(["(x", "(x)"]), pa.array([1, 1], pa.int32())]
+    )
     assert result.errors[0] and "invalid regular expression" in result.errors[0]
     assert result.errors[1] is None and result.values.to_pylist() == [None, "x"]
 
@@ -258,12 +271,20 @@ def test_c_go_and_rust_agree_on_the_same_functions(instances) -> None:
     alphabet = "abcxyzñü日 "
     words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(400)]
     a, b = pa.array(words[:200]), pa.array(words[200:])
-    scores = [pa.array([rng.uniform(-100, 100) for _ in range(300)]), pa.array([rng.uniform(0, 3) for _ in range(300)]), pa.array([rng.randint(-5, 60) for _ in range(300)], pa.int32())]
+    scores = [
+        pa.array([rng.uniform(-100, 100) for _ in range(300)]),
+        pa.array([rng.uniform(0, 3) for _ in range(300)]),
+        pa.array([rng.randint(-5, 60) for _ in range(300)], pa.int32()),
+    ]
     results = {}
     for module in ("udf-text", "c_scoring", "go_scoring"):
-        results.setdefault("levenshtein", []).append(instances[module].call_batch("levenshtein", [a, b]).values.to_pylist())
+        results.setdefault("levenshtein", []).append(
+            instances[module].call_batch("levenshtein", [a, b]).values.to_pylist()
+        )
     for module in ("udf-scoring", "c_scoring", "go_scoring"):
-        results.setdefault("custom_score", []).append(instances[module].call_batch("custom_score", scores).values.to_pylist())
+        results.setdefault("custom_score", []).append(
+            instances[module].call_batch("custom_score", scores).values.to_pylist()
+        )
     for function, outputs in results.items():
         assert outputs[0] == outputs[1] == outputs[2], function
     assert results["levenshtein"][0] == [reference.levenshtein(x, y) for x, y in zip(words[:200], words[200:])]

@@ -50,7 +50,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         result = udf_build.build(_build_options(path, args))
         built.append(result)
     for result in built:
-        print(f"{result.record.name} ({result.record.language}): {result.module} ({result.report['final']['raw']:,} bytes)", flush=True)
+        print(
+            f"{result.record.name} ({result.record.language}): {result.module} ({result.report['final']['raw']:,} bytes)",
+            flush=True,
+        )
     return 0
 
 
@@ -118,7 +121,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
                     samples.append((time.perf_counter() - t) * 1000)
                 load_ms = statistics.median(samples)
             rows.append((first.spec.file_name, first.size, first.seconds * 1000, again.seconds * 1000, load_ms))
-    print(f"module {module} ({module.stat().st_size:,} bytes, {len(validation.functions)} functions): validate {validate_ms:.1f} ms")
+    print(
+        f"module {module} ({module.stat().st_size:,} bytes, {len(validation.functions)} functions): validate {validate_ms:.1f} ms"
+    )
     print("| artifact | bytes | compile ms (CLI, cold cache) | cache hit ms | deserialize ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, size, cold_ms, hit_ms, load_ms in rows:
@@ -187,7 +192,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build", help="build UDF projects (Rust crate, C file/directory, Go package) into validated modules"
     )
-    p.add_argument("paths", type=Path, nargs="*", metavar="PATH", help="projects to build (default: every bundled example)")
+    p.add_argument(
+        "paths", type=Path, nargs="*", metavar="PATH", help="projects to build (default: every bundled example)"
+    )
     _common(p)
     p.add_argument("--no-wasm-opt", action="store_true", help="skip wasm-opt (faster, larger)")
     p.add_argument(

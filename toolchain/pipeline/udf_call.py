@@ -126,11 +126,15 @@ class UdfInstance:
         self.store = wasmtime.Store(module.engine)
         if module.settings.fuel:
             if fuel is None:
-                raise ToolchainError("this engine consumes fuel: give the instance a fuel budget", "instantiate(fuel=N)")
+                raise ToolchainError(
+                    "this engine consumes fuel: give the instance a fuel budget", "instantiate(fuel=N)"
+                )
             self.store.set_fuel(fuel)
         if module.settings.epoch:
             if epoch_deadline is None:
-                raise ToolchainError("this engine interrupts on epochs: give the instance a deadline", "instantiate(epoch_deadline=N)")
+                raise ToolchainError(
+                    "this engine interrupts on epochs: give the instance a deadline", "instantiate(epoch_deadline=N)"
+                )
             self.store.set_epoch_deadline(epoch_deadline)
         linker = wasmtime.Linker(module.engine)
         if module.wasi:
@@ -165,7 +169,9 @@ class UdfInstance:
         except self._wasmtime.Trap as exc:
             lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
             code = getattr(exc, "trap_code", None)
-            self.lost = next((line for line in reversed(lines) if not line.startswith(("0:", "1:", "2:", "3:", "4:", "5:"))), "trap")
+            self.lost = next(
+                (line for line in reversed(lines) if not line.startswith(("0:", "1:", "2:", "3:", "4:", "5:"))), "trap"
+            )
             if code is not None and str(code) not in self.lost:
                 self.lost = f"{self.lost} ({code})"
             raise UdfCallError(

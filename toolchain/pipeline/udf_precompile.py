@@ -190,7 +190,9 @@ def _compile_entry(cli: wasmtime_cli.WasmtimeCli, module: Path, spec: ArtifactSp
     return time.monotonic() - started
 
 
-def precompile(module: Path, specs: list[ArtifactSpec], install: bool = True, cache_root: Path | None = None) -> list[Precompiled]:
+def precompile(
+    module: Path, specs: list[ArtifactSpec], install: bool = True, cache_root: Path | None = None
+) -> list[Precompiled]:
     """Each artifact of `module`, from the cache (default: cache_dir()) or compiled into it."""
     if not module.is_file():
         raise ToolchainError(f"no module at {module}", "build it first: `nox -s udf -- build PATH`")
