@@ -83,7 +83,7 @@ def test_an_artifact_does_not_load_into_an_engine_with_other_settings(cli, artif
     wasmtime = wt.module_api()
     with pytest.raises(wasmtime.WasmtimeError, match="fuel"):
         wt.deserialize(wt.EngineSettings(fuel=True), plain.path.read_bytes())
-    with pytest.raises(wasmtime.WasmtimeError, match="Winch|GC"):  # a Winch engine has GC off
+    with pytest.raises(wasmtime.WasmtimeError, match=r"Winch|GC"):  # a Winch engine has GC off
         wt.deserialize(wt.EngineSettings(strategy="winch"), plain.path.read_bytes())
 
 
