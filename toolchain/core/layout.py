@@ -131,6 +131,10 @@ class UdfLayout:
     def record_path(self) -> Path:
         return self.root / "udf-build.json"
 
+    @property
+    def size_memo(self) -> Path:
+        return self.artifacts_dir / "udf" / ".stages" / self.name / "size-memo.json"
+
     def stage_module(self, stage: str) -> Path:
         if stage not in UDF_STAGES:
             raise ValueError(f"no UDF stage {stage!r}; stages that write files: {UDF_STAGES}")

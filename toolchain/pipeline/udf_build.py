@@ -241,54 +241,62 @@ def build(options: UdfBuildOptions) -> UdfBuildResult:
     layout = UdfLayout(options.artifacts_dir, project.name)
     policy_path = options.policy or default_policy(project.language)
     policy = udf_validate.load_policy(policy_path)
-    stages: list[UdfStage] = []
+    timed: list[tuple[str, Path, str, float]] = []  # stage, module, sha256, seconds
+    # Sizes are measured in background processes while the next stage runs, memoised by content.
+    measurer = sizes.SizeMeasurer(layout.size_memo)
 
     def done(stage: str, module: Path, started: float) -> None:
-        seconds = time.monotonic() - started  # the stage's own time, before measuring its output
-        measured = sizes.measure_bytes(module.read_bytes())
-        stages.append(UdfStage(stage, str(module), cache.file_sha256(module), measured, round(seconds, 3)))
-        console.info(f"{stage}: {sizes.human(measured.raw)} ({seconds:.1f} s)")
+        seconds = time.monotonic() - started  # the stage's own time
+        timed.append((stage, module, cache.file_sha256(module), round(seconds, 3)))
+        measurer.submit(stage, module)
+        console.info(f"{stage}: {module.stat().st_size:,} bytes ({seconds:.1f} s)")
 
-    with console.stage(f"udf build {project.name} ({project.language})"):
-        started = time.monotonic()
-        module, tools = COMPILERS[project.language](project, layout.stage_module(UDF_COMPILE))
-        done(UDF_COMPILE, module, started)
-
-        started = time.monotonic()
-        appended = manifest_stage(project, module, layout.stage_module(UDF_MANIFEST))
-        if appended:
-            module = appended
-            done(UDF_MANIFEST, module, started)
-
-        if options.wasm_opt:
+    try:
+        with console.stage(f"udf build {project.name} ({project.language})"):
             started = time.monotonic()
-            optimizer = wasm_opt.ensure()
-            module, _ = engine_build.wasm_opt_stage(
-                optimizer,
-                module,
-                layout.stage_module(UDF_WASM_OPT),
-                [options.opt_level],
-                wasm_opt.feature_flags(WASM_FEATURES),
-            )
-            tools["wasm-opt"] = f"{optimizer.version} ({optimizer.provider})"
-            done(UDF_WASM_OPT, module, started)
+            module, tools = COMPILERS[project.language](project, layout.stage_module(UDF_COMPILE))
+            done(UDF_COMPILE, module, started)
 
-        started = time.monotonic()
-        layout.root.mkdir(parents=True, exist_ok=True)
-        staging = layout.module.with_name(layout.module.name + ".staging")
-        wasm_module.with_memory_maximum(module, staging, policy.max_memory_pages)
-        wasm_module.strip_custom_sections(staging, staging, {"name"})
-        validated = udf_validate.validate(staging, policy_path)
-        if not validated.ok:
-            staging.unlink()
-            for problem in validated.problems:
-                console.error(f"[{problem.rule}] {problem.subject}: {problem.problem}\n      fix: {problem.fix}")
-            raise CheckFailed(
-                f"{project.name}: the built module breaks {len(validated.problems)} rule(s) of the UDF ABI (above)",
-                "fix each rule named; docs/udf-abi.md explains them",
-            )
-        staging.replace(layout.module)
-        done("final", layout.module, started)
+            started = time.monotonic()
+            appended = manifest_stage(project, module, layout.stage_module(UDF_MANIFEST))
+            if appended:
+                module = appended
+                done(UDF_MANIFEST, module, started)
+
+            if options.wasm_opt:
+                started = time.monotonic()
+                optimizer = wasm_opt.ensure()
+                module, _ = engine_build.wasm_opt_stage(
+                    optimizer,
+                    module,
+                    layout.stage_module(UDF_WASM_OPT),
+                    [options.opt_level],
+                    wasm_opt.feature_flags(WASM_FEATURES),
+                )
+                tools["wasm-opt"] = f"{optimizer.version} ({optimizer.provider})"
+                done(UDF_WASM_OPT, module, started)
+
+            started = time.monotonic()
+            layout.root.mkdir(parents=True, exist_ok=True)
+            staging = layout.module.with_name(layout.module.name + ".staging")
+            wasm_module.with_memory_maximum(module, staging, policy.max_memory_pages)
+            wasm_module.strip_custom_sections(staging, staging, {"name"})
+            validated = udf_validate.validate(staging, policy_path)
+            if not validated.ok:
+                staging.unlink()
+                for problem in validated.problems:
+                    console.error(f"[{problem.rule}] {problem.subject}: {problem.problem}\n      fix: {problem.fix}")
+                raise CheckFailed(
+                    f"{project.name}: the built module breaks {len(validated.problems)} rule(s) of the UDF ABI (above)",
+                    "fix each rule named; docs/udf-abi.md explains them",
+                )
+            staging.replace(layout.module)
+            done("final", layout.module, started)
+        measured = dict(measurer.results())
+    except BaseException:
+        measurer.abandon()
+        raise
+    stages = [UdfStage(name, str(path), digest, measured[name], seconds) for name, path, digest, seconds in timed]
 
     record = UdfBuildRecord(
         name=project.name,
