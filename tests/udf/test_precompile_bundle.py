@@ -219,3 +219,38 @@ def test_an_invalid_module_is_not_bundled(cli, artifact_cache: Path, tmp_path: P
     with pytest.raises(ToolchainError, match="rule"):
         udf_bundle.bundle(udf_bundle.BundleOptions(module=broken, specs=SMALL, artifacts_dir=tmp_path / "artifacts"))
     assert not (tmp_path / "artifacts" / "udf" / "broken" / "broken.udfbundle").exists()
+
+
+def test_the_commands_build_validate_and_bundle_every_example(cli, tmp_path: Path) -> None:
+    """The issue's path from a fresh clone: `udf build`, `udf validate`, `udf bundle` with no PATH."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    artifacts = ["--artifacts-dir", str(tmp_path / "artifacts")]
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "toolchain", "udf", *argv, *artifacts], cwd=root, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result
+
+    built = run("build").stdout
+    assert {"(rust):", "(c):", "(go):"} <= {word for line in built.splitlines() for word in line.split()}
+    validated = run("validate").stdout
+    assert validated.count("check udf: ok") == 5
+    bundled = run("bundle", "--strategies", "cranelift,pulley", "--profiles", "plain").stdout
+    directories = [Path(line.split(" (")[0]) for line in bundled.splitlines() if ".udfbundle" in line]
+    assert len(directories) == 5
+    for directory in directories:
+        directory = directory if directory.is_absolute() else root / directory
+        assert udf_bundle.verify(directory) == []
+        manifest = json.loads((directory / "manifest.json").read_text())
+        assert {e["file"] for e in manifest["precompiled"]} == {
+            "precompiled/x86_64-cranelift-plain.cwasm",
+            "precompiled/aarch64-cranelift-plain.cwasm",
+            "precompiled/pulley64-pulley-plain.cwasm",
+        }
+        for entry in udf_bundle.loadable_here(manifest):
+            wt.deserialize(udf_bundle.engine_settings(entry), (directory / entry["file"]).read_bytes())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -19,10 +20,24 @@ def _csv(value: str) -> tuple[str, ...]:
 
 
 def _module_of(path: Path, args: argparse.Namespace) -> Path:
-    """A .wasm as given; a project is built first (incrementally) and its module used."""
+    """A .wasm as given; a project is built first (incrementally) and its module used. Without
+    --policy, the policy the module was built with (its udf-build.json) applies to what follows."""
     if path.suffix == ".wasm":
-        return path
-    return udf_build.build(_build_options(path, args)).module
+        module = path
+    else:
+        module = udf_build.build(_build_options(path, args)).module
+    if args.policy is None:
+        args.policy = udf_build.recorded_policy(module)
+    return module
+
+
+def _example_modules(args: argparse.Namespace) -> list[Path]:
+    """The bundled examples' modules, built (incrementally) first."""
+    modules = []
+    for project, name in udf_build.EXAMPLES:
+        options = _build_options(project, args)
+        modules.append(udf_build.build(dataclasses.replace(options, name=name)).module)
+    return modules
 
 
 def _build_options(path: Path, args: argparse.Namespace) -> udf_build.UdfBuildOptions:
@@ -59,8 +74,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
-    for module in args.modules:
-        report = udf_check.run(udf_check.Options(module, args.policy))
+    for module in args.modules or _example_modules(args):
+        policy = args.policy or udf_build.recorded_policy(module)
+        report = udf_check.run(udf_check.Options(module, policy))
         print(report.format(), flush=True)
         if args.json:
             args.json.write_text(report.to_json() + "\n")
@@ -80,16 +96,22 @@ def cmd_precompile(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    module = _module_of(args.path, args)
-    made = udf_bundle.bundle(
-        udf_bundle.BundleOptions(
-            module=module, specs=tuple(_specs(args)), artifacts_dir=args.artifacts_dir, policy=args.policy
+    given_policy = args.policy
+    modules = [_module_of(args.path, args)] if args.path else _example_modules(args)
+    made = []
+    for module in modules:
+        policy = given_policy or udf_build.recorded_policy(module)
+        bundle = udf_bundle.bundle(
+            udf_bundle.BundleOptions(
+                module=module, specs=tuple(_specs(args)), artifacts_dir=args.artifacts_dir, policy=policy
+            )
         )
-    )
-    problems = udf_bundle.verify(made.directory)
-    if problems:
-        raise ToolchainError(f"the bundle does not verify: {problems}", "a bug: report it")
-    print(made.directory, flush=True)
+        problems = udf_bundle.verify(bundle.directory)
+        if problems:
+            raise ToolchainError(f"the bundle {bundle.directory} does not verify: {problems}", "a bug: report it")
+        made.append(bundle)
+    for bundle in made:
+        print(f"{bundle.directory} ({len(bundle.precompiled)} precompiled artifacts; SHA256SUMS verified)", flush=True)
     return 0
 
 
@@ -207,8 +229,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("validate", help="check modules against every rule of the UDF ABI and the policy")
-    p.add_argument("modules", type=Path, nargs="+", metavar="MODULE")
-    p.add_argument("--policy", type=Path, help="a UDF policy TOML (default: udf-default.toml)")
+    p.add_argument(
+        "modules", type=Path, nargs="*", metavar="MODULE", help="default: every bundled example, built first"
+    )
+    _common(p)
     p.add_argument("--json", type=Path, help="also write the (last) report as JSON to this file")
     p.set_defaults(func=cmd_validate)
 
@@ -224,7 +248,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bundle", help="write <name>.udfbundle (module, precompiled artifacts, manifest, SHA256SUMS) and its .tar.gz"
     )
-    p.add_argument("path", type=Path, metavar="MODULE_OR_PROJECT")
+    p.add_argument(
+        "path", type=Path, nargs="?", metavar="MODULE_OR_PROJECT", help="default: every bundled example, built first"
+    )
     _common(p)
     _matrix_arguments(p)
     p.set_defaults(func=cmd_bundle)

@@ -315,6 +315,17 @@ def build(options: UdfBuildOptions) -> UdfBuildResult:
     return UdfBuildResult(layout, record, size_report)
 
 
+def recorded_policy(module: Path) -> Path | None:
+    """The policy file a module was built with, from the udf-build.json beside it (None: the default,
+    or a module this toolchain did not build)."""
+    record = cache.read_json(module.with_name("udf-build.json"))
+    if isinstance(record, dict) and isinstance(record.get("policy"), str):
+        path = Path(record["policy"])
+        if path.is_file() and path != udf_validate.DEFAULT_POLICY:
+            return path
+    return None
+
+
 def load_record(layout: UdfLayout) -> UdfBuildRecord:
     data = cache.read_json(layout.record_path)
     if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
