@@ -176,6 +176,8 @@ RUST_CRATES: dict[str, list[list[str]]] = {
     # Re-exports only, and no lock file of its own: a path dependency of ipc-guard-fuzz, which
     # clippy does not lint.
     "crates/ipc-guard-fuzz/arrow-shim/Cargo.toml": [],
+    # The UDF SDK and the Rust examples (natively: the SDK's test host stands in for wasm32's imports).
+    "crates/udf/Cargo.toml": [["--workspace"]],
     "tests/fixtures/clock-engine/Cargo.toml": [["--all-features"]],
     "tests/fixtures/hello-engine/Cargo.toml": [[]],
 }
@@ -209,7 +211,10 @@ def _lint(session: nox.Session) -> list[str]:
         ("mypy", ["mypy"]),  # the package, pyproject [tool.mypy]
     ]
     for manifest in crates:
-        checks.append((f"cargo fmt {manifest}", ["cargo", "fmt", "--check", "--manifest-path", manifest]))
+        # A virtual workspace (no [package]) needs --all, or cargo fmt finds no target.
+        virtual = "[package]" not in Path(manifest).read_text()
+        fmt = ["cargo", "fmt", "--check", *(["--all"] if virtual else []), "--manifest-path", manifest]
+        checks.append((f"cargo fmt {manifest}", fmt))
     for manifest, runs in crates.items():
         for args in runs:
             clippy = ["cargo", "clippy", "--locked", "--all-targets", "--manifest-path", manifest, *args]

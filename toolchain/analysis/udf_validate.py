@@ -246,7 +246,11 @@ def _check_manifest(module: wasm_module.Module, found: _Collector) -> list[udf_a
                     "make the manifest record and the function agree (the SDK's macro writes both from one signature)",
                 )
     for exported in module.exports:
-        if exported.kind == "func" and exported.name.endswith(("__doc", "__batch")) and exported.name not in declared_exports:
+        if (
+            exported.kind == "func"
+            and exported.name.endswith(("__doc", "__batch"))
+            and exported.name not in declared_exports
+        ):
             found.add(
                 "signature",
                 exported.name,

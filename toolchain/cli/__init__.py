@@ -13,7 +13,20 @@ from toolchain.core import console
 from toolchain.core.errors import ToolchainError, exit_code_of
 
 # The order of `--help`.
-COMMANDS = (doctor, config_command, build, release, reproduce, bench, wasm_test, fuzz, check, udf, toolchain_wheels, cache)
+COMMANDS = (
+    doctor,
+    config_command,
+    build,
+    release,
+    reproduce,
+    bench,
+    wasm_test,
+    fuzz,
+    check,
+    udf,
+    toolchain_wheels,
+    cache,
+)
 
 
 def parser() -> argparse.ArgumentParser:

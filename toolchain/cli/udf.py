@@ -22,10 +22,7 @@ def _csv(value: str) -> tuple[str, ...]:
 def _module_of(path: Path, args: argparse.Namespace) -> Path:
     """A .wasm as given; a project is built first (incrementally) and its module used. Without
     --policy, the policy the module was built with (its udf-build.json) applies to what follows."""
-    if path.suffix == ".wasm":
-        module = path
-    else:
-        module = udf_build.build(_build_options(path, args)).module
+    module = path if path.suffix == ".wasm" else udf_build.build(_build_options(path, args)).module
     if args.policy is None:
         args.policy = udf_build.recorded_policy(module)
     return module

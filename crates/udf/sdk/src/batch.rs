@@ -218,8 +218,10 @@ macro_rules! batch_args {
 }
 
 fn utf8<'a>(col: &ArgColumn, b: &'a [u8]) -> Result<&'a str, ArgError> {
-    core::str::from_utf8(b)
-        .map_err(|_| ArgError { arg: col.name, error: FieldError { kind: FieldErrorKind::NotUtf8, expected: SqlType::String } })
+    core::str::from_utf8(b).map_err(|_| ArgError {
+        arg: col.name,
+        error: FieldError { kind: FieldErrorKind::NotUtf8, expected: SqlType::String },
+    })
 }
 
 batch_args! {
@@ -291,7 +293,9 @@ impl ResultColumn {
         let Some(row) = self.next_row() else { return false };
         Self::set_bit(self.validity, row);
         // SAFETY: the values buffer has rows * width bytes.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), sys::ptr(self.buf + (row * bytes.len()) as u32), bytes.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), sys::ptr(self.buf + (row * bytes.len()) as u32), bytes.len())
+        };
         true
     }
 
@@ -462,7 +466,17 @@ pub fn run<R: Ret>(b: &Batch, mut f: impl FnMut(usize) -> Outcome<R::Value>) -> 
             Outcome::Arg(e) => {
                 let p = e.pieces();
                 result.push_null()
-                    && errors.push(row, &[p[0].as_bytes(), p[1].as_bytes(), p[2].as_bytes(), p[3].as_bytes(), p[4].as_bytes(), p[5].as_bytes()])
+                    && errors.push(
+                        row,
+                        &[
+                            p[0].as_bytes(),
+                            p[1].as_bytes(),
+                            p[2].as_bytes(),
+                            p[3].as_bytes(),
+                            p[4].as_bytes(),
+                            p[5].as_bytes(),
+                        ],
+                    )
             }
             Outcome::Error(message) => result.push_null() && errors.push(row, &[message.as_bytes()]),
         };

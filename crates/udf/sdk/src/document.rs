@@ -216,7 +216,10 @@ pub fn run<R: Ret>(doc: i32, out: i32, f: impl for<'d> FnOnce(&'d Document) -> O
         Outcome::Null => 1,
         Outcome::Arg(e) => unsafe {
             let p = e.pieces();
-            write_buf_cell(cell, &[p[0].as_bytes(), p[1].as_bytes(), p[2].as_bytes(), p[3].as_bytes(), p[4].as_bytes(), p[5].as_bytes()]);
+            write_buf_cell(
+                cell,
+                &[p[0].as_bytes(), p[1].as_bytes(), p[2].as_bytes(), p[3].as_bytes(), p[4].as_bytes(), p[5].as_bytes()],
+            );
             2
         },
         Outcome::Error(message) => unsafe {

@@ -219,7 +219,12 @@ impl Column {
                 bits[i / 8] |= 1 << (i % 8);
             }
         }
-        Column { ty: SqlType::Bool.code(), validity: validity_of(values.iter().map(Option::is_some)), offsets: None, values: bits }
+        Column {
+            ty: SqlType::Bool.code(),
+            validity: validity_of(values.iter().map(Option::is_some)),
+            offsets: None,
+            values: bits,
+        }
     }
 
     fn var(ty: SqlType, values: &[Option<&[u8]>]) -> Column {
@@ -229,7 +234,12 @@ impl Column {
             data.extend_from_slice(v.unwrap_or_default());
             offsets.push(data.len() as i32);
         }
-        Column { ty: ty.code(), validity: validity_of(values.iter().map(Option::is_some)), offsets: Some(offsets), values: data }
+        Column {
+            ty: ty.code(),
+            validity: validity_of(values.iter().map(Option::is_some)),
+            offsets: Some(offsets),
+            values: data,
+        }
     }
 
     pub fn strs(values: &[Option<&str>]) -> Column {
@@ -307,7 +317,12 @@ pub fn call_batch(f: extern "C" fn(i32) -> i32, rows: usize, columns: &[Column])
 }
 
 /// [`call_batch`] with a chance to alter the descriptor (its address is passed) before the call.
-pub fn call_batch_with(f: extern "C" fn(i32) -> i32, rows: usize, columns: &[Column], edit: impl FnOnce(u32)) -> BatchResult {
+pub fn call_batch_with(
+    f: extern "C" fn(i32) -> i32,
+    rows: usize,
+    columns: &[Column],
+    edit: impl FnOnce(u32),
+) -> BatchResult {
     let n = columns.len();
     let desc_size = 16 + 24 * (n + 1) + 24;
     let desc = copy_in(&vec![0u8; desc_size], 8);
@@ -343,7 +358,8 @@ pub fn call_batch_with(f: extern "C" fn(i32) -> i32, rows: usize, columns: &[Col
         assert_eq!(copy_out(res, 48), vec![0u8; 48], "status {status} but the guest wrote its records");
     } else {
         out.ty = read_u32(res);
-        let (validity, offsets, values, values_len) = (read_u32(res + 4), read_u32(res + 8), read_u32(res + 12), read_u32(res + 16) as usize);
+        let (validity, offsets, values, values_len) =
+            (read_u32(res + 4), read_u32(res + 8), read_u32(res + 12), read_u32(res + 16) as usize);
         assert_eq!(read_u32(res + 20), 0, "reserved");
         let ty = out.ty;
         let valid = |i: usize| validity == 0 || copy_out(validity + (i / 8) as u32, 1)[0] & (1 << (i % 8)) != 0;
@@ -387,8 +403,13 @@ pub fn call_batch_with(f: extern "C" fn(i32) -> i32, rows: usize, columns: &[Col
             }));
         }
         // the errors record
-        let (count, bitmap, eoffsets, messages, messages_len) =
-            (read_u32(err) as usize, read_u32(err + 4), read_u32(err + 8), read_u32(err + 12), read_u32(err + 16) as usize);
+        let (count, bitmap, eoffsets, messages, messages_len) = (
+            read_u32(err) as usize,
+            read_u32(err + 4),
+            read_u32(err + 8),
+            read_u32(err + 12),
+            read_u32(err + 16) as usize,
+        );
         if count == 0 {
             assert_eq!(copy_out(err, 24), vec![0u8; 24], "no errors but the record is not all 0");
             out.errors = vec![None; rows];

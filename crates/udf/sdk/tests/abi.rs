@@ -1,7 +1,9 @@
 //! The SDK against the ABI, natively: manifest lines, the batch layout (decoding the host's
 //! columns, encoding the result and errors), UTF-8 handling, strictness, ownership of buffers.
 
-use wasm_qe_udf::testing::{call_batch, call_batch_with, call_doc, fail_allocations_after, live_allocations, Column, MockDoc};
+use wasm_qe_udf::testing::{
+    call_batch, call_batch_with, call_doc, fail_allocations_after, live_allocations, Column, MockDoc,
+};
 use wasm_qe_udf::{manifest, Document, Timestamp};
 
 wasm_qe_udf::udf! {
@@ -78,10 +80,12 @@ fn manifest_lines() {
     );
     assert!(line(&t_fallible::MANIFEST).contains(r#""returns":{"type":"bytes","nullable":true},"fallible":true"#));
     // a &Document parameter is not an argument of the manifest
-    assert!(line(&t_doc::MANIFEST).contains(r#""args":[{"name":"k","type":"i32","nullable":false}],"returns":{"type":"f32""#));
+    assert!(line(&t_doc::MANIFEST)
+        .contains(r#""args":[{"name":"k","type":"i32","nullable":false}],"returns":{"type":"f32""#));
     assert!(line(&t_zero_args::MANIFEST).contains(r#""args":[],"#));
     assert!(line(&t_ts::MANIFEST).contains(r#""returns":{"type":"timestamp","nullable":false}"#));
-    for m in [&t_fixed::MANIFEST[..], &t_nullable::MANIFEST, &t_fallible::MANIFEST, &t_bool::MANIFEST, &t_doc::MANIFEST] {
+    for m in [&t_fixed::MANIFEST[..], &t_nullable::MANIFEST, &t_fallible::MANIFEST, &t_bool::MANIFEST, &t_doc::MANIFEST]
+    {
         assert_eq!(m.iter().filter(|b| **b == b'\n').count(), 1);
         assert!(m.ends_with(b"}\n"));
     }
@@ -153,7 +157,7 @@ fn batch_string_that_is_not_utf8_is_a_row_error() {
     assert_eq!(r.byte_values(), vec![Some(b"ko".to_vec()), None, None]);
     assert_eq!(r.errors[1].as_deref(), Some("argument `s`: the value is not valid UTF-8"));
     assert_eq!(r.errors[2], None); // NULL in a strict argument: NULL out, no error
-    // multi-byte UTF-8 is kept whole
+                                   // multi-byte UTF-8 is kept whole
     let r = call_batch(t_fallible::batch, 1, &[Column::strs(&[Some("é🙂")])]);
     assert_eq!(r.byte_values(), vec![Some("é🙂".bytes().rev().collect())]);
     assert_eq!(live_allocations(), 0);
@@ -164,8 +168,7 @@ fn batch_bools_are_bitmaps() {
     let a: Vec<Option<bool>> = (0..19).map(|i| Some(i % 3 == 0)).collect();
     let b: Vec<Option<bool>> = (0..19).map(|i| if i % 4 == 0 { None } else { Some(i % 2 == 0) }).collect();
     let r = call_batch(t_bool::batch, 19, &[Column::bools(&a), Column::bools(&b)]);
-    let expected: Vec<Option<bool>> =
-        (0..19).map(|i| Some(a[i].unwrap() ^ b[i].unwrap_or(false))).collect();
+    let expected: Vec<Option<bool>> = (0..19).map(|i| Some(a[i].unwrap() ^ b[i].unwrap_or(false))).collect();
     assert_eq!(r.bools(), expected);
     assert_eq!(live_allocations(), 0);
 }
@@ -231,7 +234,8 @@ fn batch_out_of_memory_is_status_2_and_frees_everything() {
 
 #[test]
 fn document_style_reads_fields_and_frees_strings() {
-    let d = MockDoc::new().boolean("b", true).int("i", 2).int("l", 3).float("f", 0.5).float("d", 0.25).timestamp("t", 10);
+    let d =
+        MockDoc::new().boolean("b", true).int("i", 2).int("l", 3).float("f", 0.5).float("d", 0.25).timestamp("t", 10);
     assert_eq!(call_doc(t_fixed::document, &d).f64(), 16.75);
     // get_f64 accepts integers; get_i64 accepts timestamps
     let d = MockDoc::new().boolean("b", false).int("i", 2).int("l", 3).int("f", 1).int("d", 1).int("t", 10);
@@ -245,8 +249,8 @@ fn document_style_reads_fields_and_frees_strings() {
     assert_eq!(call_doc(t_fallible::document, &MockDoc::new().string("s", "abc")).take_bytes(), b"cba");
     assert_eq!(call_doc(t_fallible::document, &MockDoc::new().string("s", "null")).status, 1);
     assert_eq!(call_doc(t_fallible::document, &MockDoc::new().string("s", "err")).take_error(), "bad row");
-    assert_eq!(call_doc(t_bool::document, &MockDoc::new().boolean("a", true)).bool(), true);
-    assert_eq!(call_doc(t_bool::document, &MockDoc::new().boolean("a", true).boolean("b", true)).bool(), false);
+    assert!(call_doc(t_bool::document, &MockDoc::new().boolean("a", true)).bool());
+    assert!(!call_doc(t_bool::document, &MockDoc::new().boolean("a", true).boolean("b", true)).bool());
     assert_eq!(live_allocations(), 0);
 }
 
@@ -256,9 +260,16 @@ fn document_style_argument_errors_are_row_errors() {
     assert_eq!(e, "argument `s`: the field has another type (expected string)");
     let e = call_doc(t_fallible::document, &MockDoc::new().string_bytes("s", b"\xc3")).take_error();
     assert_eq!(e, "argument `s`: the value is not valid UTF-8");
-    let d = MockDoc::new().boolean("b", true).int("i", 1 << 31).int("l", 3).float("f", 0.5).float("d", 0.25).timestamp("t", 10);
+    let d = MockDoc::new()
+        .boolean("b", true)
+        .int("i", 1 << 31)
+        .int("l", 3)
+        .float("f", 0.5)
+        .float("d", 0.25)
+        .timestamp("t", 10);
     assert_eq!(call_doc(t_fixed::document, &d).take_error(), "argument `i`: the value is out of range for i32");
-    let d = MockDoc::new().boolean("b", true).int("i", 1).int("l", 3).float("f", 0.5).string("d", "x").timestamp("t", 10);
+    let d =
+        MockDoc::new().boolean("b", true).int("i", 1).int("l", 3).float("f", 0.5).string("d", "x").timestamp("t", 10);
     assert_eq!(call_doc(t_fixed::document, &d).take_error(), "argument `d`: the field has another type (expected f64)");
     assert_eq!(live_allocations(), 0);
 }

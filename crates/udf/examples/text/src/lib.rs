@@ -126,7 +126,10 @@ mod tests {
         assert_eq!(jp(doc, "$.store.book[7]").unwrap(), None);
         assert_eq!(jp("[1,2]", "$").unwrap().as_deref(), Some("[[1,2]]"));
         assert_eq!(jp(r#"{"a":1,"b":2,"a":3}"#, "$[*]").unwrap().as_deref(), Some("[3,2]"));
-        assert_eq!(jp(r#"{"s":"q\"\\\n\u00e9\ud83d\ude42"}"#, "$.s").unwrap().as_deref(), Some("[\"q\\\"\\\\\\né🙂\"]"));
+        assert_eq!(
+            jp(r#"{"s":"q\"\\\n\u00e9\ud83d\ude42"}"#, "$.s").unwrap().as_deref(),
+            Some("[\"q\\\"\\\\\\né🙂\"]")
+        );
         let e = jp("{\"a\":}", "$.a").unwrap_err();
         assert!(e.starts_with("invalid JSON document at byte 5: "), "{e}");
         let e = jp("{}", "$.a[-1]").unwrap_err();
@@ -164,8 +167,14 @@ mod tests {
         assert_eq!(regex_extract("order 123-456", r"(\d+)-(\d+)", 0).unwrap().as_deref(), Some("123-456"));
         assert_eq!(regex_extract("no digits", r"(\d+)", 1).unwrap(), None);
         assert_eq!(regex_extract("ab", r"a|(x)", 1).unwrap(), None); // the group did not take part
-        assert_eq!(regex_extract("x", "(a)(b)", 3).unwrap_err(), "group 3 is out of range: the pattern has 2 capture groups");
-        assert_eq!(regex_extract("x", "a", -1).unwrap_err(), "group -1 is out of range: the pattern has 0 capture groups");
+        assert_eq!(
+            regex_extract("x", "(a)(b)", 3).unwrap_err(),
+            "group 3 is out of range: the pattern has 2 capture groups"
+        );
+        assert_eq!(
+            regex_extract("x", "a", -1).unwrap_err(),
+            "group -1 is out of range: the pattern has 0 capture groups"
+        );
         assert!(regex_extract("x", "(", 0).unwrap_err().starts_with("invalid regular expression: "));
         let r = call_batch(
             regex_extract::batch,
