@@ -15,7 +15,7 @@ from pathlib import Path
 from toolchain.analysis import cargo_lock
 from toolchain.core import process, system
 from toolchain.core.errors import ToolchainError
-from toolchain.tools import browser, rust, wasm_bindgen, wasm_opt
+from toolchain.tools import browser, clang, go, rust, wasm_bindgen, wasm_opt, wasmtime, wasmtime_cli
 
 
 @dataclass
@@ -87,6 +87,30 @@ def _program(name: str):
     return process.output([path, "--version"]) or "?", path
 
 
+def _wasmtime_library():
+    wasmtime.module_api()  # raises MissingTool / WrongVersion
+    return wasmtime.VERSION, "this Python environment (PyPI wasmtime)"
+
+
+def _wasmtime_cli(install: bool):
+    cli = wasmtime_cli.ensure(install_missing=install)
+    return cli.version, f"{cli.executable} (all-arch, cargo install)"
+
+
+def _udf_clang():
+    found = clang.find()
+    if found is None:
+        raise ToolchainError(
+            "no clang with the wasm32 backend", f"run: {system.apt_install_command(system.C_UDF_PACKAGES)}"
+        )
+    return found.version, str(found.executable)
+
+
+def _go():
+    found = go.ensure()
+    return found.version, str(found.executable)
+
+
 def _python_package(name: str):
     try:
         return importlib.metadata.version(name), "this Python environment"
@@ -113,6 +137,11 @@ def diagnose(manifest: Path, install: bool = False, python_packages: tuple[str, 
         _check("firefox ESR + geckodriver", lambda: _firefox(install), required=False),
         _check("node", lambda: _program("node")),
         _check("npm", lambda: _program("npm")),
+        # WASM UDFs (docs/udf.md): needed by `udf` only, so optional here.
+        _check("wasmtime (UDF validate, calls)", _wasmtime_library, required=False),
+        _check("wasmtime CLI (UDF precompile)", lambda: _wasmtime_cli(install), required=False),
+        _check("clang (C UDFs)", _udf_clang, required=False),
+        _check("go (Go UDFs)", _go, required=False),
     ]
     findings += [_check(f"python: {p}", lambda p=p: _python_package(p)) for p in python_packages]
     return findings
