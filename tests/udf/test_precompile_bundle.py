@@ -69,9 +69,11 @@ def test_wasmtime_py_refuses_a_foreign_target_instead_of_aborting() -> None:
 
 
 def test_every_loadable_artifact_deserializes_and_runs(cli, artifact_cache: Path, module: Path) -> None:
-    results = udf_precompile.precompile(module, udf_precompile.matrix(profiles=("plain", "fuel", "epoch")))
+    specs = udf_precompile.matrix(targets=("x86_64", "aarch64", "host"), profiles=("plain", "fuel", "epoch"))
+    results = udf_precompile.precompile(module, specs)
     loadable = [r for r in results if r.spec.loads_here()]
     assert {r.spec.strategy for r in loadable} == {"cranelift", "winch", "pulley"}
+    assert {r.spec.target for r in loadable} == {HOST_ARCH, "host", "pulley64"}
     for result in loadable:
         loaded = udf_call.UdfModule.load(module, result.spec.host_settings(), artifact=result.path.read_bytes())
         instance = loaded.instantiate(fuel=1_000_000, epoch_deadline=1)
