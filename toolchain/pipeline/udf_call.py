@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,20 +111,31 @@ class UdfModule:
         wasi = any(i.module.startswith("wasi") for i in wasm_module.parse(wasm).imports)
         return cls(engine, compiled, validation.functions, wasi, settings)
 
-    def instantiate(self, fuel: int | None = None, epoch_deadline: int | None = None) -> UdfInstance:
+    def instantiate(
+        self, fuel: int | None = None, epoch_deadline: int | None = None, memory_limit: int | None = None
+    ) -> UdfInstance:
         """A fresh instance. An engine that meters fuel or epochs needs the budget before any guest
         code runs (`_initialize` and the ABI version check run here)."""
-        return UdfInstance(self, fuel, epoch_deadline)
+        return UdfInstance(self, fuel, epoch_deadline, memory_limit)
 
 
 class UdfInstance:
     """One instance: calls run one at a time; after a trap it refuses every call (the ABI's rule)."""
 
-    def __init__(self, module: UdfModule, fuel: int | None = None, epoch_deadline: int | None = None):
+    def __init__(
+        self,
+        module: UdfModule,
+        fuel: int | None = None,
+        epoch_deadline: int | None = None,
+        memory_limit: int | None = None,
+    ):
         wasmtime = wt.module_api()
         self._wasmtime = wasmtime
         self.spec = module
         self.store = wasmtime.Store(module.engine)
+        if memory_limit is not None:
+            # memory.grow past it returns -1; one instance, one memory, a small table.
+            self.store.set_limits(memory_size=memory_limit, instances=1, memories=1, tables=1, table_elements=10_000)
         if module.settings.fuel:
             if fuel is None:
                 raise ToolchainError(
@@ -202,7 +214,17 @@ class UdfInstance:
         self._call(self._export(udf_abi.EXPORT_DEALLOC), pointer, size, align)
 
     def read(self, pointer: int, size: int) -> bytes:
-        return bytes(self.memory.read(self.store, pointer, pointer + size)) if size else b""
+        """Bytes of guest memory. A range past the end is the guest's bug, reported: wasmtime-py's
+        Memory.read would silently return fewer bytes."""
+        if not size:
+            return b""
+        end = self.memory.data_len(self.store)
+        if pointer < 0 or size < 0 or pointer + size > end:
+            raise UdfCallError(
+                f"the guest handed the host a buffer out of its memory ({pointer}+{size} > {end} bytes)",
+                "a bug in the module (a wrong pointer or length in a result cell or descriptor)",
+            )
+        return bytes(self.memory.read(self.store, pointer, pointer + size))
 
     def write(self, pointer: int, data: bytes) -> None:
         if data:
@@ -278,10 +300,12 @@ class UdfInstance:
         document = self._documents.get(doc)
         if document is None:
             return udf_abi.GET_BAD_HANDLE, None
+        if name_ptr < 0 or name_len < 0 or name_ptr + name_len > self.memory.data_len(caller):
+            return udf_abi.GET_ABSENT, None  # a name out of the guest's memory names no field
         path = bytes(self.memory.read(caller, name_ptr, name_ptr + name_len)).decode("utf-8", errors="replace")
         value: Any = document
         for part in [path] if path in document else path.split("."):
-            if not isinstance(value, dict) or part not in value:
+            if not isinstance(value, Mapping) or part not in value:
                 return udf_abi.GET_ABSENT, None
             value = value[part]
         return (udf_abi.GET_ABSENT, None) if value is None else (udf_abi.GET_OK, value)
