@@ -113,7 +113,11 @@ class _Collector:
 
 def validate(module_path: Path, policy_path: Path | None = None) -> Validation:
     """Every rule checked; never raises for a rule broken (only for a file that is not wasm at all)."""
-    policy = load_policy(policy_path)
+    return validate_policy(module_path, load_policy(policy_path))
+
+
+def validate_policy(module_path: Path, policy: Policy) -> Validation:
+    """validate() with a policy already made (a bundle's manifest carries its limits)."""
     found = _Collector()
     result = Validation(module_path, policy)
     module = wasm_module.parse(module_path)

@@ -64,6 +64,7 @@ def _manifest(
         "functions": [spec.to_json() for spec in validation.functions],
         "policy": {
             "max_memory_pages": validation.policy.max_memory_pages,
+            "max_module_bytes": validation.policy.max_module_bytes,
             "allowed_imports": sorted(validation.policy.allowed_imports),
         },
         "precompiled": [
