@@ -22,6 +22,7 @@ for: deserialize checks the settings and refuses a mismatch, and the bytes are h
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -390,7 +391,6 @@ def _store_in_cache(entry_dir: Path, key: str, spec: udf_precompile.ArtifactSpec
             },
         )
 
-    try:
+    # Another deployment may write it first, or the cache be read-only: serving goes on.
+    with contextlib.suppress(OSError):
         cache.install_dir_atomically(entry_dir, populate)
-    except OSError:
-        pass  # another deployment wrote it first, or the cache is read-only: serving goes on
