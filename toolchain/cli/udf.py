@@ -151,6 +151,49 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from toolchain.pipeline import udf_host, udf_run
+
+    limits = udf_host.Limits(
+        fuel=None if args.fuel == 0 else args.fuel,
+        deadline_ms=args.deadline_ms,
+        memory_bytes=args.memory_mb * 2**20,
+    )
+    result = udf_run.run(
+        udf_run.RunOptions(
+            bundle=args.bundle,
+            function=args.function,
+            input=args.input,
+            output=args.output,
+            args=_csv(args.args) if args.args else (),
+            style=args.style,
+            batch_rows=args.batch_rows,
+            limits=limits,
+            fast_tier=args.fast_tier,
+        )
+    )
+    rate = result.rows / result.seconds if result.seconds else float("inf")
+    console.info(
+        f"{result.rows:,} rows, {result.errors:,} row errors, {result.seconds:.3f} s ({rate:,.0f} rows/s); "
+        f"tiers: {' -> '.join(result.tiers) or '-'}"
+    )
+    if args.output:
+        print(args.output, flush=True)
+    else:
+        print(_format_rows(result.table.slice(0, args.show)), flush=True)
+    return 0
+
+
+def _format_rows(table) -> str:
+    """A plain-text table of a few rows (values shortened to 40 characters)."""
+    names = table.column_names
+    rows = [["" if v is None else str(v)[:40] for v in row.values()] for row in table.to_pylist()]
+    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     """One call, for trying a function: scalar arguments, a JSON document, or JSON columns."""
     module = udf_call.UdfModule.load(_module_of(args.path, args), policy=args.policy).instantiate()
@@ -167,6 +210,12 @@ def cmd_call(args: argparse.Namespace) -> int:
         result = {"values": batch.values.to_pylist(), "errors": batch.errors}
     print(json.dumps(result, default=str), flush=True)
     return 0
+
+
+def udf_host_default_fuel() -> int:
+    from toolchain.pipeline import udf_host
+
+    return udf_host.Limits().fuel or 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -251,6 +300,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(p)
     _matrix_arguments(p)
     p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser(
+        "run", help="run a bundle's function over a file of rows (Arrow IPC, Parquet, JSON Lines) in the reference host"
+    )
+    p.add_argument("bundle", type=Path, metavar="BUNDLE", help="a <name>.udfbundle directory")
+    p.add_argument("function")
+    p.add_argument("--input", type=Path, required=True, help=".arrow/.arrows/.parquet/.jsonl")
+    p.add_argument("--output", type=Path, help=".arrow (IPC file) or .parquet; default: print the first rows")
+    p.add_argument("--args", help="input columns for the arguments, comma-separated (default: the arguments' names)")
+    p.add_argument("--style", choices=("batch", "document"), default="batch")
+    p.add_argument("--batch-rows", type=int, default=8192)
+    p.add_argument("--fuel", type=int, default=udf_host_default_fuel(), help="fuel per batch (0: not metered)")
+    p.add_argument("--deadline-ms", type=int, help="wall-clock deadline per batch")
+    p.add_argument("--memory-mb", type=int, default=256, help="the instance's memory limit")
+    p.add_argument("--fast-tier", choices=("winch", "pulley"), default="winch")
+    p.add_argument("--show", type=int, default=20, help="rows printed without --output")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
         "measure", help="time validate, precompile (cold), cache hits and deserialize for a module: a Markdown table"
