@@ -9,7 +9,7 @@ Arrow IPC or Parquet; or, without an output file, the first rows as a table.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ class RunOptions:
     args: tuple[str, ...] = ()  # input columns for the arguments, in order; default: the arguments' names
     style: str = "batch"  # batch | document
     batch_rows: int = 8192
-    limits: udf_host.Limits = udf_host.Limits()
+    limits: udf_host.Limits = field(default_factory=udf_host.Limits)
     fast_tier: str = "winch"
 
 
