@@ -2,62 +2,24 @@
 manifest lists, compared with the Python references (tests/udf/reference.py) row by row, and with
 each other: the same function in C, Go and Rust must give identical results.
 
-Building: Rust through cargo (shared target directory; cold, std is compiled once: ~3 min), C
-through clang-22, Go through `go build` (wasip1); wasm-opt for each."""
+The modules are built once per session (conftest.py: `built`, `instances`); the cases are in
+cases.py."""
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from tests.udf import reference
+from tests.udf.cases import CASES
 from toolchain.analysis import wasm_module
-from toolchain.pipeline import udf_build
-from toolchain.pipeline.udf_call import RowError, UdfInstance, UdfModule
+from toolchain.pipeline.udf_call import RowError
 
 ROOT = Path(__file__).resolve().parents[2]
-DAY = reference.MICROS_PER_DAY
-
-
-@dataclass(frozen=True)
-class Example:
-    name: str
-    project: Path
-    language: str
-
-
-EXAMPLES = [
-    Example("udf-hello", ROOT / "crates/udf/examples/hello", "rust"),
-    Example("udf-scoring", ROOT / "crates/udf/examples/scoring", "rust"),
-    Example("udf-text", ROOT / "crates/udf/examples/text", "rust"),
-    Example("c_scoring", ROOT / "udf/c/examples/scoring", "c"),
-    Example("go_scoring", ROOT / "udf/go/examples/scoring", "go"),
-]
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, udf_build.UdfBuildResult]:
-    artifacts = tmp_path_factory.mktemp("udf-artifacts")
-    results = {}
-    for example in EXAMPLES:
-        name = None if example.language == "rust" else example.name
-        results[example.name] = udf_build.build(
-            udf_build.UdfBuildOptions(project=example.project, artifacts_dir=artifacts, name=name)
-        )
-    return results
-
-
-@pytest.fixture(scope="session")
-def instances(built) -> dict[str, UdfInstance]:
-    return {
-        name: UdfModule.load(result.module, policy=udf_build.default_policy(result.record.language)).instantiate()
-        for name, result in built.items()
-    }
 
 
 # ---------------------------------------------------------------- what each build produced
@@ -100,80 +62,6 @@ def test_names_are_stripped_from_the_shipped_module(built) -> None:
 
 
 # ---------------------------------------------------------------- results against the references
-
-NAN_FREE_FLOATS = [0.0, 1.0, -2.5, 3.75, 1e300, -1e-300, 123456.789]
-
-CASES: dict[str, list[tuple]] = {
-    "add_one": [(0,), (41,), (-1,), (2**63 - 1,), (-(2**63),), (None,)],
-    "custom_score": [
-        (2.0, 3.0, 5),
-        (2.0, 3.0, 7),
-        (2.0, 3.0, 29),
-        (2.0, 3.0, 30),
-        (-1.5, 0.25, -4),
-        (1e300, 10.0, 1),
-        (0.1, 0.2, 2**31 - 1),
-        (None, 1.0, 1),
-        (1.0, 1.0, None),
-    ],
-    "weighted_score": [
-        (10.0, 4.5, 250.0, 0.3, 0.5, 0.2),
-        (0.0, 0.0, 0.0, 1.0, 1.0, 1.0),
-        (99.99, 5.0, 1e6, 0.1, 0.7, 0.2),
-        (-0.5, 2.0, 7.0, 0.3, 0.3, 0.4),
-        (1.0, None, 1.0, 1.0, 1.0, 1.0),
-    ],
-    "business_days_between": [
-        (0, 0),
-        (0, 7 * DAY),  # Thursday 1970-01-01 to the next Thursday: 5
-        (0, DAY),
-        (2 * DAY, 4 * DAY),  # Saturday, Sunday: 0
-        (7 * DAY, 0),
-        (-DAY - 1, DAY),  # before the epoch: floor division
-        (1_700_000_000_000_000, 1_760_000_000_000_000),
-        (1_700_000_000_000_000 + 5, 1_700_000_000_000_000 + DAY - 1),
-        (None, 0),
-    ],
-    "levenshtein": [
-        ("kitten", "sitting"),
-        ("", ""),
-        ("", "abc"),
-        ("flaw", "lawn"),
-        ("ñandú", "nandu"),
-        ("日本語", "日本"),
-        ("iPhone 15", "iPhone 14 Pro"),
-        ("a" * 300, "b" * 3 + "a" * 290),
-        (None, "x"),
-    ],
-    "json_path": [
-        (
-            '{"tags":[{"type":"category","value":"electronics"},{"type":"brand","value":"acme"}]}',
-            "$.tags[?(@.type=='category')].value",
-        ),
-        ('{"a":{"b":[1,2,3]}}', "$.a.b[1]"),
-        ('{"a":{"b":[1,2,3]}}', "$.a.b[*]"),
-        ('{"a":{"b":[1,2,3]}}', "$['a']['b'][5]"),
-        ('{"items":[{"n":1,"v":"x"},{"n":2,"v":"y"}]}', "$.items[?(@.n==2)].v"),
-        ('{"a":{"x":1,"y":[true,null]}}', "$.a.*"),
-        ('{"a": 1', "$.a"),  # invalid document: a row error
-        ('{"a": 1}', "$..a"),  # invalid path: a row error
-        ('{"a": 1}', "a"),
-        ("[]", "$"),
-        (None, "$"),
-    ],
-    "regex_extract": [
-        ("Model: ABC123 (2024)", r"Model: ([A-Z0-9]+)", 1),
-        ("Model: ABC123 (2024)", r"Model: ([A-Z0-9]+)", 0),
-        ("no model here", r"Model: ([A-Z0-9]+)", 1),
-        ("ab", r"(a)|(b)", 2),  # the group did not take part: NULL
-        ("2024-11-29", r"(\d{4})-(\d{2})-(\d{2})", 3),
-        ("x", r"(x", 1),  # invalid pattern: a row error
-        ("x", r"(x)", 2),  # group out of range: a row error
-        ("x", r"(x)", -1),
-        ("ñandú", r"(.)$", 1),
-        (None, r"x", 0),
-    ],
-}
 
 
 def _expected(function: str, args: tuple):

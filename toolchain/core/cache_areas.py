@@ -11,7 +11,8 @@ holds one directory per area:
     toolchain-wheel-work/   the toolchain wheels' resumable build directories
     crates/                 .crate files downloaded for the patched crates
     udf-precompiled/        precompiled UDF artifacts, one entry per key (pipeline/udf_precompile.py)
-    go-build/               Go's build cache for Go UDFs (tools/go.py)
+    go-build/               Go's build cache for Go UDFs (tools/go.py) and the wazero host
+    go-mod/                 Go's module cache for the wazero host's modules (tools/wazero.py)
 
 tests/unit/test_cache_command.py holds these names against the modules that write them.
 
@@ -60,7 +61,8 @@ AREAS = (
     Area("wheel-builds", "toolchain-wheel-work", "resumable build directories of the toolchain wheels", "targets"),
     Area("crates", "crates", ".crate files downloaded for the patched crates", "all"),
     Area("udf-precompiled", "udf-precompiled", "precompiled UDF artifacts (.cwasm), by key", "stages"),
-    Area("go-build", "go-build", "Go's build cache (Go UDFs)", "targets", whole=True),
+    Area("go-build", "go-build", "Go's build cache (Go UDFs, the wazero host)", "targets", whole=True),
+    Area("go-mod", "go-mod", "Go's module cache (wazero, for the wazero host)", "all", whole=True),
 )
 GROUPS = ("tools", "stages", "targets")
 # Files at the root that are ours too (a cache-directory tag, https://bford.info/cachedir/).
