@@ -87,6 +87,13 @@ def udf(session: nox.Session) -> None:
 
 
 @nox.session
+def udf_bench(session: nox.Session) -> None:
+    """Every wasmtime tier on the example UDFs: compile, load, first result, ns/row, fuel/epoch overhead (artifacts/reports/udf-bench/)."""
+    _install(session, "[udf]")
+    session.run("python", "-m", "toolchain", "udf", "bench", *session.posargs)
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """ipc_guard.rs natively under a seeded mutation fuzzer (`-- --seconds N --seed N`); non-zero on a panic after validation."""
     _toolchain(session, "fuzz")

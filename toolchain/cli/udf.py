@@ -194,6 +194,29 @@ def _format_rows(table) -> str:
     return "\n".join(lines)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from toolchain.pipeline import udf_bench
+
+    args.policy = None
+    modules = {}
+    for project, name in udf_build.EXAMPLES:
+        result = udf_build.build(dataclasses.replace(_build_options(project, args), name=name))
+        modules[result.record.name] = (result.module, udf_build.recorded_policy(result.module))
+    text = modules["udf-text"][0]
+    bundle = udf_bundle.bundle(
+        udf_bundle.BundleOptions(
+            module=text,
+            specs=(udf_precompile.ArtifactSpec("x86_64", "cranelift", "fuel"),),
+            artifacts_dir=args.artifacts_dir,
+        )
+    )
+    out_dir = args.artifacts_dir / "reports" / "udf-bench"
+    report = udf_bench.run(modules, bundle.directory, out_dir, repeat=args.repeat)
+    print(udf_bench.markdown(report), flush=True)
+    console.info(f"written: {out_dir / 'udf-bench.json'}, {out_dir / 'udf-bench.md'}")
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     """One call, for trying a function: scalar arguments, a JSON document, or JSON columns."""
     module = udf_call.UdfModule.load(_module_of(args.path, args), policy=args.policy).instantiate()
@@ -317,6 +340,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--fast-tier", choices=("winch", "pulley"), default="winch")
     p.add_argument("--show", type=int, default=20, help="rows printed without --output")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "bench",
+        help="every tier's compile, load, first-result and per-row/per-call cost on the examples (JSON + Markdown)",
+    )
+    _common(p)
+    p.add_argument("--repeat", type=int, default=5, help="runs per measurement (the median is reported)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
         "measure", help="time validate, precompile (cold), cache hits and deserialize for a module: a Markdown table"
