@@ -265,3 +265,121 @@ def test_the_reference_host_fails_the_same_calls(tmp_path: Path) -> None:
         instance.call_document("add_one", {"x": 1})
     with pytest.raises(UdfCallError, match="unreachable"):
         instance.call_scalar("add_one", 0)
+
+
+# ---------------------------------------------------------------- the document imports, one by one
+
+# probe_<n>__doc calls one wasmqe_doc function on one field name and returns what it got: the value
+# (the 8 bytes the getter wrote, copied into the result cell: a string or bytes field comes back as
+# a bytes result the guest received and hands on), NULL for status 1, and for any other status a
+# row error whose message is the status ('0' + status: "2", "3", "/" for -1). has_field's answer
+# is the i64 result.
+PROBES = [
+    # (name, import, field name, handle offset, result type)
+    ("i64", "get_i64", "v", 0, "i64"),
+    ("f64", "get_f64", "v", 0, "f64"),
+    ("bool", "get_bool", "v", 0, "bool"),
+    ("string", "get_string", "v", 0, "bytes"),
+    ("bytes", "get_bytes", "v", 0, "bytes"),
+    ("has", "has_field", "v", 0, "i64"),
+    ("dotted", "get_i64", "a.b", 0, "i64"),
+    ("dotted_has", "has_field", "a.b", 0, "i64"),
+    ("deep", "get_string", "a.b.c", 0, "bytes"),
+    ("bad_handle", "get_i64", "v", 1000, "i64"),
+    ("bad_handle_has", "has_field", "v", 1000, "i64"),
+]
+
+PROBE_DOCUMENTS = [
+    {"v": 5},
+    {"v": -(2**63)},
+    {"v": 2**63 - 1},
+    {"v": 2.5},
+    {"v": -0.0},
+    {"v": 1e-320},
+    {"v": float("nan")},
+    {"v": float("-inf")},
+    {"v": True},
+    {"v": False},
+    {"v": "héllo, 日本"},
+    {"v": ""},
+    {"v": b"\x00\xff\x80"},
+    {"v": dt.datetime(2024, 2, 29, 12, 30, 1, 5, tzinfo=dt.UTC)},
+    {"v": None},
+    {},
+    {"v": [1, 2]},
+    {"v": {"w": 1}},
+    {"a": {"b": 7}},
+    {"a": {"b": None}},
+    {"a.b": 3, "a": {"b": 4}},
+    {"a": {"b": {"c": "deep"}}},
+    {"a": {"b": {"c": 1}}},
+    {"a": 1},
+    {"a": "b"},
+]
+
+
+def _probe_module(tmp_path: Path) -> Path:
+    names = {}
+    data = []
+    offset = 16
+    for _, _, field, _, _ in PROBES:
+        if field not in names:
+            names[field] = offset
+            data.append(f'(data (i32.const {offset}) "{field}")')
+            offset += 16
+    imports = [
+        f'(import "wasmqe_doc" "{name}" (func ${name} (param {"i32 " * (3 if name == "has_field" else 4)}) (result i32)))'
+        for name in sorted({p[1] for p in PROBES})
+    ]
+    functions = []
+    for name, imported, field, delta, _ in PROBES:
+        args = f"local.get $doc i32.const {delta} i32.add i32.const {names[field]} i32.const {len(field.encode())}"
+        if imported == "has_field":
+            functions.append(
+                f'(func (export "probe_{name}__doc") (param $doc i32) (param $out i32) (result i32)\n'
+                f"  local.get $out {args} call $has_field i64.extend_i32_s i64.store i32.const 0)"
+            )
+            continue
+        functions.append(
+            f'(func (export "probe_{name}__doc") (param $doc i32) (param $out i32) (result i32) (local $s i32) (local $p i32)\n'
+            f"  {args} i32.const 512 call ${imported} local.set $s\n"
+            "  local.get $s i32.eqz if local.get $out i32.const 512 i64.load i64.store i32.const 0 return end\n"
+            "  local.get $s i32.const 1 i32.eq if i32.const 1 return end\n"
+            "  i32.const 1 i32.const 1 call $alloc local.tee $p local.get $s i32.const 48 i32.add i32.store8\n"
+            "  local.get $out local.get $p i32.store local.get $out i32.const 1 i32.store offset=4 i32.const 2)"
+        )
+    allocator = wat_modules.ALLOCATOR.replace('(func (export "wasmqe_alloc")', '(func $alloc (export "wasmqe_alloc")')
+    body = "\n".join([*imports, wat_modules.MEMORY, *data, wat_modules.ABI_VERSION, allocator, *functions])
+    records = [
+        {
+            "abi": "1.0",
+            "name": f"probe_{name}",
+            "args": [],
+            "returns": {"type": result, "nullable": True},
+            "fallible": True,
+            "deterministic": True,
+            "styles": ["document"],
+        }
+        for name, _, _, _, result in PROBES
+    ]
+    return wat_modules.make(tmp_path, body, records=records, name="probes")
+
+
+@pytest.mark.parametrize("mode", wazero.MODES)
+def test_the_document_imports_answer_as_the_reference_hosts_do(tmp_path: Path, host, mode: str) -> None:
+    module = _probe_module(tmp_path)
+    instance = UdfModule.load(module).instantiate()
+    requests = [
+        (f"probe_{name}", {"function": f"probe_{name}", "style": "document", "document": document})
+        for name, *_ in PROBES
+        for document in PROBE_DOCUMENTS
+    ]
+    answers = wazero.run(module, [r for _, r in requests], mode)
+    statuses = set()
+    for (function, request), got in zip(requests, answers):
+        where = f"{function}[{mode}] {request['document']!r}"
+        expected = _reference(instance, function, request)
+        assert "failure" not in got and "failure" not in expected, (where, got, expected)
+        _assert_same(got, expected, instance.spec.functions[function].returns.type, function, where)
+        statuses.add(got["error"] if "error" in got else "null" if got["value"] is None else "value")
+    assert statuses == {"value", "null", "2", "/"}

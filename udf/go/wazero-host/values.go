@@ -39,7 +39,7 @@ func toFloat(v any, what string) (float64, error) {
 	case string:
 		switch x {
 		case "NaN":
-			return math.NaN(), nil
+			return math.Float64frombits(0x7ff8000000000000), nil // the quiet NaN Python and wasm write
 		case "Infinity":
 			return math.Inf(1), nil
 		case "-Infinity":
