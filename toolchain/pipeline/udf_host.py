@@ -375,21 +375,7 @@ def _store_in_cache(entry_dir: Path, key: str, spec: udf_precompile.ArtifactSpec
 
     def populate(directory: Path) -> None:
         (directory / "artifact.cwasm").write_bytes(data)
-        header = cwasm.read_header(data)
-        cache.write_json_atomic(
-            directory / "entry.json",
-            {
-                "key": key,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "wasmtime": wt.VERSION,
-                "target": header.triple,
-                "strategy": spec.strategy,
-                "profile": spec.profile,
-                "compile_seconds": round(seconds, 3),
-                "made_by": "the reference host (wasmtime-py)",
-            },
-        )
+        udf_precompile.write_entry_record(directory, key, spec, data, seconds, "the reference host (wasmtime-py)")
 
     # Another deployment may write it first, or the cache be read-only: serving goes on.
     with contextlib.suppress(OSError):

@@ -158,6 +158,24 @@ def entry_problem(entry: Path, spec: ArtifactSpec) -> str | None:
     return None
 
 
+def write_entry_record(directory: Path, key: str, spec: ArtifactSpec, data: bytes, seconds: float, made_by: str) -> None:
+    """entry.json of a cache entry whose artifact.cwasm holds `data`: what entry_problem checks."""
+    cache.write_json_atomic(
+        directory / "entry.json",
+        {
+            "key": key,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "wasmtime": wt.VERSION,
+            "target": cwasm.read_header(data).triple,
+            "strategy": spec.strategy,
+            "profile": spec.profile,
+            "compile_seconds": round(seconds, 3),
+            "made_by": made_by,
+        },
+    )
+
+
 def _compile_entry(cli: wasmtime_cli.WasmtimeCli, module: Path, spec: ArtifactSpec, key: str, final: Path) -> float:
     def populate(directory: Path) -> None:
         artifact = directory / "artifact.cwasm"
@@ -171,19 +189,7 @@ def _compile_entry(cli: wasmtime_cli.WasmtimeCli, module: Path, spec: ArtifactSp
         if spec.loads_here():
             # Proves the artifact is compatible with this host's wasmtime-py before anyone relies on it.
             wt.deserialize(spec.host_settings(), data)
-        cache.write_json_atomic(
-            directory / "entry.json",
-            {
-                "key": key,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "wasmtime": wt.VERSION,
-                "target": header.triple,
-                "strategy": spec.strategy,
-                "profile": spec.profile,
-                "compile_seconds": round(time.monotonic() - started, 3),
-            },
-        )
+        write_entry_record(directory, key, spec, data, time.monotonic() - started, "wasmtime compile (CLI)")
 
     started = time.monotonic()
     cache.install_dir_atomically(final, populate)
