@@ -383,3 +383,99 @@ def test_the_document_imports_answer_as_the_reference_hosts_do(tmp_path: Path, h
         _assert_same(got, expected, instance.spec.functions[function].returns.type, function, where)
         statuses.add(got["error"] if "error" in got else "null" if got["value"] is None else "value")
     assert statuses == {"value", "null", "2", "/"}
+
+
+# ---------------------------------------------------------------- every type through batch and scalar
+
+# echo_<type>__batch copies its argument column (validity, offsets, values) into buffers it
+# allocates and returns it as the result: every type's Arrow layout, written by one host and read
+# back by it. ident_<type> is the scalar identity of each fixed-width type.
+ECHO_COLUMNS: dict[str, list] = {
+    "bool": [True, None, False, True, True, False, False, True, None, True, False],
+    "i32": [0, -1, 2**31 - 1, -(2**31), None, 7],
+    "i64": [0, -1, 2**63 - 1, -(2**63), None],
+    "f32": [1.5, -0.0, None, 3.4e38, 0.1, float("nan"), float("inf"), 1e-45],
+    "f64": [0.1, -0.0, 5e-324, None, float("-inf"), 1.7976931348623157e308],
+    "string": ["", "é", None, "日本語 text", "a" * 100],
+    "bytes": [b"", b"\x00\xff", None, bytes(range(256))],
+    "timestamp": [0, -1, None, 253402300799999999, -62135596800000000],
+}
+SCALAR_TYPES = {"bool": "i32", "i32": "i32", "i64": "i64", "f32": "f32", "f64": "f64", "timestamp": "i64"}
+
+ECHO = r"""
+  (func $dup (param $p i32) (param $n i32) (result i32) (local $q i32)
+    local.get $p i32.eqz if i32.const 0 return end
+    local.get $n i32.const 8 call $alloc local.set $q
+    local.get $q local.get $p local.get $n memory.copy
+    local.get $q)
+  (func $echo (param $d i32) (result i32) (local $rows i32)
+    local.get $d i32.load offset=4 local.set $rows
+    local.get $d local.get $d i32.load offset=16 i32.store offset=40
+    local.get $d local.get $d i32.load offset=20 local.get $rows i32.const 7 i32.add i32.const 8 i32.div_u call $dup
+    i32.store offset=44
+    local.get $d local.get $d i32.load offset=24 local.get $rows i32.const 1 i32.add i32.const 4 i32.mul call $dup
+    i32.store offset=48
+    local.get $d local.get $d i32.load offset=28 local.get $d i32.load offset=32 call $dup i32.store offset=52
+    local.get $d local.get $d i32.load offset=32 i32.store offset=56
+    i32.const 0)
+"""
+
+
+def _echo_module(tmp_path: Path) -> Path:
+    allocator = wat_modules.ALLOCATOR.replace('(func (export "wasmqe_alloc")', '(func $alloc (export "wasmqe_alloc")')
+    functions = [
+        f'(func (export "echo_{t}__batch") (param i32) (result i32) local.get 0 call $echo)' for t in ECHO_COLUMNS
+    ]
+    functions += [f'(func (export "ident_{t}") (param {w}) (result {w}) local.get 0)' for t, w in SCALAR_TYPES.items()]
+    records = [
+        {
+            "abi": "1.0",
+            "name": f"echo_{t}",
+            "args": [{"name": "x", "type": t, "nullable": True}],
+            "returns": {"type": t, "nullable": True},
+            "fallible": False,
+            "deterministic": True,
+            "styles": ["batch"],
+        }
+        for t in ECHO_COLUMNS
+    ] + [
+        {
+            "abi": "1.0",
+            "name": f"ident_{t}",
+            "args": [{"name": "x", "type": t}],
+            "returns": {"type": t},
+            "fallible": False,
+            "deterministic": True,
+            "styles": ["scalar"],
+        }
+        for t in SCALAR_TYPES
+    ]
+    body = "\n".join([wat_modules.MEMORY, wat_modules.ABI_VERSION, allocator, ECHO, *functions])
+    return wat_modules.make(tmp_path, body, records=records, name="echo")
+
+
+@pytest.mark.parametrize("mode", wazero.MODES)
+def test_every_type_crosses_both_hosts_alike(tmp_path: Path, host, mode: str) -> None:
+    module = _echo_module(tmp_path)
+    instance = UdfModule.load(module).instantiate()
+    requests = [
+        (f"echo_{t}", {"function": f"echo_{t}", "style": "batch", "columns": [values]})
+        for t, values in ECHO_COLUMNS.items()
+    ]
+    requests += [
+        (f"echo_{t}", {"function": f"echo_{t}", "style": "batch", "columns": [[]]}) for t in ("string", "bool")
+    ]
+    requests += [
+        (f"ident_{t}", {"function": f"ident_{t}", "style": "scalar", "args": [v]})
+        for t in SCALAR_TYPES
+        for v in ECHO_COLUMNS[t]
+    ]
+    answers = wazero.run(module, [r for _, r in requests], mode)
+    for (function, request), got in zip(requests, answers):
+        where = f"{function}[{mode}] {request}"
+        expected = _reference(instance, function, request)
+        assert "failure" not in got and "failure" not in expected, (where, got, expected)
+        _assert_same(got, expected, instance.spec.functions[function].returns.type, function, where)
+    echoed = {function: got for (function, request), got in zip(requests, answers) if request["style"] == "batch"}
+    assert [_from_wazero(v, "bytes") for v in echoed["echo_bytes"]["values"]] == ECHO_COLUMNS["bytes"]
+    assert echoed["echo_timestamp"]["values"] == ECHO_COLUMNS["timestamp"]
