@@ -8,7 +8,7 @@ package main
 // Calls: each request's arguments are converted once; a round repeats the call (scalar: the
 // export itself through CallWithStack; document: the whole document call with its result cell
 // and wasmqe_doc imports; batch: buffers written into the guest, the call, the result read out
-// and freed) as many times as fill --round-ms, and the median round is reported per call (per
+// and freed, kept as columns: not one Go value per row) as many times as fill --round-ms, and the median round is reported per call (per
 // row for batches). A batch request's rows are repeated to each --rows size.
 
 import (
@@ -201,10 +201,12 @@ func benchRequest(h *Host, req parsed, opts BenchOptions) []BenchCall {
 						sized.RowErrors++
 					}
 				}
+				h.keepColumns = true
 				sized.Calls, sized.RoundsNs, err = measure(opts, func() error {
 					_, err := h.CallBatch(spec, columns, rows)
 					return err
 				})
+				h.keepColumns = false
 			}
 		}
 		if err != nil {

@@ -95,6 +95,9 @@ type Host struct {
 	inst     *instance // nil: none yet, or discarded after a trap
 	docs     map[int32]docObject
 	nextDoc  int32
+	// keepColumns: batch results are copied out, freed and checked, but not turned into one Go
+	// value per row (the bench: a columnar host keeps the Arrow buffers as they are).
+	keepColumns bool
 }
 
 type instance struct {
@@ -103,6 +106,7 @@ type instance struct {
 	alloc   api.Function
 	dealloc api.Function
 	lost    bool
+	exports map[string]api.Function // ExportedFunction makes a new call engine (and stack) each time
 }
 
 func runtimeConfig(mode string) (wazero.RuntimeConfig, error) {
@@ -219,7 +223,10 @@ func (h *Host) Instantiate() (*instance, error) {
 	if err != nil {
 		return nil, failf("cannot instantiate the module: %v", err)
 	}
-	inst := &instance{mod: mod, mem: mod.Memory(), alloc: mod.ExportedFunction("wasmqe_alloc"), dealloc: mod.ExportedFunction("wasmqe_dealloc")}
+	inst := &instance{
+		mod: mod, mem: mod.Memory(), exports: map[string]api.Function{},
+		alloc: mod.ExportedFunction("wasmqe_alloc"), dealloc: mod.ExportedFunction("wasmqe_dealloc"),
+	}
 	fail := func(f *Failure) (*instance, error) {
 		mod.Close(h.ctx)
 		return nil, f
@@ -269,10 +276,14 @@ func firstLine(s string) string {
 }
 
 func (h *Host) export(inst *instance, name string) (api.Function, error) {
+	if fn, ok := inst.exports[name]; ok {
+		return fn, nil
+	}
 	fn := inst.mod.ExportedFunction(name)
 	if fn == nil {
 		return nil, failf("the module does not export %s", name)
 	}
+	inst.exports[name] = fn
 	return fn, nil
 }
 
@@ -536,6 +547,9 @@ func (h *Host) get(ctx context.Context, mod api.Module, kind string, stack []uin
 	mem := mod.Memory()
 	if kind == "string" || kind == "bytes" {
 		alloc := mod.ExportedFunction("wasmqe_alloc")
+		if h.inst != nil && h.inst.mod == mod {
+			alloc = h.inst.alloc // not the call engine of the guest's current call: no re-entrancy
+		}
 		got, err := alloc.Call(ctx, uint64(len(encoded)), 1)
 		if err != nil {
 			panic(err) // the guest trapped inside its allocator: the call fails as a trap
@@ -786,7 +800,10 @@ func (h *Host) takeResult(inst *instance, column []byte, typ string, rows int) (
 		return nil, err
 	}
 	valid := func(i int) bool { return validity == 0 || bit(bitmap, i) }
-	out := make([]any, rows)
+	var out []any
+	if !h.keepColumns {
+		out = make([]any, rows)
+	}
 	if typ == "string" || typ == "bytes" {
 		offsetBytes, err := h.take(inst, offsets, uint32(4*(rows+1)))
 		if err != nil {
@@ -808,12 +825,15 @@ func (h *Host) takeResult(inst *instance, column []byte, typ string, rows int) (
 				continue
 			}
 			value := data[start:end]
-			if typ == "bytes" {
-				out[i] = value
-			} else if !utf8.Valid(value) {
+			if typ == "string" && !utf8.Valid(value) {
 				return nil, failf("the guest's result row %d is not valid UTF-8", i)
-			} else {
-				out[i] = string(value)
+			}
+			if !h.keepColumns {
+				if typ == "bytes" {
+					out[i] = value
+				} else {
+					out[i] = string(value)
+				}
 			}
 		}
 		return out, nil
@@ -826,6 +846,9 @@ func (h *Host) takeResult(inst *instance, column []byte, typ string, rows int) (
 		if len(data) < int(bitmapLen) {
 			return nil, failf("the guest's bool result has %d bytes, %d rows need %d", len(data), rows, bitmapLen)
 		}
+		if h.keepColumns {
+			return out, nil
+		}
 		for i := 0; i < rows; i++ {
 			if valid(i) {
 				out[i] = bit(data, i)
@@ -836,6 +859,9 @@ func (h *Host) takeResult(inst *instance, column []byte, typ string, rows int) (
 	width := typeWidths[typ]
 	if len(data) < rows*width {
 		return nil, failf("the guest's %s result has %d bytes, %d rows need %d", typ, len(data), rows, rows*width)
+	}
+	if h.keepColumns {
+		return out, nil
 	}
 	for i := 0; i < rows; i++ {
 		if !valid(i) {
