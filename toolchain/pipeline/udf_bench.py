@@ -165,6 +165,44 @@ def measure_module(module_path: Path, name: str, policy: Path | None, repeat: in
             console.info(
                 f"{name}.{function} [{style}] {label}: {per_row_ns:,.1f} ns/{'row' if style == 'batch' else 'call'}"
             )
+    out += measure_wazero(module_path, name)
+    return out
+
+
+def measure_wazero(module_path: Path, name: str) -> list[Measurement]:
+    """The same workloads in wazero (seed 002's runtime), compiler and interpreter, timed by the Go
+    host itself (tools/wazero.py): batch buffers in and out as a columnar host keeps them."""
+    from toolchain.tools import wazero
+
+    out = []
+    workloads = [(f, style, rows) for m, f, style, rows in WORKLOADS if m == name]
+    for mode in ("compiler", "interpreter"):
+        for function, style, rows in workloads:
+            if style == "scalar":
+                request = {"function": function, "style": "scalar", "args": [1]}
+            else:
+                sample = _columns(function, 64)
+                request = {"function": function, "style": "batch", "columns": [c.to_pylist() for c in sample]}
+            report = wazero.bench(module_path, [request], mode, rows=(rows,) if style == "batch" else (64,), rounds=5)
+            [call] = [c for c in report["calls"] if style == "scalar" or c.get("rows") == rows]
+            per = call.get("per_row_ns") if style == "batch" else call["per_call_ns"]
+            out.append(
+                Measurement(
+                    name,
+                    function,
+                    style,
+                    f"wazero {mode}",
+                    rows,
+                    round(report["compile_ms"], 2),
+                    0.0,
+                    round(report["instantiate_ms"], 2),
+                    round(per or 0.0, 1),
+                    5,
+                )
+            )
+            console.info(
+                f"{name}.{function} [{style}] wazero {mode}: {per:,.1f} ns/{'row' if style == 'batch' else 'call'}"
+            )
     return out
 
 
@@ -202,8 +240,9 @@ def measure_deployments(bundle_dir: Path, function: str, columns: list[Any]) -> 
 
 def markdown(report: Report) -> str:
     lines = [
-        f"wasmtime {report.wasmtime} on {report.machine}. Per-row: one batch call from Python (copies in and out included) / rows; "
-        "per-call: one scalar call from Python.",
+        f"wasmtime {report.wasmtime} on {report.machine}. wasmtime tiers: per-row is one batch call from Python (copies in and out "
+        "included) / rows, per-call one scalar call from Python. wazero: timed inside its Go host (tools/wazero.py), "
+        "batch buffers in and out included; 'first result' is its instantiate time; it has no deserialize step.",
         "",
         "| module | function | style | tier | rows | compile ms | deserialize ms | first result ms | ns per row (batch) / per call (scalar) |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
