@@ -158,7 +158,9 @@ def entry_problem(entry: Path, spec: ArtifactSpec) -> str | None:
     return None
 
 
-def write_entry_record(directory: Path, key: str, spec: ArtifactSpec, data: bytes, seconds: float, made_by: str) -> None:
+def write_entry_record(
+    directory: Path, key: str, spec: ArtifactSpec, data: bytes, seconds: float, made_by: str
+) -> None:
     """entry.json of a cache entry whose artifact.cwasm holds `data`: what entry_problem checks."""
     cache.write_json_atomic(
         directory / "entry.json",
