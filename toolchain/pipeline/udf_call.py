@@ -506,7 +506,8 @@ def _encode_field(value: Any, kind: str) -> bytes | None:
         if isinstance(value, bool):
             return None
         if isinstance(value, int):
-            return struct.pack("<q", value)
+            # An integer outside i64 has no i64 value: another type, as the wazero host answers.
+            return struct.pack("<q", value) if -(2**63) <= value < 2**63 else None
         if isinstance(value, dt.datetime):
             return struct.pack("<q", _micros(value))
         return None
