@@ -152,6 +152,8 @@ def test_a_document_with_a_wrong_field_type_is_a_row_error_not_a_trap(instances)
             instances[module].call_document("custom_score", {"doc_score": "high", "boost": 1.0, "recency_days": 3})
         # and the instance keeps working
         assert instances[module].call_scalar("custom_score", 1.0, 2.0, 3) == 3.0
+    with pytest.raises(RowError, match="another type"):  # an integer no i64 holds
+        instances["udf-hello"].call_document("add_one", {"x": 2**70})
 
 
 def test_c_go_and_rust_agree_on_the_same_functions(instances) -> None:
