@@ -25,7 +25,7 @@ use futures::StreamExt;
 use qe_tracing::{error, fmetric, imetric, info, span_scope};
 
 use crate::ipc_guard::{self, IpcLimits};
-use crate::{output_guard, sql_guard};
+use crate::{output_guard, sql_guard, udf};
 
 pub use datafusion::DATAFUSION_VERSION;
 
@@ -76,6 +76,10 @@ fn internal(context: &str) -> impl FnOnce(String) -> EngineError + '_ {
     move |message| EngineError::Internal { context: context.to_string(), message }
 }
 
+fn internal_owned(context: String) -> impl FnOnce(String) -> EngineError {
+    move |message| EngineError::Internal { context, message }
+}
+
 /// The end-of-stream marker: a continuation token followed by a zero length. Writers add it
 /// when they are closed; a stream without it was cut short.
 const IPC_EOS: [u8; 8] = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
@@ -115,6 +119,8 @@ pub struct Engine {
     runtime: tokio::runtime::Runtime,
     /// Milliseconds a statement may run (0: no limit); checked whenever the plan yields.
     statement_timeout_ms: std::cell::Cell<f64>,
+    /// WebAssembly UDF modules registered with `register_udf` (udf.rs).
+    udfs: udf::UdfRegistry,
 }
 
 impl Default for Engine {
@@ -136,6 +142,7 @@ impl Engine {
             ctx: SessionContext::new_with_state(browser_session_state(config)),
             runtime,
             statement_timeout_ms: std::cell::Cell::new(0.0),
+            udfs: udf::UdfRegistry::default(),
         };
         engine.apply_default_memory_limit();
         engine
@@ -241,6 +248,17 @@ impl Engine {
             let _ = schema.deregister_table(name);
         }
         info!("reset: removed {} tables", names.len());
+    }
+
+    /// Registers the batch-style functions of a UDF module (docs/udf-abi.md) as SQL functions;
+    /// returns their names. Browser build only (the module runs in its own WebAssembly instance).
+    pub fn register_udf(&self, name: &str, wasm: &[u8]) -> Result<Vec<String>> {
+        logged(self.udfs.register(&self.ctx, name, wasm).map_err(internal_owned(format!("register_udf('{name}')"))))
+    }
+
+    /// Removes the functions of UDF module `name`, restoring the built-ins they replaced.
+    pub fn deregister_udf(&self, name: &str) -> Result<()> {
+        logged(self.udfs.deregister(&self.ctx, name).map_err(internal_owned(format!("deregister_udf('{name}')"))))
     }
 
     pub fn table_names(&self) -> Vec<String> {

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod ipc_guard;
 mod output_guard;
 pub mod sql_guard;
+pub mod udf;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -64,7 +65,7 @@ fn to_js(err: EngineError) -> JsValue {
 
 static IN_CALL: AtomicBool = AtomicBool::new(false);
 static LAST_CALL: AtomicUsize = AtomicUsize::new(0);
-const CALLS: [&str; 11] = [
+const CALLS: [&str; 13] = [
     "none",
     "new",
     "register_table",
@@ -76,6 +77,8 @@ const CALLS: [&str; 11] = [
     "table_names",
     "set_log_filter",
     "set_statement_timeout_ms",
+    "register_udf",
+    "deregister_udf",
 ];
 
 struct CallGuard;
@@ -198,6 +201,22 @@ impl WasmQueryEngine {
         let _call = enter(7)?;
         self.inner.reset();
         Ok(())
+    }
+
+    /// Makes the functions of a WebAssembly UDF module (the `.wasm` of a bundle built by
+    /// `nox -s udf -- build`, docs/udf-abi.md) callable from SQL: every manifest function with the
+    /// `batch` style, under its manifest name (replacing a built-in of that name until
+    /// `deregister_udf`). The module runs in its own WebAssembly instance. Registering under a name
+    /// used before replaces that module. Returns the SQL names of the functions.
+    pub fn register_udf(&self, name: &str, wasm_bytes: &[u8]) -> Result<Vec<String>, JsValue> {
+        let _call = enter(11)?;
+        self.inner.register_udf(name, wasm_bytes).map_err(to_js)
+    }
+
+    /// Removes the functions of the UDF module registered as `name`; an error if there is none.
+    pub fn deregister_udf(&self, name: &str) -> Result<(), JsValue> {
+        let _call = enter(12)?;
+        self.inner.deregister_udf(name).map_err(to_js)
     }
 
     /// The names of the registered tables, sorted.
