@@ -94,6 +94,13 @@ def udf_bench(session: nox.Session) -> None:
 
 
 @nox.session
+def udf_bench_browser(session: nox.Session) -> None:
+    """The browser column of the UDF benchmark: register_udf and per-row costs in Chromium and Firefox
+    (benchmarks/udf_browser; the engine package in artifacts/datafusion-wasm as built, never rebuilt)."""
+    _pytest(session, ["benchmarks/udf_browser"])
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """ipc_guard.rs natively under a seeded mutation fuzzer (`-- --seconds N --seed N`); non-zero on a panic after validation."""
     _toolchain(session, "fuzz")
@@ -170,7 +177,7 @@ def cache(session: nox.Session) -> None:
 
 # ---------------------------------------------------------------- lint (docs/lint.md)
 
-PYTHON_SOURCES = ["toolchain", "tests", "noxfile.py"]
+PYTHON_SOURCES = ["toolchain", "tests", "benchmarks", "noxfile.py"]
 # Our crates, each with the clippy runs it gets ([]: rustfmt only). Not crates/patches/: upstream
 # code with a patch, prepared from crates.io. Natively: code behind cfg(target_arch = "wasm32")
 # is formatted but not linted (docs/lint.md).

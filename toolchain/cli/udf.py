@@ -212,7 +212,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     out_dir = args.artifacts_dir / "reports" / "udf-bench"
     report = udf_bench.run(modules, bundle.directory, out_dir, repeat=args.repeat)
-    print(udf_bench.markdown(report), flush=True)
+    # The browser engine's rows, when `nox -s udf_bench_browser` has written them.
+    tables = "\n".join(
+        [udf_bench.markdown(report).rstrip("\n"), *udf_bench.browser_rows(out_dir / udf_bench.BROWSER_REPORT)]
+    )
+    (out_dir / "udf-bench.md").write_text(tables + "\n")
+    print(tables, flush=True)
     console.info(f"written: {out_dir / 'udf-bench.json'}, {out_dir / 'udf-bench.md'}")
     return 0
 

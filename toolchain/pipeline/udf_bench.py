@@ -265,6 +265,49 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+BROWSER_REPORT = "browser.json"  # written by benchmarks/udf_browser (`nox -s udf_bench_browser`), beside udf-bench.json
+
+
+def browser_rows(path: Path) -> list[str]:
+    """The browser engine's rows (register_udf, batch path in SQL) as Markdown lines, from the JSON
+    `nox -s udf_bench_browser` writes; [] when there is none or it is not in this format (the
+    browser benchmark is optional: its absence never fails `udf bench`)."""
+    try:
+        return _browser_rows(json.loads(path.read_text())["browsers"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def _browser_rows(browsers: dict[str, Any]) -> list[str]:
+    if not browsers:
+        return []
+    names = ", ".join(f"{b['version']} ({b['recorded_at'][:10]})" for b in browsers.values())
+    lines = [
+        "",
+        f"Browser engine (`register_udf`, {names}; benchmarks/udf_browser): per row = (median of "
+        "`SELECT f(args) AS r FROM t` - median of a baseline query over the same columns) / rows, timed in the "
+        "page around execute_sql; register_udf (compile + instantiate in the page): mean over bytes the page has "
+        "not seen, and over the same bytes again.",
+        "",
+        "| browser | module | function | rows | UDF query ms | baseline query ms | ns per row (batch, in SQL) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for browser, section in browsers.items():
+        for m in section["batch"]:
+            lines.append(
+                f"| {browser} | {m['module']} | {m['function']} | {m['rows']:,} | {m['udf_median_ms']:,.2f} | "
+                f"{m['baseline_median_ms']:,.2f} | {m['per_row_ns']:,.1f} |"
+            )
+    lines += ["", "| browser | module | bytes | register_udf ms (new bytes) | register_udf ms (same bytes again) |"]
+    lines += ["| --- | --- | ---: | ---: | ---: |"]
+    for browser, section in browsers.items():
+        for r in section["register"]:
+            lines.append(
+                f"| {browser} | {r['module']} | {r['bytes']:,} | {r['cold_mean_ms']:,.2f} | {r['again_mean_ms']:,.2f} |"
+            )
+    return lines
+
+
 def run(modules: dict[str, tuple[Path, Path | None]], bundle: Path | None, out_dir: Path, repeat: int = 5) -> Report:
     """modules: name -> (built module, policy). bundle: a bundle of udf-text for the deployment timings."""
     import platform
