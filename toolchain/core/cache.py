@@ -6,12 +6,15 @@ WASM_TOOLCHAIN_CACHE to move it, e.g. onto a CI cache volume.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,20 @@ def make_temp_dir(parent: Path, prefix: str) -> Path:
     tempfile.mkdtemp makes it 0700, which is right for scratch space but not for a directory
     that is renamed into place and then read by others."""
     return _create_unique(parent, prefix, os.mkdir)
+
+
+@contextlib.contextmanager
+def install_lock(final: Path) -> Iterator[None]:
+    """Held while one process installs `final`: a second process that wants the same install
+    waits, then finds it done (check again after acquiring) instead of building it a second time
+    beside the first (two cargo installs sharing a target directory failed that way)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".{final.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def install_dir_atomically(final: Path, populate, public: bool = False, record: bool = False) -> Path:

@@ -241,6 +241,8 @@ def inventory(root: Path | None = None) -> Inventory:
                         usage.entries += [
                             _entry(area, wheel, f"{TOOLCHAIN_WHEELS}/{wheel.name}") for wheel in _children(child)
                         ]
+                    elif child.name.startswith(".") and child.name.endswith(".lock") and child.is_file():
+                        continue  # cache.install_lock's lock file: not an entry, and never removed while held
                     else:
                         usage.entries.append(_entry(area, child, child.name))
         usages.append(usage)

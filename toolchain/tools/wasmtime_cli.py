@@ -124,10 +124,14 @@ def install(version: str = wasmtime.VERSION) -> WasmtimeCli:
             env=env,
         )
 
-    if final.exists() and cache.install_problem(final):
-        console.warn(f"the wasmtime CLI in {final} is damaged ({cache.install_problem(final)}): reinstalling it")
-    with console.stage(f"install wasmtime-cli {version} (all-arch)"):
-        cache.install_dir_atomically(final, populate, record=True)
+    with cache.install_lock(final):
+        found = find(version)  # another process may have installed it while this one waited
+        if found is not None:
+            return found
+        if final.exists() and cache.install_problem(final):
+            console.warn(f"the wasmtime CLI in {final} is damaged ({cache.install_problem(final)}): reinstalling it")
+        with console.stage(f"install wasmtime-cli {version} (all-arch)"):
+            cache.install_dir_atomically(final, populate, record=True)
     found = find(version)
     if found is None:
         raise WrongVersion(

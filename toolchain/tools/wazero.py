@@ -119,10 +119,14 @@ def build(go: go_tool.Go) -> WazeroHost:
             },
         )
 
-    if final.exists() and cache.install_problem(final):
-        console.warn(f"the wazero host in {final} is damaged ({cache.install_problem(final)}): rebuilding it")
-    with console.stage(f"build the wazero host ({WAZERO_VERSION})"):
-        cache.install_dir_atomically(final, populate, record=True)
+    with cache.install_lock(final):
+        found = find(go)  # another process may have built it while this one waited
+        if found is not None:
+            return found
+        if final.exists() and cache.install_problem(final):
+            console.warn(f"the wazero host in {final} is damaged ({cache.install_problem(final)}): rebuilding it")
+        with console.stage(f"build the wazero host ({WAZERO_VERSION})"):
+            cache.install_dir_atomically(final, populate, record=True)
     found = find(go)
     if found is None:
         raise StageFailed(f"built the wazero host into {final} but it is not there", f"delete {final} and retry")
