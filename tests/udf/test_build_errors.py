@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.udf.wat_modules import RECORD
 from toolchain.analysis import udf_abi, wasm_module
 from toolchain.core.errors import CheckFailed, StageFailed, ToolchainError
 from toolchain.pipeline import udf_build
@@ -64,15 +65,7 @@ def test_a_module_that_breaks_the_abi_is_not_written(tmp_path: Path) -> None:
 
 def test_a_manifest_file_is_appended_for_a_language_without_sections(tmp_path: Path) -> None:
     project = _c_project(tmp_path, C_WITHOUT_MANIFEST)
-    record = {
-        "abi": "1.0",
-        "name": "add_one",
-        "args": [{"name": "x", "type": "i64"}],
-        "returns": {"type": "i64"},
-        "fallible": False,
-        "deterministic": True,
-        "styles": ["scalar"],
-    }
+    record = {**RECORD, "styles": ["scalar"]}
     (project / udf_build.MANIFEST_FILE).write_text(json.dumps(record) + "\n")
     result = _build(project, tmp_path)
     assert [s.name for s in result.record.stages][:2] == ["compile", "manifest"]

@@ -25,6 +25,7 @@ from tests.udf import wat_modules
 from tests.udf.cases import CASES
 from tests.udf.conftest import EXAMPLES
 from toolchain.analysis import udf_abi
+from toolchain.pipeline import udf_call
 from toolchain.pipeline.udf_call import RowError, UdfCallError, UdfInstance, UdfModule
 from toolchain.tools import go as go_tool
 from toolchain.tools import wazero
@@ -57,17 +58,7 @@ def host() -> wazero.WazeroHost:
 
 
 def _arrow(type_name: str, values: list) -> pa.Array:
-    types = {
-        "bool": pa.bool_(),
-        "i32": pa.int32(),
-        "i64": pa.int64(),
-        "f32": pa.float32(),
-        "f64": pa.float64(),
-        "string": pa.string(),
-        "bytes": pa.binary(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-    }
-    return pa.array(values, types[type_name])
+    return pa.array(values, udf_call.arrow_type(type_name))
 
 
 def _from_reference(value: Any) -> Any:

@@ -52,7 +52,8 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
-def _arrow_type(type_name: str) -> Any:
+def arrow_type(type_name: str) -> Any:
+    """The Arrow type of an ABI type (docs/udf-abi.md section 2)."""
     pa = _pyarrow()
 
     return {
@@ -446,17 +447,17 @@ class UdfInstance:
                 "a bug in the module",
             )
         bitmap = self._take(validity, (rows + 7) // 8)
-        arrow_type = _arrow_type(type_name)
+        result_type = arrow_type(type_name)
         validity_buffer = pa.py_buffer(bitmap) if validity else None
         if type_name in ("string", "bytes"):
             offsets_data = self._take(offsets, 4 * (rows + 1))
             data = self._take(values, values_len)
             array = pa.Array.from_buffers(
-                arrow_type, rows, [validity_buffer, pa.py_buffer(offsets_data), pa.py_buffer(data)]
+                result_type, rows, [validity_buffer, pa.py_buffer(offsets_data), pa.py_buffer(data)]
             )
         else:
             data = self._take(values, values_len)
-            array = pa.Array.from_buffers(arrow_type, rows, [validity_buffer, pa.py_buffer(data)])
+            array = pa.Array.from_buffers(result_type, rows, [validity_buffer, pa.py_buffer(data)])
         array.validate(full=True)
         return array
 
@@ -488,7 +489,7 @@ def _normalise(column: Any, type_name: str) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    target = _arrow_type(type_name)
+    target = arrow_type(type_name)
     if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target):
         if column.type.unit != "us":
             column = pc.cast(column, pa.timestamp("us", tz=column.type.tz))

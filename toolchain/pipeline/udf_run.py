@@ -15,7 +15,7 @@ from typing import Any
 
 from toolchain.core import console
 from toolchain.core.errors import ToolchainError
-from toolchain.pipeline import udf_host
+from toolchain.pipeline import udf_call, udf_host
 
 INPUT_FORMATS = {
     ".arrow": "ipc",
@@ -145,7 +145,7 @@ def run(options: RunOptions) -> RunResult:
                     except udf_host.udf_call.RowError as exc:
                         column.append(None)
                         errors.append(str(exc))
-                values.append(pa.array(column, _arrow_type(spec.returns.type)))
+                values.append(pa.array(column, udf_call.arrow_type(spec.returns.type)))
             tiers.append(deployment.last_tier)
             done += batch.num_rows
             elapsed = time.monotonic() - started
@@ -154,7 +154,7 @@ def run(options: RunOptions) -> RunResult:
             )
         console.end_progress()
         seconds = time.monotonic() - started
-        result_column = pa.concat_arrays(values) if values else pa.array([], _arrow_type(spec.returns.type))
+        result_column = pa.concat_arrays(values) if values else pa.array([], udf_call.arrow_type(spec.returns.type))
         out = table.append_column(options.function, result_column).append_column(
             f"{options.function}_error", pa.array(errors, pa.string())
         )
@@ -170,9 +170,3 @@ def run(options: RunOptions) -> RunResult:
         )
     finally:
         deployment.close()
-
-
-def _arrow_type(type_name: str) -> Any:
-    from toolchain.pipeline.udf_call import _arrow_type as arrow_type
-
-    return arrow_type(type_name)
