@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from toolchain.core import console
+
 
 def cache_root() -> Path:
     configured = os.environ.get("WASM_TOOLCHAIN_CACHE")
@@ -124,6 +126,19 @@ def install_lock(final: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def install_once(final: Path, populate, installed, what: str) -> None:
+    """Installs `final` with populate() under install_lock, unless installed() says another process
+    finished it while this one waited. A damaged directory there is replaced, with a warning."""
+    with install_lock(final):
+        if installed():
+            return
+        problem = install_problem(final) if final.exists() else None
+        if problem:
+            console.warn(f"{what} in {final} is damaged ({problem}): installing it again")
+        with console.stage(f"install {what}"):
+            install_dir_atomically(final, populate, record=True)
 
 
 def install_dir_atomically(final: Path, populate, public: bool = False, record: bool = False) -> Path:

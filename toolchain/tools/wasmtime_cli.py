@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.core import cache, console, process
+from toolchain.core import cache, process
 from toolchain.core.errors import MissingTool, WrongVersion
 from toolchain.tools import wasmtime
 
@@ -124,14 +124,7 @@ def install(version: str = wasmtime.VERSION) -> WasmtimeCli:
             env=env,
         )
 
-    with cache.install_lock(final):
-        found = find(version)  # another process may have installed it while this one waited
-        if found is not None:
-            return found
-        if final.exists() and cache.install_problem(final):
-            console.warn(f"the wasmtime CLI in {final} is damaged ({cache.install_problem(final)}): reinstalling it")
-        with console.stage(f"install wasmtime-cli {version} (all-arch)"):
-            cache.install_dir_atomically(final, populate, record=True)
+    cache.install_once(final, populate, lambda: find(version) is not None, f"wasmtime-cli {version} (all-arch)")
     found = find(version)
     if found is None:
         raise WrongVersion(

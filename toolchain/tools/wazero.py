@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolchain.core import cache, console, process
+from toolchain.core import cache, process
 from toolchain.core.errors import MissingTool, StageFailed, WrongVersion
 from toolchain.tools import go as go_tool
 
@@ -119,14 +119,7 @@ def build(go: go_tool.Go) -> WazeroHost:
             },
         )
 
-    with cache.install_lock(final):
-        found = find(go)  # another process may have built it while this one waited
-        if found is not None:
-            return found
-        if final.exists() and cache.install_problem(final):
-            console.warn(f"the wazero host in {final} is damaged ({cache.install_problem(final)}): rebuilding it")
-        with console.stage(f"build the wazero host ({WAZERO_VERSION})"):
-            cache.install_dir_atomically(final, populate, record=True)
+    cache.install_once(final, populate, lambda: find(go) is not None, f"the wazero host ({WAZERO_VERSION})")
     found = find(go)
     if found is None:
         raise StageFailed(f"built the wazero host into {final} but it is not there", f"delete {final} and retry")
