@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -108,6 +109,67 @@ def test_the_environment_is_read_once_into_the_config(tmp_path, monkeypatch):
     )
     explicit = config.resolve(config.BuildOptions(manifest_path=manifest, target_dir=tmp_path / "mine"), environ={})
     assert explicit.target_dir == tmp_path / "mine"
+
+
+VARIANTS = """rustflags = ["-Cpanic=abort"]
+build-std-features = ["optimize_for_size"]
+wasm-opt = ["-O1"]
+[package.metadata.wasm-qe-toolchain.variants.fast]
+profile = "release-fast"
+build-std-features = []
+rustflags = ["-Ctarget-feature=+simd128"]
+[package.metadata.wasm-qe-toolchain.variants.opt3]
+wasm-opt = ["-O3"]
+"""
+
+
+def test_a_variant_replaces_only_the_keys_it_gives_and_builds_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
+    manifest = crate(tmp_path, VARIANTS)
+    base = config.resolve(config.BuildOptions(manifest_path=manifest), environ={})
+    fast = config.resolve(config.BuildOptions(manifest_path=manifest, variant="fast"), environ={})
+    opt3 = config.resolve(config.BuildOptions(manifest_path=manifest, variant="opt3"), environ={})
+    assert base.build.profile == "release" and fast.build.profile == "release-fast" and opt3.build.profile == "release"
+    assert fast.crate.settings.rustflags == ("-Ctarget-feature=+simd128",)
+    assert fast.crate.settings.build_std_features == ()
+    assert fast.wasm_opt_passes == ["-O1"]  # not given by the variant: the crate's
+    assert opt3.wasm_opt_passes == ["-O3"] and opt3.crate.settings.rustflags == ("-Cpanic=abort",)
+    # Each variant has its own package; one that changes what cargo compiles has its own target
+    # directory, one that changes only wasm-opt reuses the crate's compiled output.
+    assert fast.layout.package_dir == Path("artifacts/variants/fast/my-engine")
+    assert base.layout.package_dir == Path("artifacts/my-engine")
+    assert fast.target_dir != base.target_dir and fast.target_dir.name.startswith("my-engine@")
+    assert opt3.target_dir == base.target_dir
+    # The command line still wins: an explicit profile and artifacts directory.
+    mine = config.resolve(
+        config.BuildOptions(manifest_path=manifest, variant="fast", profile="dev", artifacts_dir=tmp_path / "a"),
+        environ={},
+    )
+    assert mine.build.profile == "dev" and mine.layout.package_dir == tmp_path / "a" / "my-engine"
+    jsonschema.validate(fast.to_json(), {"$ref": "#/$defs/config", **schema.schema()})
+    assert fast.to_json()["build"]["variant"] == "fast"
+
+
+def test_an_unknown_or_malformed_variant_is_refused_with_the_known_names(tmp_path):
+    manifest = crate(tmp_path, VARIANTS)
+    with pytest.raises(ToolchainError, match=r"no build variant 'quick' \(variants: fast, opt3\)"):
+        config.resolve(config.BuildOptions(manifest_path=manifest, variant="quick"))
+    bad = crate(tmp_path / "bad", "[package.metadata.wasm-qe-toolchain.variants.fast]\nopt-level = 3\n")
+    with pytest.raises(ToolchainError, match=r"unknown key\(s\) opt-level"):
+        config.resolve(config.BuildOptions(manifest_path=bad))
+    upper = crate(tmp_path / "upper", '[package.metadata.wasm-qe-toolchain.variants.Fast]\nwasm-opt = ["-O3"]\n')
+    with pytest.raises(ToolchainError, match="variant names are lower-case"):
+        config.resolve(config.BuildOptions(manifest_path=upper))
+
+
+def test_the_engines_variants_resolve(tmp_path):
+    """Every variant the engine declares names a profile that crates/Cargo.toml defines."""
+    profiles = set(tomllib.loads((REPO / "crates" / "Cargo.toml").read_text())["profile"]) | {"release", "dev"}
+    settings = config.resolve(config.BuildOptions(manifest_path=ENGINE_MANIFEST)).crate.settings
+    assert len(settings.variants) >= 5
+    for name in settings.variants:
+        resolved = config.resolve(config.BuildOptions(manifest_path=ENGINE_MANIFEST, variant=name))
+        assert resolved.build.profile in profiles, (name, resolved.build.profile)
 
 
 def test_the_config_command_prints_a_document_that_validates(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toolchain.analysis.schema import validate
@@ -72,6 +72,8 @@ class BuildSettings:
     wasm-opt = ["-O1", "--merge-similar-functions"]  # passes, unless --wasm-opt-level is given
     js-files = ["js/fetch_query_ipc.js", "js/fetch_query_ipc.d.ts"]  # shipped beside the glue
     policies = { shims = "../../ci/wasm-shims.toml", size-budget = "../../ci/size-budget.toml" }
+    [package.metadata.wasm-qe-toolchain.variants.speed]   # `build --variant speed`
+    profile = "release-speed"; build-std-features = []; rustflags = [...]; wasm-opt = ["-O3"]
     (the schema: analysis/config.schema.json, $defs/crate-metadata)
     """
 
@@ -81,6 +83,30 @@ class BuildSettings:
     js_files: tuple[str, ...] = ()  # paths relative to the crate directory
     # policy files for the checks by kind (gating, shims, tracing, size-budget), relative to the crate
     policies: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # named build variants ([package.metadata.wasm-qe-toolchain.variants.NAME]), as written
+    variants: Mapping[str, Mapping] = field(default_factory=dict, hash=False)
+
+    def for_variant(self, name: str, where: str = "the crate") -> tuple[BuildSettings, str | None]:
+        """These settings with variant `name`'s keys replacing the crate's own, and the variant's cargo
+        profile (None: the base build's). An unknown name is an error that lists the known ones."""
+        if name not in self.variants:
+            known = ", ".join(sorted(self.variants)) or "none"
+            raise ToolchainError(
+                f"{where} has no build variant {name!r} (variants: {known})",
+                f"add [package.metadata.{METADATA_TABLE}.variants.{name}] to its Cargo.toml, or pick a listed one",
+            )
+        table = self.variants[name]
+
+        def pick(key: str, base: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(table[key]) if key in table else base
+
+        settings = replace(
+            self,
+            build_std_features=pick("build-std-features", self.build_std_features),
+            rustflags=pick("rustflags", self.rustflags),
+            wasm_opt=pick("wasm-opt", self.wasm_opt),
+        )
+        return settings, table.get("profile")
 
 
 def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
@@ -106,6 +132,7 @@ def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
         tuple(table.get("wasm-opt", [])),
         tuple(js_files),
         dict(table.get("policies", {})),
+        {name: dict(variant) for name, variant in table.get("variants", {}).items()},
     )
 
 

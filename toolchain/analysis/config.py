@@ -10,6 +10,8 @@ directory checks a crate the same way a checkout does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -43,7 +45,10 @@ class BuildOptions:
     """What the build does; the command line fills it, build() reads nothing else."""
 
     manifest_path: Path = DEFAULT_MANIFEST
-    profile: str = "release"
+    profile: str = ""  # the cargo profile; "": the variant's, else "release" (resolve() fills it in)
+    # a named build variant of the crate (its metadata's variants.NAME): other settings, another
+    # cargo profile, its own package directory (artifacts/variants/NAME/) and target directory
+    variant: str | None = None
     run_wasm_opt: bool = True
     wasm_opt_level: str | None = None  # None: the crate's wasm-opt setting, else DEFAULT_WASM_OPT_LEVEL
     wasm_opt_provider: str = wasm_opt.AUTO  # an installed binaryen-wasm-opt wheel if usable, else npm
@@ -136,6 +141,7 @@ class Config:
             },
             "build": {
                 "profile": b.profile,
+                "variant": b.variant,
                 "features": list(b.cargo_features),
                 "no_default_features": b.no_default_features,
                 "wasm_opt": b.run_wasm_opt,
@@ -171,6 +177,11 @@ def default_target_dir(package_name: str, environment: Environment | None = None
     if environment.cargo_target_dir is not None:
         return environment.cargo_target_dir
     return environment.cache_root / "cargo-target" / package_name
+
+
+def variant_artifacts_dir(variant: str, artifacts_dir: Path = DEFAULT_ARTIFACTS) -> Path:
+    """Where a variant's build goes by default: its own artifacts tree, so it never replaces the default package."""
+    return artifacts_dir / "variants" / variant
 
 
 def resolve_policies(
@@ -213,13 +224,30 @@ def resolve(
 ) -> Config:
     """The one configuration a command runs with; raises ToolchainError naming the key that is wrong."""
     crate = cargo_lock.read_manifest(build.manifest_path)
-    build = replace(build, manifest_path=crate.manifest_path)
+    environment = Environment.from_environ(os.environ if environ is None else environ)
+    variant_profile = None
+    if build.variant is not None:
+        settings, variant_profile = crate.settings.for_variant(build.variant, str(crate.manifest_path))
+        if build.artifacts_dir == DEFAULT_ARTIFACTS:
+            build = replace(build, artifacts_dir=variant_artifacts_dir(build.variant))
+        cargo_inputs = (settings.build_std_features, settings.rustflags)
+        if (
+            cargo_inputs != (crate.settings.build_std_features, crate.settings.rustflags)
+            and build.target_dir is None
+            and environment.cargo_target_dir is None
+        ):
+            # Other rustflags or std features invalidate every crate in a target directory: a variant
+            # that changes them gets its own (keyed by them), so switching variants rebuilds nothing.
+            key = hashlib.sha256(json.dumps(cargo_inputs).encode()).hexdigest()[:12]
+            build = replace(build, target_dir=default_target_dir(f"{crate.package_name}@{key}", environment))
+        crate = replace(crate, settings=settings)
+    build = replace(build, manifest_path=crate.manifest_path, profile=build.profile or variant_profile or "release")
     config = Config(
         crate=crate,
         build=build,
         layout=Layout(build.artifacts_dir, crate.package_name, crate.lib_name),
         policies=resolve_policies(crate.manifest_path, policy_overrides, crate.settings),
-        environment=Environment.from_environ(os.environ if environ is None else environ),
+        environment=environment,
     )
     validate(config.to_json(), "config", "the resolved configuration")
     return config

@@ -21,7 +21,12 @@ def add_manifest(parser: argparse.ArgumentParser) -> None:
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
     add_manifest(p)
-    p.add_argument("--profile", default="release", help="cargo profile (default: release)")
+    p.add_argument("--profile", help="cargo profile (default: the variant's, else release)")
+    p.add_argument(
+        "--variant",
+        help="a build variant of the crate ([package.metadata.wasm-qe-toolchain.variants.NAME]: other std "
+        "features, rustflags, wasm-opt passes, cargo profile); built into artifacts/variants/NAME/",
+    )
     p.add_argument("--features", help="comma-separated cargo features")
     p.add_argument("--no-default-features", action="store_true")
     p.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt stage")
@@ -55,7 +60,8 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
 def build_options(args: argparse.Namespace) -> config.BuildOptions:
     return config.BuildOptions(
         manifest_path=args.manifest_path,
-        profile=args.profile,
+        profile=args.profile or "",
+        variant=args.variant,
         run_wasm_opt=not args.no_wasm_opt,
         wasm_opt_level=args.wasm_opt_level,
         wasm_opt_provider=args.wasm_opt_provider,
