@@ -13,6 +13,7 @@ nox -s toolchain_wheels [-- OPTIONS]  the wasm-bindgen CLI and wasm-opt as wheel
 nox -s toolchain_wheels_test     the toolchain-wheel tests (~45 min cold: binaryen from C++)
 nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/ (npm, wheel, SBOM, sums)
 nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
+nox -s bench_queries [-- OPTIONS]   TPC-H: our engine vs DuckDB-WASM in the browser, native DataFusion and DuckDB
 nox -s cache [-- show|clean OPTIONS]  what the tool and stage caches hold; clean them (clean --help)
 nox -s lint                      ruff, mypy, the layer contract; cargo fmt and clippy on our crates (docs/lint.md)
 """
@@ -143,6 +144,17 @@ def unit(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Measurements behind choices: every wasm-opt provider on the built engine (time, sizes)."""
     _toolchain(session, "bench-wasm-opt")
+
+
+@nox.session
+def bench_queries(session: nox.Session) -> None:
+    """TPC-H (22 queries) in one browser run: each engine package and DuckDB-WASM, beside native DataFusion
+    and DuckDB; results compared first (exit 1 if one differs); artifacts/reports/bench-queries/. The
+    engine package is used as built (artifacts/datafusion-wasm, or `-- --package NAME=DIR`), never rebuilt."""
+    # The command provisions the browser it runs itself (apt, or cargo install geckodriver), not
+    # `doctor --install`: that would provision the Rust build's tools too, which this never uses.
+    _install(session, "[bench]")
+    session.run("python", "-m", "toolchain", "bench-queries", *session.posargs)
 
 
 @nox.session

@@ -7,7 +7,20 @@ import argparse
 import sys
 import traceback
 
-from toolchain.cli import bench, build, cache, check, doctor, fuzz, release, reproduce, toolchain_wheels, udf, wasm_test
+from toolchain.cli import (
+    bench,
+    bench_queries,
+    build,
+    cache,
+    check,
+    doctor,
+    fuzz,
+    release,
+    reproduce,
+    toolchain_wheels,
+    udf,
+    wasm_test,
+)
 from toolchain.cli import config as config_command
 from toolchain.core import console
 from toolchain.core.errors import ToolchainError, exit_code_of
@@ -20,6 +33,7 @@ COMMANDS = (
     release,
     reproduce,
     bench,
+    bench_queries,
     wasm_test,
     fuzz,
     check,

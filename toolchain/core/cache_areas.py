@@ -11,6 +11,8 @@ holds one directory per area:
     toolchain-wheel-work/   the toolchain wheels' resumable build directories
     crates/                 .crate files downloaded for the patched crates
     udf-precompiled/        precompiled UDF artifacts, one entry per key (pipeline/udf_precompile.py)
+    bench-data/             generated benchmark data: TPC-H as Arrow IPC, by generator version and
+                            scale (pipeline/bench_queries.py)
     go-build/               Go's build cache for Go UDFs (tools/go.py) and the wazero host
     go-mod/                 Go's module cache for the wazero host's modules (tools/wazero.py)
 
@@ -61,6 +63,12 @@ AREAS = (
     Area("wheel-builds", "toolchain-wheel-work", "resumable build directories of the toolchain wheels", "targets"),
     Area("crates", "crates", ".crate files downloaded for the patched crates", "all"),
     Area("udf-precompiled", "udf-precompiled", "precompiled UDF artifacts (.cwasm), by key", "stages"),
+    Area(
+        "bench-data",
+        "bench-data",
+        "generated benchmark data (TPC-H as Arrow IPC), by generator version and scale",
+        "stages",
+    ),
     Area("go-build", "go-build", "Go's build cache (Go UDFs, the wazero host)", "targets", whole=True),
     Area("go-mod", "go-mod", "Go's module cache (wazero, for the wazero host)", "all", whole=True),
 )
