@@ -904,9 +904,14 @@ class BenchReport:
             return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
         engines, ratio_columns = self.engines, self.ratio_columns()
+        clock = (
+            " Firefox's performance.now() steps by 1 ms on this page (not cross-origin isolated)."
+            if self.browser == "firefox"
+            else ""
+        )
         lines = [
             f"TPC-H SF {scale_text(self.scale)}, {self.browser_version or self.browser}, median of {self.runs} runs "
-            f"after 1 warm-up, ms (✗: result differs from native DataFusion 1p; not in the ratios)",
+            f"after 1 warm-up, ms (✗: result differs from native DataFusion 1p; not in the ratios).{clock}",
             "",
             "| query | "
             + " | ".join(e.label for e in engines)
@@ -988,9 +993,9 @@ class BenchReport:
                 "peak_wasm_memory_bytes": e.memory_bytes,
                 "queries": {
                     name: {
-                        "median_ms": r.median_ms,
-                        "samples_ms": r.samples_ms,
-                        "warmup_ms": r.warmup_ms,
+                        "median_ms": None if r.median_ms is None else round(r.median_ms, 3),
+                        "samples_ms": [round(v, 3) for v in r.samples_ms],
+                        "warmup_ms": None if r.warmup_ms is None else round(r.warmup_ms, 3),
                         "rows": r.rows,
                         "error": r.error,
                         "comparable": self.comparable(name, e.key),
