@@ -576,7 +576,10 @@ class BrowserSession:
 
 
 @contextmanager
-def browser_session(name: str, mounts: dict[str, Path], job_timeout_s: float) -> Iterator[BrowserSession]:
+def browser_session(name: str, server_url: str, job_timeout_s: float) -> Iterator[BrowserSession]:
+    """A browser of its own (a new process) for one engine: nothing compiled or cached by the page of
+    another engine is reused (V8 reuses compiled wasm of identical bytes within a renderer: the
+    same package measured twice in one browser loaded in 114 ms the second time, 298 ms the first)."""
     # install=True: a missing browser or driver is provisioned (apt as root, else the command to
     # run; geckodriver from crates.io), as `doctor --install` would, for this browser only.
     if name == "chromium":
@@ -586,8 +589,7 @@ def browser_session(name: str, mounts: dict[str, Path], job_timeout_s: float) ->
     else:
         raise ToolchainError(f"unknown browser {name!r}", f"one of: {', '.join(BROWSERS)}")
     try:
-        with serve.StaticServer(mounts) as server:
-            yield BrowserSession(name, driver, server.url, job_timeout_s)
+        yield BrowserSession(name, driver, server_url, job_timeout_s)
     finally:
         driver.quit()
 
@@ -1114,56 +1116,52 @@ def run(options: BenchOptions) -> BenchReport:
         packages = options.packages if "ours" not in options.skip else ()
         for package in packages:
             mounts[f"/pkg/{package.name}/"] = package.directory
-        with browser_session(options.browser, mounts, options.job_timeout_s) as session:
-            browser_version = session.version
-            console.info(f"browser: {browser_version}")
-            for package in packages:
-                label = "ours" if len(packages) == 1 and package.name == "default" else f"ours {package.name}"
-                build = cache.read_json(package.directory / "build-info.json") or {}
-                manifest = cache.read_json(package.directory / "package.json") or {}
-                engine = EngineRun(
-                    key=OURS_PREFIX + package.name,
-                    label=label,
-                    kind="browser",
-                    version=f"{manifest.get('name', 'engine')} {manifest.get('version', '')} from {package.directory}",
-                    details={
-                        "package": str(package.directory),
-                        "build": {
-                            "git_commit": build.get("git_commit"),
-                            "profile": build.get("profile"),
-                            "variant": build.get("variant"),
-                            "rustflags": (build.get("rustc") or {}).get("rustflags"),
-                            "build_std_features": (build.get("rustc") or {}).get("build_std_features"),
-                        },
-                        "wasm_bytes": sum(p.stat().st_size for p in package.directory.glob("*_bg.wasm")),
+        jobs: list[tuple[EngineRun, dict[str, Any]]] = []
+        for package in packages:
+            label = "ours" if len(packages) == 1 and package.name == "default" else f"ours {package.name}"
+            build = cache.read_json(package.directory / "build-info.json") or {}
+            manifest = cache.read_json(package.directory / "package.json") or {}
+            engine = EngineRun(
+                key=OURS_PREFIX + package.name,
+                label=label,
+                kind="browser",
+                version=f"{manifest.get('name', 'engine')} {manifest.get('version', '')} from {package.directory}",
+                details={
+                    "package": str(package.directory),
+                    "build": {
+                        "git_commit": build.get("git_commit"),
+                        "profile": build.get("profile"),
+                        "variant": build.get("variant"),
+                        "rustflags": (build.get("rustc") or {}).get("rustflags"),
+                        "build_std_features": (build.get("rustc") or {}).get("build_std_features"),
                     },
-                )
-                engines.append(
-                    run_browser_engine(
-                        session,
-                        engine,
-                        {"engine": "ours", "glue": f"/pkg/{package.name}/{package.glue}"},
-                        data,
-                        queries,
-                        options.runs,
-                    )
-                )
-            if node_modules is not None:
-                dist = "/npm/@duckdb/duckdb-wasm/dist"
-                engine = EngineRun(
-                    key=DUCKDB_WASM,
-                    label="DuckDB-WASM",
-                    kind="browser",
-                    version=f"@duckdb/duckdb-wasm {DUCKDB_WASM_VERSION} (npm, eh bundle)",
-                    details={"wasm_bytes": (node_modules / "@duckdb/duckdb-wasm/dist/duckdb-eh.wasm").stat().st_size},
-                )
-                load = {
-                    "engine": "duckdb-wasm",
-                    "module": f"{dist}/duckdb-browser.mjs",
-                    "wasm": f"{dist}/duckdb-eh.wasm",
-                    "worker": f"{dist}/duckdb-browser-eh.worker.js",
-                }
-                engines.append(run_browser_engine(session, engine, load, data, queries, options.runs))
+                    "wasm_bytes": sum(p.stat().st_size for p in package.directory.glob("*_bg.wasm")),
+                },
+            )
+            jobs.append((engine, {"engine": "ours", "glue": f"/pkg/{package.name}/{package.glue}"}))
+        if node_modules is not None:
+            dist = "/npm/@duckdb/duckdb-wasm/dist"
+            engine = EngineRun(
+                key=DUCKDB_WASM,
+                label="DuckDB-WASM",
+                kind="browser",
+                version=f"@duckdb/duckdb-wasm {DUCKDB_WASM_VERSION} (npm, eh bundle)",
+                details={"wasm_bytes": (node_modules / "@duckdb/duckdb-wasm/dist/duckdb-eh.wasm").stat().st_size},
+            )
+            load = {
+                "engine": "duckdb-wasm",
+                "module": f"{dist}/duckdb-browser.mjs",
+                "wasm": f"{dist}/duckdb-eh.wasm",
+                "worker": f"{dist}/duckdb-browser-eh.worker.js",
+            }
+            jobs.append((engine, load))
+        with serve.StaticServer(mounts) as server:
+            for engine, load in jobs:
+                with browser_session(options.browser, server.url, options.job_timeout_s) as session:
+                    if browser_version is None:
+                        browser_version = session.version
+                        console.info(f"browser: {browser_version}")
+                    engines.append(run_browser_engine(session, engine, load, data, queries, options.runs))
     with console.stage("compare every result with native DataFusion (1 partition)"):
         comparisons = compare_all(queries, oracle, engines)
     machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
