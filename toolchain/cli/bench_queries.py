@@ -8,7 +8,9 @@ from pathlib import Path
 
 from toolchain.core import console
 from toolchain.core.errors import EXIT_FINDING, EXIT_OK, ToolchainError
-from toolchain.pipeline import bench_queries
+from toolchain.pipeline import bench_profile, bench_queries
+
+DEFAULT_RUNS = 5
 
 
 def package_argument(text: str) -> bench_queries.PackageSpec:
@@ -68,7 +70,49 @@ def options_from(args: argparse.Namespace) -> bench_queries.BenchOptions:
     )
 
 
+def interval_argument(text: str) -> int:
+    if not text.isdigit() or not 10 <= int(text) <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: a sampling interval in microseconds, 10 to 100000")
+    return int(text)
+
+
+def profile_options_from(args: argparse.Namespace) -> bench_profile.ProfileOptions:
+    options = options_from(args)
+    return bench_profile.ProfileOptions(
+        queries=args.profile,
+        scale=options.scale,
+        runs=options.runs,
+        packages=options.packages,
+        browser=options.browser,
+        interval_us=args.sampling_interval,
+        bench_dir=options.bench_dir,
+        output_dir=options.output_dir,
+        job_timeout_s=options.job_timeout_s,
+    )
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    if args.runs is None:
+        args.runs = bench_profile.DEFAULT_RUNS
+    if "ours" in args.skip:
+        raise ToolchainError("--profile profiles our engine: --skip ours leaves nothing to profile", "drop --skip ours")
+    bench_profile.check_browser(args.browser)
+    report = bench_profile.run(profile_options_from(args))
+    written = report.write(args.output_dir / bench_profile.PROFILES_DIR)
+    print(report.markdown())
+    console.info(f"written: {written}, {written.with_suffix('.json')} and a .cpuprofile per query beside them")
+    failed = sum(len(p.errors) for p in report.packages)
+    if failed:
+        console.warn(f"{failed} profile(s) failed; see the table")
+        return EXIT_FINDING
+    return EXIT_OK
+
+
 def cmd_bench_queries(args: argparse.Namespace) -> int:
+    if args.profile:
+        return cmd_profile(args)
+    if args.runs is None:
+        args.runs = DEFAULT_RUNS
     report = bench_queries.run(options_from(args))
     written = report.write(args.output_dir)
     print(report.markdown())
@@ -91,7 +135,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--scale", type=scale_argument, default=0.1, help="TPC-H scale factor (default 0.1)")
     p.add_argument(
-        "--runs", type=runs_argument, default=5, help="timed runs per query after 1 warm-up; the median (default 5)"
+        "--runs",
+        type=runs_argument,
+        default=None,
+        help=f"timed runs per query after 1 warm-up; the median (default {DEFAULT_RUNS}; "
+        f"with --profile: profiled runs after {bench_profile.WARMUPS} warm-ups, default {bench_profile.DEFAULT_RUNS})",
     )
     p.add_argument(
         "--package",
@@ -122,5 +170,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=1800.0,
         help="seconds one page job (load, ingest, or one query's runs) may take (default 1800)",
+    )
+    p.add_argument(
+        "--profile",
+        type=queries_argument,
+        metavar="Q[,Q...]",
+        help="instead of the benchmark: a CPU profile of our engine's wasm (each --package, with its named "
+        "module) in Chromium for these queries: .cpuprofile files and a summary (top functions, crates, "
+        "categories) under OUTPUT_DIR/profiles/",
+    )
+    p.add_argument(
+        "--sampling-interval",
+        type=interval_argument,
+        default=bench_profile.DEFAULT_INTERVAL_US,
+        metavar="US",
+        help=f"with --profile: the profiler's sampling interval in microseconds (default {bench_profile.DEFAULT_INTERVAL_US})",
     )
     p.set_defaults(func=cmd_bench_queries)

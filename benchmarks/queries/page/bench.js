@@ -3,12 +3,16 @@
 // One engine per page load: `window.bench.start(kind, args)` starts a job and returns its id at
 // once; `window.bench.poll(id)` returns null while it runs, then {ok: value} or {error: {...}}.
 // Jobs, in the order the driver runs them:
-//   load    {engine: "ours", glue: URL} or {engine: "duckdb-wasm", module, wasm, worker}
-//           -> {loadMs, version}: import + fetch + instantiate (+ DuckDB's worker and connection)
+//   load    {engine: "ours", glue: URL[, module: URL]} or {engine: "duckdb-wasm", module, wasm, worker}
+//           -> {loadMs, version}: import + fetch + instantiate (+ DuckDB's worker and connection);
+//           ours' `module`: a module other than the glue's own _bg.wasm (the profile loads the
+//           one with the names section: same code)
 //   ingest  {tables: [{name, url}]} -> [{name, bytes, rows, ms}]: each IPC stream fetched first
 //           (not timed), then registered (ours: register_table; DuckDB: insertArrowFromIPCStream)
 //   query   {sql, runs} -> {warmupMs, samples, result, rows}: one warm-up execution whose result
 //           (an Arrow IPC stream, base64) is returned, then `runs` timed executions
+//   repeat  {sql, runs} -> {samples}: `runs` executions, no result returned (the profile's
+//           window: bench_profile.py starts the CPU profiler before and stops it after)
 //   memory  -> the wasm memory's byteLength (it never shrinks: the peak of the page so far)
 //   usable  -> false once our engine has trapped (its instance must not be used again)
 //
@@ -29,10 +33,10 @@ const fetchBytes = async (url) => {
 // ---------------------------------------------------------------- our engine (wasm-bindgen --target web)
 
 const ours = {
-  async load({glue}) {
+  async load({glue, module}) {
     const started = performance.now();
     const pkg = await import(glue);
-    const exports = await pkg.default();
+    const exports = await pkg.default(module ? {module_or_path: module} : undefined);
     const engine = new pkg.WasmQueryEngine();
     const loadMs = performance.now() - started;
     Object.assign(ours, {pkg, exports, engine});
@@ -127,6 +131,15 @@ const handlers = {
       samples.push(performance.now() - started);
     }
     return {warmupMs, samples, result};
+  },
+  async repeat({sql, runs}) {
+    const samples = [];
+    for (let i = 0; i < runs; i++) {
+      const started = performance.now();
+      await engine.run(sql);
+      samples.push(performance.now() - started);
+    }
+    return {samples};
   },
   async memory() {
     return await engine.memory();
