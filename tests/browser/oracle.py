@@ -39,10 +39,17 @@ def ipc_file(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def registration_chunksize(table: pa.Table) -> int | None:
+    """The batch size a table is registered with; the oracle gets the same batches, so that a plan
+    sorts the same inputs on both sides (ties come out in an order that depends on them)."""
+    return 65_536 if table.num_rows > 100_000 else None
+
+
 def registration_payload(name: str, table: pa.Table) -> bytes:
     # The 1M-row table goes over as LZ4-compressed IPC (the engine decodes LZ4): ~12 MB, not ~31 MB.
-    if table.num_rows > 100_000:
-        return ipc_stream(table, compression="lz4", max_chunksize=65_536)
+    chunk = registration_chunksize(table)
+    if chunk is not None:
+        return ipc_stream(table, compression="lz4", max_chunksize=chunk)
     return ipc_stream(table)
 
 
@@ -291,7 +298,11 @@ def native_context() -> datafusion.SessionContext:
 
 
 def native(sql: str, tables: dict[str, pa.Table]) -> pa.Table:
-    return query_server.native_context(tables).sql(sql).to_arrow_table()
+    batched = {
+        name: pa.Table.from_batches(table.to_batches(max_chunksize=registration_chunksize(table)), table.schema)
+        for name, table in tables.items()
+    }
+    return query_server.native_context(batched).sql(sql).to_arrow_table()
 
 
 @dataclass

@@ -664,6 +664,63 @@ SCENARIOS: list[Scenario] = [
         FROM generate_series(0, 1023, 97) g LEFT JOIN big b ON b.grp = g.value GROUP BY g.value ORDER BY k""",
         ordered=True,
     ),
+    # --- Decimal128 products across the widths of the patched multiply (crates/patches/README.md,
+    # arrow-array): operands within i32, within i64, beyond i64 (the checked fallback), both signs.
+    s(
+        "decimal_products_across_widths",
+        "",
+        """
+        SELECT id, a * b AS ab, a * c AS ac, b * c AS bc, CAST(a AS DECIMAL(30, 6)) AS rescaled
+        FROM (VALUES
+            (1, CAST('21474836.47' AS DECIMAL(19, 2)), CAST('21474836.47' AS DECIMAL(19, 2)), CAST('2147483647' AS DECIMAL(18, 0))),
+            (2, CAST('21474836.48' AS DECIMAL(19, 2)), CAST('-21474836.48' AS DECIMAL(19, 2)), CAST('-2147483648' AS DECIMAL(18, 0))),
+            (3, CAST('-21474836.49' AS DECIMAL(19, 2)), CAST('21474836.47' AS DECIMAL(19, 2)), CAST('2147483648' AS DECIMAL(18, 0))),
+            (4, CAST('92233720368547758.07' AS DECIMAL(19, 2)), CAST('92233720368547758.07' AS DECIMAL(19, 2)), CAST('999999999999999999' AS DECIMAL(18, 0))),
+            (5, CAST('-92233720368547758.08' AS DECIMAL(19, 2)), CAST('2.00' AS DECIMAL(19, 2)), CAST('-3' AS DECIMAL(18, 0))),
+            (6, CAST('99999999999999999.99' AS DECIMAL(19, 2)), CAST('-1.50' AS DECIMAL(19, 2)), CAST('7' AS DECIMAL(18, 0))),
+            (7, CAST('0.01' AS DECIMAL(19, 2)), CAST('-0.01' AS DECIMAL(19, 2)), CAST('0' AS DECIMAL(18, 0)))
+        ) AS t(id, a, b, c) ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "big_decimal_products",
+        "big",
+        """
+        SELECT grp % 4 AS g, sum(cents * cents) AS squares, sum(cents * CAST(-3.5 AS DECIMAL(3, 1))) AS scaled,
+               min(cents * CAST(id AS DECIMAL(20, 0))) AS lo, max(cents * CAST(id AS DECIMAL(20, 0))) AS hi
+        FROM big GROUP BY grp % 4 ORDER BY g""",
+        ordered=True,
+    ),
+    # --- ties (issue 16, item 4): an ORDER BY that leaves rows tied must still give them in the
+    # order native DataFusion gives on the same plan, so these compare the row order although the
+    # ORDER BY is not total. std's optimize_for_size turns sort_unstable into heapsort, which orders
+    # ties differently from the pattern-defeating quicksort of a native build.
+    s(
+        "big_sort_with_ties",
+        "big",
+        "SELECT id, cat, grp FROM big WHERE id < 60000 ORDER BY cat",
+        ordered=True,
+    ),
+    s(
+        "big_sort_with_ties_on_two_keys_desc",
+        "big",
+        "SELECT id, grp, cat FROM big WHERE id % 7 = 3 ORDER BY grp % 16 DESC, cat",
+        ordered=True,
+    ),
+    s(
+        "big_top_k_with_ties",
+        "big",
+        "SELECT id, cat FROM big ORDER BY cat LIMIT 500",
+        ordered=True,
+    ),
+    s(
+        "big_window_with_ties",
+        "big",
+        """
+        SELECT id, cat, grp, row_number() OVER (PARTITION BY cat ORDER BY grp % 8) AS rn
+        FROM big WHERE id < 40000 ORDER BY cat, rn""",
+        ordered=True,
+    ),
     s(
         "generated_million_rows_in_sql",
         "",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from toolchain.core.errors import ToolchainError
-from toolchain.core.layout import FINAL, WASM_BINDGEN, WASM_OPT
+from toolchain.core.layout import FINAL, WASM_BINDGEN, WASM_OPT, Layout
 from toolchain.pipeline import bench_profile as bp
 from toolchain.pipeline import bench_queries as bq
 
@@ -153,7 +153,7 @@ def _package(root: Path) -> bq.PackageSpec:
 def _record(package: bq.PackageSpec, stages: dict[str, str]) -> None:
     from toolchain.core import cache
 
-    stages_dir = package.directory.parent / ".stages" / package.directory.name
+    stages_dir = Layout(package.directory.parent, package.directory.name, "datafusion_wasm").stages_dir
     stages_dir.mkdir(parents=True)
     record = {
         "version": 1,

@@ -116,6 +116,7 @@ build-std-features = ["optimize_for_size"]
 wasm-opt = ["-O1"]
 [package.metadata.wasm-qe-toolchain.variants.fast]
 profile = "release-fast"
+features = ["kernels"]
 build-std-features = []
 rustflags = ["-Ctarget-feature=+simd128"]
 [package.metadata.wasm-qe-toolchain.variants.opt3]
@@ -132,6 +133,7 @@ def test_a_variant_replaces_only_the_keys_it_gives_and_builds_apart(tmp_path, mo
     assert base.build.profile == "release" and fast.build.profile == "release-fast" and opt3.build.profile == "release"
     assert fast.crate.settings.rustflags == ("-Ctarget-feature=+simd128",)
     assert fast.crate.settings.build_std_features == ()
+    assert fast.build.cargo_features == ["kernels"] and base.build.cargo_features == []
     assert fast.wasm_opt_passes == ["-O1"]  # not given by the variant: the crate's
     assert opt3.wasm_opt_passes == ["-O3"] and opt3.crate.settings.rustflags == ("-Cpanic=abort",)
     # Each variant has its own package; one that changes what cargo compiles has its own target

@@ -86,9 +86,10 @@ class BuildSettings:
     # named build variants ([package.metadata.wasm-qe-toolchain.variants.NAME]), as written
     variants: Mapping[str, Mapping] = field(default_factory=dict, hash=False)
 
-    def for_variant(self, name: str, where: str = "the crate") -> tuple[BuildSettings, str | None]:
-        """These settings with variant `name`'s keys replacing the crate's own, and the variant's cargo
-        profile (None: the base build's). An unknown name is an error that lists the known ones."""
+    def for_variant(self, name: str, where: str = "the crate") -> tuple[BuildSettings, str | None, tuple[str, ...]]:
+        """These settings with variant `name`'s keys replacing the crate's own, the variant's cargo
+        profile (None: the base build's) and the cargo features it adds. An unknown name is an error
+        that lists the known ones."""
         if name not in self.variants:
             known = ", ".join(sorted(self.variants)) or "none"
             raise ToolchainError(
@@ -106,7 +107,7 @@ class BuildSettings:
             rustflags=pick("rustflags", self.rustflags),
             wasm_opt=pick("wasm-opt", self.wasm_opt),
         )
-        return settings, table.get("profile")
+        return settings, table.get("profile"), tuple(table.get("features", ()))
 
 
 def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:

@@ -226,10 +226,14 @@ def resolve(
     crate = cargo_lock.read_manifest(build.manifest_path)
     environment = Environment.from_environ(os.environ if environ is None else environ)
     variant_profile = None
-    if build.variant is not None:
-        settings, variant_profile = crate.settings.for_variant(build.variant, str(crate.manifest_path))
+    variant = build.variant
+    if variant is not None:
+        settings, variant_profile, features = crate.settings.for_variant(variant, str(crate.manifest_path))
+        build = replace(
+            build, cargo_features=[*build.cargo_features, *(f for f in features if f not in build.cargo_features)]
+        )
         if build.artifacts_dir == DEFAULT_ARTIFACTS:
-            build = replace(build, artifacts_dir=variant_artifacts_dir(build.variant))
+            build = replace(build, artifacts_dir=variant_artifacts_dir(variant))
         cargo_inputs = (settings.build_std_features, settings.rustflags)
         if (
             cargo_inputs != (crate.settings.build_std_features, crate.settings.rustflags)

@@ -9,6 +9,12 @@
 
 pub mod engine;
 pub mod ipc_guard;
+
+/// The `talc` feature: talc as the global allocator instead of std's dlmalloc (a speed lever of
+/// issue 16, measured in docs/speed.md). Single-threaded wasm only, which is what the engine is.
+#[cfg(all(feature = "talc", target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 mod output_guard;
 pub mod sql_guard;
 pub mod udf;
