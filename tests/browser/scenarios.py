@@ -156,7 +156,9 @@ class Scenario:
     id: str
     sql: str
     tables: tuple[str, ...]
-    ordered: bool = False  # True: the SQL's ORDER BY is total, so the row order is compared too
+    # True: the row order is compared too (the ORDER BY is total, or, for the *_with_ties scenarios,
+    # ties must come out as native DataFusion gives them on the same batches)
+    ordered: bool = False
 
     @property
     def large(self) -> bool:
