@@ -20,6 +20,8 @@ nox -s lint                      ruff, mypy, the layer contract; cargo fmt and c
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -30,16 +32,96 @@ nox.options.sessions = ["build"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
+HERE = Path(__file__).resolve().parent
+# nox chdirs to this directory before importing the noxfile, so the cwd here is already HERE;
+# the shell's PWD still names where the user typed the command (a fallback for session.invoked_from).
+_CALLER_DIR = os.environ.get("PWD") if os.path.isdir(os.environ.get("PWD") or "") else os.getcwd()
+# The toolchain resolves relative --manifest-path / --artifacts-dir against this directory.
+CALLER_DIR_ENV = "WASM_QE_CALLER_DIR"
 
-def _install(session: nox.Session, extras: str = "") -> None:
+# ---------------------------------------------------------------- installing, once per change
+
+# In the session's venv: what the last successful install was made from. Bump STAMP_VERSION when
+# the install steps change, so every venv installs once more.
+STAMP_NAME = ".wasm-qe-install-stamp.json"
+STAMP_VERSION = 1
+
+
+def _install_key(extras: str, wheels: bool, root: Path | None = None) -> str:
+    """What an install depends on. The package is editable, so its sources are not in it: an
+    edit under toolchain/ needs no reinstall. pyproject.toml is (dependencies, extras, entry
+    points), and so are the toolchain-wheel pins: `toolchain-wheels requirements` reads them from
+    packaging/*/pyproject.toml, which is hashed here instead of running that command each time."""
+    root = root or HERE
+    digest = hashlib.sha256()
+    parts = [
+        ("stamp", str(STAMP_VERSION)),
+        ("root", str(root)),
+        ("extras", extras),
+        ("wheels", os.environ.get("WASM_TOOLCHAIN_WHEELS", "") if wheels else "<not installed>"),
+    ]
+    recipes = sorted((root / "packaging").glob("*/pyproject.toml")) if wheels else []
+    for path in [root / "pyproject.toml", *recipes]:
+        parts.append((str(path.relative_to(root)), hashlib.sha256(path.read_bytes()).hexdigest()))
+    digest.update(json.dumps(parts).encode())
+    return digest.hexdigest()
+
+
+def _venv_state(venv: Path) -> list[str] | None:
+    """What is installed in a venv, cheaply (one directory listing): the top-level entries of its
+    site-packages (dist-info directories, the editable install's .pth). None when it has no
+    runnable python or not exactly one site-packages: such a venv is reinstalled."""
+    python = venv / "bin" / "python"
+    sites = list(venv.glob("lib/python*/site-packages"))
+    if not (python.exists() and os.access(python, os.X_OK)) or len(sites) != 1:
+        return None
+    return sorted(entry.name for entry in sites[0].iterdir() if entry.name != "__pycache__")
+
+
+def _install_is_current(venv: Path, key: str) -> bool:
+    """True when the venv was installed from exactly these inputs and nothing was installed,
+    removed or upgraded in it since (a venv damaged or changed by hand is installed again)."""
+    try:
+        stamp = json.loads((venv / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    state = _venv_state(venv)
+    return isinstance(stamp, dict) and state is not None and stamp.get("key") == key and stamp.get("site") == state
+
+
+def _write_stamp(venv: Path, key: str) -> None:
+    tmp = venv / f"{STAMP_NAME}.tmp"
+    tmp.write_text(json.dumps({"key": key, "site": _venv_state(venv)}) + "\n")
+    os.replace(tmp, venv / STAMP_NAME)
+
+
+def _venv_dir(session: nox.Session) -> Path | None:
+    location = getattr(session.virtualenv, "location", None)
+    return Path(location) if location else None
+
+
+def _install(session: nox.Session, extras: str = "", wheels: bool = True) -> None:
+    """`pip install -e .{extras}` and the toolchain-wheel step, skipped when nothing they depend
+    on changed since the last install into this venv (a no-op spent 10-13 s here otherwise)."""
+    venv = _venv_dir(session)
+    key = _install_key(extras, wheels)
+    if venv is not None and _install_is_current(venv, key):
+        session.log(f"install skipped: nothing it depends on changed ({venv / STAMP_NAME})")
+        return
+    if venv is not None:
+        (venv / STAMP_NAME).unlink(missing_ok=True)  # an interrupted install must not look current
     session.install("-e", f".{extras}")
-    _toolchain_wheels(session)
+    if wheels:
+        _toolchain_wheels(session)
+    if venv is not None and _venv_state(venv) is not None:
+        _write_stamp(venv, key)
 
 
 def _toolchain_wheels(session: nox.Session) -> None:
     """WASM_TOOLCHAIN_WHEELS=DIR (built wheels) or =index (the configured package index) puts the
     pinned toolchain wheels in the session's venv, and provisioning then prefers them. Unset, they
-    are removed: venvs are reused, and which tools a run uses must not depend on an earlier run."""
+    are removed: venvs are reused, and which tools a run uses must not depend on an earlier run.
+    (The value is part of the install stamp: changing it installs again.)"""
     source = os.environ.get("WASM_TOOLCHAIN_WHEELS")
     listed = session.run("python", "-m", "toolchain", "toolchain-wheels", "requirements", silent=True)
     pinned = listed.split()
@@ -51,10 +133,27 @@ def _toolchain_wheels(session: nox.Session) -> None:
         session.install("--no-index", "--find-links", source, *pinned)
 
 
+def _caller_env(session: nox.Session) -> dict[str, str]:
+    """The directory nox was invoked from, for the toolchain's relative paths (nox runs sessions
+    in the noxfile's directory)."""
+    invoked_from = getattr(session, "invoked_from", None) or _CALLER_DIR
+    return {CALLER_DIR_ENV: str(Path(invoked_from).resolve())}
+
+
+def _run_toolchain(session: nox.Session, *args: str) -> None:
+    """`python -m toolchain ARGS` in the session's venv, told where the user invoked nox."""
+    session.run("python", "-m", "toolchain", *args, env=_caller_env(session))
+
+
+# Tests run the CLI with paths relative to the checkout: a caller directory from the user's
+# environment must not reach them.
+_NO_CALLER_DIR: dict[str, str | None] = {CALLER_DIR_ENV: None}
+
+
 def _toolchain(session: nox.Session, *command: str) -> None:
     """`python -m toolchain COMMAND` in the session's venv, the session's posargs passed through."""
     _install(session)
-    session.run("python", "-m", "toolchain", *command, *session.posargs)
+    _run_toolchain(session, *command, *session.posargs)
 
 
 @nox.session
@@ -91,7 +190,7 @@ def udf(session: nox.Session) -> None:
 def udf_bench(session: nox.Session) -> None:
     """Every wasmtime tier on the example UDFs: compile, load, first result, ns/row, fuel/epoch overhead (artifacts/reports/udf-bench/)."""
     _install(session, "[udf]")
-    session.run("python", "-m", "toolchain", "udf", "bench", *session.posargs)
+    _run_toolchain(session, "udf", "bench", *session.posargs)
 
 
 @nox.session
@@ -110,8 +209,8 @@ def fuzz(session: nox.Session) -> None:
 def _pytest(session: nox.Session, paths: list[str], provision: bool = True) -> None:
     _install(session, "[test]")
     if provision:
-        session.run("python", "-m", "toolchain", "doctor", "--install")
-    session.run("pytest", *paths, *session.posargs)
+        _run_toolchain(session, "doctor", "--install")
+    session.run("pytest", *paths, *session.posargs, env=_NO_CALLER_DIR)
 
 
 @nox.session
@@ -122,8 +221,8 @@ def test(session: nox.Session) -> None:
     session after pytest has run. With arguments (a subset of the tests) they are skipped."""
     _install(session, "[test,lint]")
     lint_failed = [] if session.posargs else _lint(session)
-    session.run("python", "-m", "toolchain", "doctor", "--install")
-    session.run("pytest", *(session.posargs or ["tests"]))
+    _run_toolchain(session, "doctor", "--install")
+    session.run("pytest", *(session.posargs or ["tests"]), env=_NO_CALLER_DIR)
     if lint_failed:
         session.error(f"the tests passed, lint did not: {', '.join(lint_failed)} (nox -s lint; docs/lint.md)")
 
@@ -154,7 +253,7 @@ def bench_queries(session: nox.Session) -> None:
     # The command provisions the browser it runs itself (apt, or cargo install geckodriver), not
     # `doctor --install`: that would provision the Rust build's tools too, which this never uses.
     _install(session, "[bench]")
-    session.run("python", "-m", "toolchain", "bench-queries", *session.posargs)
+    _run_toolchain(session, "bench-queries", *session.posargs)
 
 
 @nox.session
@@ -263,7 +362,7 @@ def lint(session: nox.Session) -> None:
     """ruff check and format, mypy, the layer contract; cargo fmt and clippy -D warnings on our crates. All run; fails naming each that failed."""
     # The test extra too: mypy then checks the package's use of pytest, selenium and pyarrow
     # against the real packages, as in the test session.
-    session.install("-e", ".[test,lint]")
+    _install(session, "[test,lint]", wheels=False)
     failed = _lint(session)
     if failed:
         session.error(f"lint failed: {', '.join(failed)}")
