@@ -31,7 +31,11 @@ version = "0.1.0"
 
 def write(tmp_path: Path, text: str, name: str = "Cargo.lock") -> Path:
     path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    if name.endswith("Cargo.toml") and "[package]" in text:  # cargo reads a crate only with its library source
+        (path.parent / "src").mkdir(exist_ok=True)
+        (path.parent / "src" / "lib.rs").touch()
     return path
 
 
@@ -99,10 +103,86 @@ def test_manifest_without_cdylib_is_refused(tmp_path):
         cargo_lock.read_manifest(path)
 
 
-def test_workspace_root_manifest_is_refused(tmp_path):
-    path = write(tmp_path, '[workspace]\nmembers = ["a"]\n', "Cargo.toml")
-    with pytest.raises(ToolchainError, match="no \\[package\\]"):
-        cargo_lock.read_manifest(path)
+WORKSPACE = """
+[workspace]
+members = ["engine", "helper"]
+resolver = "2"
+
+[workspace.package]
+version = "2.5.0"
+edition = "2021"
+license = "MIT OR Apache-2.0"
+repository = "https://example.org/engine"
+
+[workspace.metadata.wasm-qe-toolchain]
+wasm-opt = ["-O2"]
+rustflags = ["-Ctarget-feature=+simd128"]
+policies = { gating = "ci/gating.toml", size-budget = "ci/budget.toml" }
+"""
+MEMBER = """
+[package]
+name = "engine"
+version.workspace = true
+edition.workspace = true
+license.workspace = true
+repository.workspace = true
+description = "an engine"
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[package.metadata.wasm-qe-toolchain]
+wasm-opt = ["-Oz"]
+policies = { size-budget = "budget.toml" }
+"""
+
+
+def _workspace(tmp_path: Path) -> Path:
+    root = write(tmp_path, WORKSPACE, "Cargo.toml")
+    write(tmp_path, MEMBER, "engine/Cargo.toml")
+    write(tmp_path, '[package]\nname = "helper"\nversion = "0.1.0"\nedition = "2021"\n', "helper/Cargo.toml")
+    (tmp_path / "engine" / "README.md").write_text("# engine\n")
+    return root
+
+
+def test_a_member_inherits_from_its_workspace_through_cargo(tmp_path):
+    _workspace(tmp_path)
+    crate = cargo_lock.read_manifest(tmp_path / "engine")  # a crate directory is accepted
+    assert (crate.package_name, crate.version, crate.license) == ("engine", "2.5.0", "MIT OR Apache-2.0")
+    assert crate.repository == "https://example.org/engine" and crate.workspace_root == tmp_path
+    assert crate.readme == tmp_path / "engine" / "README.md"
+    # The member's keys win, the workspace's fill in; each policy path is relative to the file naming it.
+    assert crate.settings.wasm_opt == ("-Oz",) and crate.settings.rustflags == ("-Ctarget-feature=+simd128",)
+    assert crate.settings.policies == {
+        "size-budget": str(tmp_path / "engine" / "budget.toml"),
+        "gating": str(tmp_path / "ci" / "gating.toml"),
+    }
+
+
+def test_a_workspace_root_lists_its_cdylib_members_and_takes_package(tmp_path):
+    root = _workspace(tmp_path)
+    with pytest.raises(
+        ToolchainError, match=r"workspace root with no \[package\]; its cdylib members: engine"
+    ) as excinfo:
+        cargo_lock.read_manifest(root)
+    assert "--package" in excinfo.value.fix and "helper" in str(excinfo.value)
+    assert cargo_lock.read_manifest(root, "engine").manifest_path == tmp_path / "engine" / "Cargo.toml"
+    with pytest.raises(ToolchainError, match=r"no package 'nope' .*members: engine \(cdylib\), helper"):
+        cargo_lock.read_manifest(root, "nope")
+    with pytest.raises(ToolchainError, match='does not include "cdylib"'):
+        cargo_lock.read_manifest(root, "helper")
+
+
+def test_a_manifest_cargo_cannot_read_is_a_clear_error(tmp_path):
+    write(tmp_path, '[workspace]\nmembers = ["missing"]\n', "Cargo.toml")
+    with pytest.raises(ToolchainError, match="cargo cannot read") as excinfo:
+        cargo_lock.read_manifest(tmp_path / "Cargo.toml")
+    assert "missing" in str(excinfo.value)
+
+
+def test_a_directory_without_cargo_toml_says_so(tmp_path):
+    with pytest.raises(ToolchainError, match=r"no Cargo\.toml at"):
+        cargo_lock.read_manifest(tmp_path)
 
 
 def test_the_bundled_engine_pins_one_wasm_bindgen():
@@ -116,9 +196,7 @@ MANIFEST_HEAD = '[package]\nname = "engine"\nversion = "0.1.0"\n\n[lib]\ncrate-t
 
 
 def write_manifest(tmp_path: Path, metadata: str) -> Path:
-    path = tmp_path / "Cargo.toml"
-    path.write_text(MANIFEST_HEAD.replace("\n\n[lib]", "\n" + metadata + "\n[lib]"))
-    return path
+    return write(tmp_path, MANIFEST_HEAD.replace("\n\n[lib]", "\n" + metadata + "\n[lib]"), "Cargo.toml")
 
 
 def test_crate_build_settings_are_read_from_package_metadata(tmp_path):

@@ -27,6 +27,8 @@ def crate(tmp_path: Path, metadata: str = "") -> Path:
     manifest = tmp_path / "my-engine" / "Cargo.toml"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(CRATE + ("\n[package.metadata.wasm-qe-toolchain]\n" + metadata if metadata else ""))
+    (manifest.parent / "src").mkdir(exist_ok=True)
+    (manifest.parent / "src" / "lib.rs").touch()  # cargo reads a crate only with its library source
     return manifest
 
 
@@ -104,9 +106,14 @@ def test_the_environment_is_read_once_into_the_config(tmp_path, monkeypatch):
     )
     assert resolved.environment.ci and resolved.environment.github_actions
     assert resolved.target_dir == tmp_path / "t"
-    assert config.resolve(config.BuildOptions(manifest_path=manifest), environ={}).target_dir == (
-        tmp_path / "cache" / "cargo-target" / "my-engine"
-    )
+    shared = config.resolve(config.BuildOptions(manifest_path=manifest), environ={}).target_dir
+    assert shared.parent == tmp_path / "cache" / "cargo-target" and shared.name.startswith("wasm32-")
+    # Another crate with the same rustflags and std features shares it (and so its std build); one
+    # with other rustflags gets its own, since cargo would rebuild every unit in place for them.
+    other = crate(tmp_path / "other")
+    assert config.resolve(config.BuildOptions(manifest_path=other), environ={}).target_dir == shared
+    flagged = crate(tmp_path / "flagged", 'rustflags = ["-Ctarget-feature=+simd128"]\n')
+    assert config.resolve(config.BuildOptions(manifest_path=flagged), environ={}).target_dir != shared
     explicit = config.resolve(config.BuildOptions(manifest_path=manifest, target_dir=tmp_path / "mine"), environ={})
     assert explicit.target_dir == tmp_path / "mine"
 
@@ -136,11 +143,13 @@ def test_a_variant_replaces_only_the_keys_it_gives_and_builds_apart(tmp_path, mo
     assert fast.build.cargo_features == ["kernels"] and base.build.cargo_features == []
     assert fast.wasm_opt_passes == ["-O1"]  # not given by the variant: the crate's
     assert opt3.wasm_opt_passes == ["-O3"] and opt3.crate.settings.rustflags == ("-Cpanic=abort",)
-    # Each variant has its own package; one that changes what cargo compiles has its own target
-    # directory, one that changes only wasm-opt reuses the crate's compiled output.
-    assert fast.layout.package_dir == Path("artifacts/variants/fast/my-engine")
-    assert base.layout.package_dir == Path("artifacts/my-engine")
-    assert fast.target_dir != base.target_dir and fast.target_dir.name.startswith("my-engine@")
+    # Each variant has its own package (a user's crate: under its own target/wasm-qe/); one that changes
+    # what cargo compiles has its own target directory, one that changes only wasm-opt reuses the
+    # crate's compiled output.
+    own = manifest.parent / "target" / "wasm-qe"
+    assert fast.layout.package_dir == own / "variants" / "fast" / "my-engine"
+    assert base.layout.package_dir == own / "my-engine"
+    assert fast.target_dir != base.target_dir and fast.target_dir.name.startswith("wasm32-")
     assert opt3.target_dir == base.target_dir
     # The command line still wins: an explicit profile and artifacts directory.
     mine = config.resolve(
@@ -243,3 +252,72 @@ def test_the_build_record_round_trips_and_refuses_damage(tmp_path):
     layout.record_path.unlink()
     with pytest.raises(ToolchainError, match="no build record"):
         BuildRecord.load(layout)
+
+
+def test_a_users_crate_builds_into_its_own_tree_and_its_checks_find_the_last_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
+    manifest = crate(tmp_path)
+    resolved = config.resolve(config.BuildOptions(manifest_path=manifest))
+    assert resolved.layout.artifacts_dir == manifest.parent / "target" / "wasm-qe"  # never the toolchain's artifacts/
+    engine = config.resolve(config.BuildOptions(manifest_path=ENGINE_MANIFEST))
+    assert engine.layout.artifacts_dir == config.DEFAULT_ARTIFACTS
+    # A build elsewhere is remembered once its record exists; a check (previous=True) then reads there.
+    elsewhere = config.resolve(config.BuildOptions(manifest_path=manifest, artifacts_dir=tmp_path / "x"))
+    config.remember_build(elsewhere)
+    assert config.resolve(config.BuildOptions(manifest_path=manifest), previous=True).layout.artifacts_dir == (
+        manifest.parent / "target" / "wasm-qe"
+    )  # no build record there: the pointer is not trusted
+    elsewhere.layout.record_path.parent.mkdir(parents=True)
+    elsewhere.layout.record_path.write_text("{}")
+    found = config.resolve(config.BuildOptions(manifest_path=manifest), previous=True)
+    assert found.layout.artifacts_dir == (tmp_path / "x").resolve()
+    # A build (previous=False) still goes to the default, and an explicit directory always wins.
+    assert config.resolve(config.BuildOptions(manifest_path=manifest)).layout.artifacts_dir == (
+        manifest.parent / "target" / "wasm-qe"
+    )
+    given = config.BuildOptions(manifest_path=manifest, artifacts_dir=tmp_path / "y")
+    assert config.resolve(given, previous=True).layout.artifacts_dir == tmp_path / "y"
+
+
+def test_wasm_packs_wasm_opt_setting_is_honoured_and_the_rest_named(tmp_path, capsys):
+    manifest = tmp_path / "wp" / "Cargo.toml"
+    manifest.parent.mkdir()
+    (manifest.parent / "src").mkdir()
+    (manifest.parent / "src" / "lib.rs").touch()
+    manifest.write_text(
+        CRATE + '\n[package.metadata.wasm-pack.profile.release]\nwasm-opt = ["-O3", "--enable-simd"]\n'
+        "[package.metadata.wasm-pack.profile.release.wasm-bindgen]\ndebug-js-glue = false\n"
+        "[package.metadata.wasm-pack.profile.dev]\nwasm-opt = false\n"
+    )
+    release = config.resolve(config.BuildOptions(manifest_path=manifest))
+    assert release.wasm_opt_passes == ["-O3", "--enable-simd"] and release.build.run_wasm_opt
+    assert "wasm-bindgen not applied" in capsys.readouterr().err
+    assert not config.resolve(config.BuildOptions(manifest_path=manifest, profile="dev")).build.run_wasm_opt
+    # The command line still wins over wasm-pack's setting.
+    assert config.resolve(config.BuildOptions(manifest_path=manifest, wasm_opt_level="-Oz")).wasm_opt_passes == ["-Oz"]
+    manifest.write_text(CRATE + '\n[package.metadata.wasm-pack.profile.release]\nwasm-opt = "fast"\n')
+    with pytest.raises(ToolchainError, match="neither a list of wasm-opt flags nor a boolean"):
+        config.resolve(config.BuildOptions(manifest_path=manifest))
+
+
+def test_lock_generation_is_refused_in_ci(tmp_path):
+    manifest = crate(tmp_path)
+    with pytest.raises(ToolchainError, match="CI must build from the committed one"):
+        config.resolve(config.BuildOptions(manifest_path=manifest, lock=True), environ={"CI": "true"})
+    assert config.resolve(config.BuildOptions(manifest_path=manifest, lock=True), environ={}).build.lock
+
+
+def test_option_values_starting_with_a_dash_parse_both_ways(tmp_path, monkeypatch):
+    from toolchain import cli
+    from toolchain.cli import common
+
+    top = cli.parser()
+    for words in (["build", "--wasm-opt-level", "-Oz"], ["build", "--wasm-opt-level=-Oz"]):
+        assert top.parse_args(common.join_dash_values(top, words)).wasm_opt_level == "-Oz"
+    # An option that is one of the command's own is never taken as a value.
+    assert common.join_dash_values(top, ["build", "--profile", "--no-verify"]) == ["build", "--profile", "--no-verify"]
+    # Relative paths are the caller's (nox runs sessions in the noxfile's directory).
+    monkeypatch.setenv(common.CALLER_DIR_ENV, str(tmp_path))
+    args = top.parse_args(["build", "--manifest-path", "Cargo.toml", "--artifacts-dir", "out"])
+    assert args.manifest_path == tmp_path / "Cargo.toml" and args.artifacts_dir == tmp_path / "out"
+    assert top.parse_args(["build", "--manifest-path", "/abs/Cargo.toml"]).manifest_path == Path("/abs/Cargo.toml")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from toolchain.analysis import cargo_metadata
 from toolchain.analysis.schema import validate
 from toolchain.core.errors import ToolchainError
 
@@ -81,10 +82,14 @@ class BuildSettings:
     rustflags: tuple[str, ...] = ()
     wasm_opt: tuple[str, ...] = ()  # empty: the toolchain's default
     js_files: tuple[str, ...] = ()  # paths relative to the crate directory
-    # policy files for the checks by kind (gating, shims, tracing, size-budget), relative to the crate
+    # policy files for the checks by kind (gating, shims, tracing, size-budget): absolute, each resolved
+    # against the Cargo.toml that names it (the crate's, or its workspace root's)
     policies: Mapping[str, str] = field(default_factory=dict, hash=False)
     # named build variants ([package.metadata.wasm-qe-toolchain.variants.NAME]), as written
     variants: Mapping[str, Mapping] = field(default_factory=dict, hash=False)
+    # [package.metadata.wasm-pack.profile.NAME] as written, for users coming from wasm-pack: its
+    # wasm-opt setting applies when ours is not set (config.resolve), the rest is warned about
+    wasm_pack: Mapping[str, Mapping] = field(default_factory=dict, hash=False)
 
     def for_variant(self, name: str, where: str = "the crate") -> tuple[BuildSettings, str | None, tuple[str, ...]]:
         """These settings with variant `name`'s keys replacing the crate's own, the variant's cargo
@@ -110,10 +115,40 @@ class BuildSettings:
         return settings, table.get("profile"), tuple(table.get("features", ()))
 
 
-def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
-    table = package.get("metadata", {}).get(METADATA_TABLE, {})
-    where = f"{manifest_path} [package.metadata.{METADATA_TABLE}]"
+WASM_PACK_TABLE = (
+    "wasm-pack"  # [package.metadata.wasm-pack.profile.<dev|profiling|release>], read for users coming from it
+)
+
+
+def _settings_table(manifest_path: Path, table: object, where: str) -> dict:
+    if table is None:
+        return {}
     validate(table, "crate-metadata", where)  # types, known keys, pass and file-name patterns
+    assert isinstance(table, dict)
+    return table
+
+
+def _build_settings(
+    manifest_path: Path, package_metadata: dict | None, workspace_metadata: dict | None = None, workspace_root=None
+) -> BuildSettings:
+    """The crate's [package.metadata.wasm-qe-toolchain] over its workspace's [workspace.metadata.wasm-qe-toolchain]:
+    a key the crate sets replaces the workspace's (policies: per kind). Policy paths become absolute, each relative
+    to the Cargo.toml that names it."""
+    where = f"{manifest_path} [package.metadata.{METADATA_TABLE}]"
+    table = _settings_table(manifest_path, (package_metadata or {}).get(METADATA_TABLE), where)
+    policies = {k: str((manifest_path.parent / v).resolve()) for k, v in table.get("policies", {}).items()}
+    if workspace_root is not None and workspace_metadata:
+        root_manifest = Path(workspace_root) / "Cargo.toml"
+        shared_where = f"{root_manifest} [workspace.metadata.{METADATA_TABLE}]"
+        shared = _settings_table(root_manifest, workspace_metadata.get(METADATA_TABLE), shared_where)
+        if "js-files" in shared:
+            raise ToolchainError(
+                f"{shared_where} js-files: JS files belong to one crate",
+                f"move js-files to the member's [package.metadata.{METADATA_TABLE}]",
+            )
+        for kind, path in shared.get("policies", {}).items():
+            policies.setdefault(kind, str((Path(workspace_root) / path).resolve()))
+        table = {**{k: v for k, v in shared.items() if k != "policies"}, **table}
     js_files = table.get("js-files", [])
     for name in js_files:
         path = (manifest_path.parent / name).resolve()
@@ -132,14 +167,28 @@ def _build_settings(manifest_path: Path, package: dict) -> BuildSettings:
         tuple(table.get("rustflags", [])),
         tuple(table.get("wasm-opt", [])),
         tuple(js_files),
-        dict(table.get("policies", {})),
+        policies,
         {name: dict(variant) for name, variant in table.get("variants", {}).items()},
+        _wasm_pack_settings(manifest_path, (package_metadata or {}).get(WASM_PACK_TABLE)),
     )
+
+
+def _wasm_pack_settings(manifest_path: Path, table: object) -> Mapping[str, Mapping]:
+    """wasm-pack's per-profile settings as written ({} when absent); only their shape is checked here."""
+    if table is None:
+        return {}
+    profiles = table.get("profile", {}) if isinstance(table, dict) else None
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise ToolchainError(
+            f"{manifest_path} [package.metadata.{WASM_PACK_TABLE}] is not wasm-pack's layout",
+            f"expected [package.metadata.{WASM_PACK_TABLE}.profile.release] wasm-opt = [...] (or false)",
+        )
+    return {name: dict(profile) for name, profile in profiles.items()}
 
 
 @dataclass(frozen=True)
 class CrateManifest:
-    """What the pipeline needs from a crate's Cargo.toml."""
+    """What the pipeline needs from a crate's Cargo.toml, with what it inherits from its workspace resolved."""
 
     manifest_path: Path
     package_name: str
@@ -148,6 +197,11 @@ class CrateManifest:
     description: str
     license: str | None
     settings: BuildSettings = BuildSettings()
+    workspace_root: Path | None = None  # None: read without cargo (a standalone manifest in a test)
+    readme: Path | None = None  # absolute; the crate's `readme`, else a README.md beside Cargo.toml
+    license_file: Path | None = None  # absolute; the crate's `license-file`
+    repository: str | None = None
+    homepage: str | None = None
 
     @property
     def crate_dir(self) -> Path:
@@ -156,11 +210,7 @@ class CrateManifest:
 
 def _load_manifest(manifest_path: Path) -> tuple[Path, dict]:
     """The absolute path of a Cargo.toml and its parsed contents; a clear error if it is missing or not TOML."""
-    manifest_path = manifest_path.resolve()
-    if not manifest_path.is_file():
-        raise ToolchainError(
-            f"no Cargo.toml at {manifest_path}", "pass --manifest-path pointing at the crate's Cargo.toml"
-        )
+    manifest_path = cargo_metadata.manifest_of(manifest_path)
     try:
         return manifest_path, tomllib.loads(manifest_path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -169,43 +219,71 @@ def _load_manifest(manifest_path: Path) -> tuple[Path, dict]:
         ) from exc
 
 
-def read_manifest(manifest_path: Path) -> CrateManifest:
-    manifest_path, data = _load_manifest(manifest_path)
-    package = data.get("package")
-    if not package:
+def select_member(
+    manifest_path: Path, package: str | None = None
+) -> tuple[cargo_metadata.Workspace, cargo_metadata.Member]:
+    """The workspace and the member a --manifest-path (file or directory) and --package name.
+
+    A member's Cargo.toml names itself; a workspace root with a [package] names that package; a
+    virtual root needs --package, and the error lists the cdylib members to choose from."""
+    manifest_path, _ = _load_manifest(manifest_path)  # a TOML error says the line, before cargo says less
+    workspace = cargo_metadata.read_workspace(manifest_path)
+    if package is not None:
+        member = workspace.member_named(package)
+        if member is None:
+            raise ToolchainError(
+                f"the workspace of {manifest_path} has no package {package!r} (members: {workspace.describe_members()})",
+                "pass --package with one of the members",
+            )
+        return workspace, member
+    member = workspace.member_at(manifest_path)
+    if member is None:
+        cdylibs = [m.name for m in workspace.cdylib_members]
         raise ToolchainError(
-            f"{manifest_path} has no [package] section (a workspace root?)",
-            "pass --manifest-path of the member crate that builds the cdylib",
+            f"{manifest_path} is a workspace root with no [package]; its cdylib members: {', '.join(cdylibs) or 'none'} "
+            f"(all members: {workspace.describe_members()})",
+            "pass --package NAME for one member, or --workspace to build every cdylib member into its own package"
+            if cdylibs
+            else 'no member builds a cdylib: add `[lib] crate-type = ["cdylib", "rlib"]` to the one to build',
         )
-    lib = data.get("lib", {})
-    crate_types = lib.get("crate-type", [])
-    if "cdylib" not in crate_types:
+    return workspace, member
+
+
+def read_manifest(manifest_path: Path, package: str | None = None) -> CrateManifest:
+    """The crate a --manifest-path (and --package) names, through `cargo metadata`: inherited fields resolved."""
+    workspace, member = select_member(manifest_path, package)
+    fields = member.fields
+    if member.cdylib is None:
         raise ToolchainError(
-            f'{manifest_path}: [lib] crate-type does not include "cdylib", so cargo makes no .wasm',
+            f'{member.manifest_path}: [lib] crate-type does not include "cdylib", so cargo makes no .wasm',
             'add `[lib] crate-type = ["cdylib", "rlib"]` to the crate',
         )
-    version = package.get("version", "0.0.0")
-    if isinstance(version, dict):  # version.workspace = true
-        raise ToolchainError(
-            f"{manifest_path}: version is inherited from the workspace, which this reader does not follow",
-            "set an explicit version in the crate's [package]",
-        )
-    license_ = package.get("license")
+    crate_dir = member.manifest_path.parent
+    readme_field = fields.get("readme")
+    readme = crate_dir / readme_field if isinstance(readme_field, str) else None
+    if readme is None or not readme.is_file():
+        readme = next((crate_dir / n for n in ("README.md", "README") if (crate_dir / n).is_file()), None)
+    license_file = fields.get("license_file")
     return CrateManifest(
-        manifest_path=manifest_path,
-        package_name=package["name"],
-        version=version,
-        lib_name=lib.get("name", package["name"].replace("-", "_")),
-        description=package.get("description", ""),
-        license=license_ if isinstance(license_, str) else None,
-        settings=_build_settings(manifest_path, package),
+        manifest_path=member.manifest_path,
+        package_name=member.name,
+        version=member.version,
+        lib_name=member.cdylib,
+        description=fields.get("description") or "",
+        license=fields.get("license"),
+        settings=_build_settings(member.manifest_path, fields.get("metadata"), workspace.metadata, workspace.root),
+        workspace_root=workspace.root,
+        readme=readme,
+        license_file=(crate_dir / license_file).resolve() if license_file else None,
+        repository=fields.get("repository"),
+        homepage=fields.get("homepage"),
     )
 
 
 def read_settings(manifest_path: Path) -> BuildSettings:
     """Only the crate's [package.metadata.wasm-qe-toolchain] (validated): for checks that take any crate."""
     manifest_path, data = _load_manifest(manifest_path)
-    return _build_settings(manifest_path, data.get("package") or {})
+    return _build_settings(manifest_path, (data.get("package") or {}).get("metadata"))
 
 
 def find_lock_file(manifest_path: Path) -> Path:

@@ -22,6 +22,7 @@ from toolchain.cli import (
     wasm_test,
 )
 from toolchain.cli import config as config_command
+from toolchain.cli.common import join_dash_values
 from toolchain.core import console
 from toolchain.core.errors import ToolchainError, exit_code_of
 
@@ -53,7 +54,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; its exit status, or the raised error class's (docs/reference.md#exit-codes)."""
-    args = parser().parse_args(argv)  # a usage error exits 2 here (argparse)
+    top = parser()
+    words = sys.argv[1:] if argv is None else argv
+    args = top.parse_args(join_dash_values(top, words))  # a usage error exits 2 here (argparse)
     try:
         return args.func(args)
     except ToolchainError as exc:

@@ -6,7 +6,9 @@ holds one directory per area:
     tools/                  provisioned tools, one directory per tool and version
                             (tools/toolchain-wheels/: the built toolchain wheels)
     stages/                 the shared stage store, one entry per stage key (pipeline/build.py)
-    cargo-target/           cargo target directories, one per crate (and per check)
+    cargo-target/           cargo target directories: wasm32-<key>, shared by every crate built with the
+                            same rustflags and std features (analysis/config.py), and one per check
+    builds/                 where each crate's last build wrote its outputs (analysis/config.py)
     cargo-install-target/   the target directory of `cargo install` (wasm-bindgen-cli, geckodriver)
     toolchain-wheel-work/   the toolchain wheels' resumable build directories
     crates/                 .crate files downloaded for the patched crates
@@ -52,7 +54,8 @@ class Area:
 AREAS = (
     Area("tools", "tools", "provisioned tools, by tool and version", "tools"),
     Area("stages", "stages", "stage store entries (outputs of wasm-bindgen, wasm-opt... by key)", "stages"),
-    Area("cargo-targets", "cargo-target", "cargo target directories, one per crate", "targets"),
+    Area("cargo-targets", "cargo-target", "cargo target directories, shared by crates with the same flags", "targets"),
+    Area("builds", "builds", "where each crate's last build went (for its checks)", "all"),
     Area(
         "cargo-install",
         "cargo-install-target",

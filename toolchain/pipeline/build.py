@@ -116,7 +116,41 @@ def wasm_from_cargo_messages(stdout: str, lib_name: str) -> Path | None:
 
 
 def default_target_dir(crate: cargo_lock.CrateManifest) -> Path:
-    return config.default_target_dir(crate.package_name)
+    return config.default_target_dir(crate.settings)
+
+
+def lock_file(resolved: config.Config) -> Path:
+    """The crate's Cargo.lock (its workspace root's); with --lock, a missing one is generated, and said so.
+
+    Without one, cargo would resolve versions afresh at every build: the generated glue must match
+    the locked wasm-bindgen exactly, so builds are --locked and a lock file is required."""
+    crate = resolved.crate
+    lock_path = (
+        crate.workspace_root / "Cargo.lock"
+        if crate.workspace_root is not None
+        else cargo_lock.find_lock_file(crate.manifest_path)
+    )
+    if lock_path.is_file():
+        return lock_path
+    if not resolved.build.lock:
+        raise ToolchainError(
+            f"no Cargo.lock at {lock_path}: builds use --locked, so that every version (and the wasm-bindgen "
+            "CLI matching the glue) is pinned",
+            "commit a Cargo.lock (`cargo generate-lockfile` in the crate)"
+            + ("" if resolved.environment.ci else ", or pass --lock to generate one now (outside CI)"),
+        )
+    toolchain = rust.find_toolchain(install=resolved.build.install_missing)
+    argv = [str(toolchain.cargo), "generate-lockfile", "--manifest-path", str(crate.manifest_path)]
+    console.warn(f"--lock: no Cargo.lock at {lock_path}; generating one (commit it: it pins every version)")
+    console.command(argv)
+    if process.run(argv, env=rust.build_env(toolchain), check=False).returncode != 0:
+        raise ToolchainError(
+            f"`cargo generate-lockfile` failed for {crate.manifest_path} (its error is above)",
+            "fix what cargo reports (a registry it cannot reach: set up the offline source replacement "
+            "described in docs/users.md), or generate the lock file where the registry is reachable",
+        )
+    console.info(f"wrote {lock_path}")
+    return lock_path
 
 
 def _cargo_build_once(argv: list[str], env: dict[str, str], crate: cargo_lock.CrateManifest) -> Path:
@@ -152,7 +186,6 @@ def cargo_build(
     an interrupted copy) would be reported fresh by every later build and fail wasm-bindgen.
     It is checked here: when damaged, the crate's own artifacts are cleaned (`cargo clean -p`,
     the dependencies stay) and it is linked again, once."""
-    patched_crates.prepare_for(crate.manifest_path)
     patched_crates.prepare_for(crate.manifest_path)
     argv = cargo_build_command(toolchain, crate, profile, features or [], no_default_features)
     console.command(argv)
@@ -582,7 +615,7 @@ def build(resolved: config.Config | BuildOptions) -> BuildResult:
     if isinstance(resolved, BuildOptions):
         resolved = config.resolve(resolved)
     crate, layout = resolved.crate, resolved.layout
-    lock_path = cargo_lock.find_lock_file(crate.manifest_path)
+    lock_path = lock_file(resolved)
     tools = provision(resolved, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"))
     out_name = crate.lib_name
     record = BuildRecord(
@@ -630,6 +663,7 @@ def build(resolved: config.Config | BuildOptions) -> BuildResult:
             },
         )
     record.save(layout)
+    config.remember_build(resolved)
 
     print(sizes.format_table(record.size_report), flush=True)
     return BuildResult(resolved, record)
