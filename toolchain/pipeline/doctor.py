@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.analysis import cargo_lock
-from toolchain.core import process, system
+from toolchain.core import cache, process, system
 from toolchain.core.errors import ToolchainError
 from toolchain.tools import browser, clang, go, rust, wasm_bindgen, wasm_opt, wasmtime, wasmtime_cli
 
@@ -60,6 +60,21 @@ def _bindgen(manifest: Path, install: bool):
     version = cargo_lock.single_locked_version(lock, "wasm-bindgen")
     found = wasm_bindgen.ensure(version, install_missing=install)
     return found.version, f"{found.executable} [{found.provider}] (= wasm-bindgen in {lock})"
+
+
+def _cached_bindgens():
+    """Every wasm-bindgen CLI version in the tool cache (crates locked to other versions use
+    them): version, executable, provider (cargo install, or the wheel it was extracted from)."""
+    cached = wasm_bindgen.cached_versions()
+    if not cached:
+        raise ToolchainError(
+            f"no wasm-bindgen CLI in {cache.tools_dir()}",
+            "a build provisions the version its Cargo.lock asks for (`nox -s doctor -- --install`)",
+        )
+    lines = [
+        f"{c.version}: {c.executable} [{c.provider}]" + (f" DAMAGED: {c.problem}" if c.problem else "") for c in cached
+    ]
+    return ", ".join(c.version for c in cached), "\n".join(lines)
 
 
 def _wasm_opt(name: str, install: bool):
@@ -125,6 +140,7 @@ def diagnose(manifest: Path, install: bool = False, python_packages: tuple[str, 
         _check("rust (wasm32)", lambda: _rust(install)),
         _check("clang (C for wasm32)", lambda: _wasm_c_compiler(install)),
         _check("wasm-bindgen CLI", lambda: _bindgen(manifest, install)),
+        _check("wasm-bindgen CLIs cached", _cached_bindgens, required=False),
     ]
     default = wasm_opt.chosen_provider()  # what builds use unless told otherwise
     for name in wasm_opt.PROVIDERS:
