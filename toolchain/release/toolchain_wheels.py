@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tarfile
@@ -143,6 +144,67 @@ def check_wasm_bindgen_recipe(recipe: Recipe, locked_version: str) -> None:
         )
 
 
+def _derived_pyproject(pinned: Recipe, version: str, sha256: str) -> str:
+    """The committed wasm-bindgen-cli recipe rewritten for another version: the versions, the
+    checksum, and the crate's own published Cargo.lock (the committed lock-file is for the pinned
+    version only). Comments are dropped: they describe the pinned version."""
+    lines = [
+        f"# Derived from packaging/{pinned.directory.name}/pyproject.toml ({pinned.version}) by",
+        f"# `python -m toolchain toolchain-wheels build --wasm-bindgen {version}`. sha256 is that of the",
+        "# .crate cargo downloaded (cargo checks it against the registry index).",
+    ]
+    for line in (pinned.directory / "pyproject.toml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("#", "lock-file")):
+            continue
+        if stripped.startswith(("version =", "tool-version =")):
+            line = line.replace(f'"{pinned.version}"', f'"{version}"').replace(
+                f'"{pinned.tool_version}"', f'"{version}"'
+            )
+        elif stripped.startswith("description ="):
+            line = line.replace(pinned.version, version)
+        elif stripped.startswith("sha256 ="):
+            line = f'sha256 = "{sha256}"'
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+VERSION_PATTERN = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?")
+
+
+def wasm_bindgen_recipe(version: str, recipes: dict[str, Recipe] | None = None) -> Recipe:
+    """The wasm-bindgen-cli recipe for `version`: the committed one when it pins that version,
+    else one derived from it into the cache (the same build, another crate version), so a team
+    can build the CLI wheel of whatever version its crates lock."""
+    recipes = recipes if recipes is not None else all_recipes()
+    pinned = recipes.get(WASM_BINDGEN_WHEEL)
+    if pinned is None:
+        raise ToolchainError(f"no {WASM_BINDGEN_WHEEL} recipe under {PACKAGING_DIR}", "restore it from git")
+    if version == pinned.version:
+        return pinned
+    if not VERSION_PATTERN.fullmatch(version):
+        raise ToolchainError(
+            f"--wasm-bindgen {version!r} is not a version", "give it as in Cargo.lock, e.g. --wasm-bindgen 0.2.100"
+        )
+    archive = crate_archive(pinned.crate, version, sha256=None)
+    directory = cache.cache_root() / "toolchain-wheel-recipes" / f"{WASM_BINDGEN_WHEEL}-{version}"
+    text = _derived_pyproject(pinned, version, cache.file_sha256(archive))
+    pyproject = directory / "pyproject.toml"
+    if not pyproject.is_file() or pyproject.read_text() != text:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / ".pyproject.toml.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, pyproject)
+    recipe = load_recipe(directory)
+    if (recipe.version, recipe.crate_version, recipe.tool_version) != (version, version, version):
+        raise ToolchainError(
+            f"the recipe derived for wasm-bindgen-cli {version} in {directory} says "
+            f"{recipe.version}/{recipe.crate_version}/{recipe.tool_version}",
+            f"compare {pinned.directory / 'pyproject.toml'} with it; this is a bug in the derivation",
+        )
+    return recipe
+
+
 # ---------------------------------------------------------------- stage: sources from the registry
 
 
@@ -176,8 +238,9 @@ def _cargo_fetch(crate: str, version: str) -> None:
         )
 
 
-def crate_archive(crate: str, version: str, sha256: str) -> Path:
-    """The .crate file of crate@version from the registry, checked against the pinned sha256."""
+def crate_archive(crate: str, version: str, sha256: str | None) -> Path:
+    """The .crate file of crate@version from the registry, checked against the pinned sha256
+    (None: a derived recipe, which takes the registry's, as cargo verified it)."""
     found = _cached_crate(crate, version)
     if found is None:
         _cargo_fetch(crate, version)
@@ -188,7 +251,7 @@ def crate_archive(crate: str, version: str, sha256: str) -> Path:
             "set CARGO_HOME to the cargo home that cargo uses",
         )
     actual = cache.file_sha256(found)
-    if actual != sha256:
+    if sha256 is not None and actual != sha256:
         raise StageFailed(
             f"{found} has sha256 {actual}, but the wheel recipe pins {sha256}: the registry served "
             "different bytes for the same version",
@@ -249,6 +312,38 @@ def stage_sources(recipe: Recipe, archive: Path, stage_dir: Path) -> Path:
     }
     (stage_dir / "SOURCE.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return stage_dir
+
+
+def resolve_published_lock(recipe: Recipe, crate_dir: Path) -> None:
+    """A crate's published Cargo.lock can name a version the registry no longer serves (0.2.130's
+    named webpki-roots 1.0.11; its committed recipe carries a fixed lock). For a derived recipe,
+    which has none, cargo moves just those entries, and SOURCE.json says so; the build then
+    runs --locked against the result."""
+    cargo = shutil.which("cargo") or "/usr/bin/cargo"
+    manifest = crate_dir / "Cargo.toml"
+    what = f"fetching the dependencies of {recipe.crate} {recipe.crate_version}"
+    if process.output([cargo, "fetch", "--locked", "--manifest-path", manifest], timeout=1800) is not None:
+        return
+    console.warn(
+        f"{recipe.crate} {recipe.crate_version}: its published Cargo.lock does not resolve against this "
+        "registry (a locked version it no longer serves?): letting cargo update those entries"
+    )
+    before = (crate_dir / "Cargo.lock").read_text() if (crate_dir / "Cargo.lock").exists() else ""
+    process.run(
+        [cargo, "fetch", "--manifest-path", manifest],
+        what=what,
+        fix=f"check that the registry serves {recipe.crate} {recipe.crate_version}'s dependencies; "
+        "or provision this version with cargo install (unset WASM_TOOLCHAIN_WHEELS)",
+    )
+    source = crate_dir.parent / "SOURCE.json"
+    provenance = json.loads(source.read_text())
+    changed = before != (crate_dir / "Cargo.lock").read_text()
+    provenance["cargo_lock"] = (
+        "the crate's own, with the entries the registry no longer serves updated by `cargo fetch`"
+        if changed
+        else "the crate's own"
+    )
+    source.write_text(json.dumps(provenance, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- stage: pip wheel, cached
@@ -368,6 +463,8 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
     archive = crate_archive(recipe.crate, recipe.crate_version, recipe.sha256)
     work = work_dir(recipe)
     stage_dir = stage_sources(recipe, archive, work / "src")
+    if recipe.lock_file is None and recipe.backend.startswith("maturin"):
+        resolve_published_lock(recipe, stage_dir / recipe.staged_source_dir)
 
     def populate(tmp: Path) -> None:
         argv, env = backend_command(recipe, stage_dir, tmp, work)
@@ -491,43 +588,82 @@ def normalize_wheel(wheel: Path, stage_dir: Path) -> list[str]:
 # ---------------------------------------------------------------- stage: publish
 
 
-def publish(wheels: list[BuiltWheel], out_dir: Path) -> Path:
-    """The wheels and a manifest (versions, sha256, sizes, build times) into out_dir, atomically."""
+def _kept_entries(out_dir: Path, wheels: list[BuiltWheel]) -> list[dict]:
+    """The entries of out_dir's manifest that `wheels` do not replace (another name or version),
+    each with its file intact: a wheel directory collects wasm-bindgen CLI versions over builds."""
+    previous = cache.read_json(out_dir / MANIFEST_NAME)
+    replaced = {(w.name, w.version) for w in wheels}
+    kept = []
+    for entry in previous if isinstance(previous, list) else []:
+        if not isinstance(entry, dict) or (entry.get("name"), entry.get("version")) in replaced:
+            continue
+        path = out_dir / str(entry.get("file"))
+        if path.is_file() and cache.file_sha256(path) == entry.get("sha256"):
+            kept.append(entry)
+        else:
+            console.warn(f"{path}: missing or not the bytes its manifest records; not kept")
+    return kept
+
+
+def publish(wheels: list[BuiltWheel], out_dir: Path, keep: bool = False) -> Path:
+    """The wheels and a manifest (versions, sha256, sizes, build times) into out_dir, atomically.
+
+    keep: the wheels of other names or versions already published there stay (and stay listed)."""
+    kept = _kept_entries(out_dir, wheels) if keep else []
 
     def populate(tmp: Path) -> None:
+        for entry in kept:
+            shutil.copy2(out_dir / entry["file"], tmp / entry["file"])
         for wheel in wheels:
             shutil.copy2(wheel.path, tmp / wheel.path.name)
         manifest = [
-            {
-                "name": w.name,
-                "version": w.version,
-                "file": w.path.name,
-                "sha256": w.sha256,
-                "size": w.size,
-                "cold_build_seconds": w.build_seconds,
-                "recipe_key": w.key,
-            }
-            for w in wheels
+            *kept,
+            *(
+                {
+                    "name": w.name,
+                    "version": w.version,
+                    "file": w.path.name,
+                    "sha256": w.sha256,
+                    "size": w.size,
+                    "cold_build_seconds": w.build_seconds,
+                    "recipe_key": w.key,
+                }
+                for w in wheels
+            ),
         ]
-        cache.write_json_atomic(tmp / MANIFEST_NAME, manifest)
+        cache.write_json_atomic(tmp / MANIFEST_NAME, sorted(manifest, key=lambda e: (e["name"], e["version"])))
 
     # public: mkdtemp/mkstemp make them private; published files are for CI jobs and uploaders to read.
     return cache.install_dir_atomically(out_dir, populate, public=True)
 
 
-def build(names: list[str] | None, out_dir: Path, locked_wasm_bindgen: str | None = None) -> list[BuiltWheel]:
-    """Builds (or reuses) the named wheels, or all, and publishes them to out_dir."""
+def build(
+    names: list[str] | None,
+    out_dir: Path,
+    locked_wasm_bindgen: str | None = None,
+    wasm_bindgen_versions: list[str] | None = None,
+) -> list[BuiltWheel]:
+    """Builds (or reuses) the named wheels, or all, and publishes them to out_dir, beside the
+    wheels of other names or versions already there.
+
+    wasm_bindgen_versions: the wasm-bindgen CLI wheel of each of these versions (the recipe
+    derived for it, wasm_bindgen_recipe) instead of all wheels; with names, those too."""
     recipes = all_recipes()
     if not recipes:
         raise ToolchainError(f"no wheel recipes under {PACKAGING_DIR}", "run from a checkout of the toolchain")
     unknown = sorted(set(names or []) - set(recipes))
     if unknown:
         raise ToolchainError(f"no wheel recipe named {', '.join(unknown)}", f"choose from: {', '.join(recipes)}")
-    selected = [recipes[n] for n in (names or recipes)]
-    if locked_wasm_bindgen and WASM_BINDGEN_WHEEL in recipes:
+    versions = list(dict.fromkeys(wasm_bindgen_versions or []))
+    selected = [recipes[n] for n in (names or ([] if versions else recipes))]
+    if locked_wasm_bindgen and WASM_BINDGEN_WHEEL in recipes and recipes[WASM_BINDGEN_WHEEL] in selected:
         check_wasm_bindgen_recipe(recipes[WASM_BINDGEN_WHEEL], locked_wasm_bindgen)
+    for version in versions:
+        recipe = wasm_bindgen_recipe(version, recipes)
+        if recipe not in selected:
+            selected.append(recipe)
     wheels = [build_wheel(recipe) for recipe in selected]
-    publish(wheels, out_dir)
+    publish(wheels, out_dir, keep=True)
     return wheels
 
 
