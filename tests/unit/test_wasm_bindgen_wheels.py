@@ -99,6 +99,16 @@ def test_a_wheel_of_the_locked_version_in_the_directory_replaces_cargo_install(e
     assert again.provider == wasm_bindgen.WHEEL_CACHE_PROVIDER and wasm_bindgen.damaged_install("0.2.120") is None
 
 
+def test_platform_tags_of_this_machine_fit():
+    machine = platform.machine()
+    for tag in (f"linux_{machine}", f"manylinux_2_17_{machine}.manylinux2014_{machine}", "any"):
+        name = f"wasm_bindgen_cli-0.2.120-py3-none-{tag}.whl"
+        assert wasm_bindgen.wheel_version(Path(name)) == ("wasm_bindgen_cli", "0.2.120"), tag
+    for tag in ("linux_s390x_not_this", "win_amd64", "macosx_11_0_arm64"):
+        assert wasm_bindgen.wheel_version(Path(f"wasm_bindgen_cli-0.2.120-py3-none-{tag}.whl")) is None, tag
+    assert wasm_bindgen.wheel_version(Path("wasm_bindgen_cli-0.2.120.tar.gz")) is None
+
+
 def test_wheels_of_other_versions_are_never_used(env, tmp_path, monkeypatch, capsys):
     wheels = tmp_path / "wheels"
     for other in ("0.2.12", "0.2.1200", "0.2.121"):

@@ -183,10 +183,11 @@ def describe_source(source: str | None) -> str:
 
 
 def _platform_fits(tag: str) -> bool:
-    # A wheel's platform tag may be a compressed set (a.b); `any` runs anywhere. The CLI wheels
-    # are tagged linux_<machine> (maturin's PEP 517 build), so the machine decides.
+    # A wheel's platform tag may be a compressed set (a.b); `any` runs anywhere. Ours are tagged
+    # linux_<machine> (maturin's PEP 517 build); an index may hold manylinux_2_17_<machine> ones.
     machine = platform.machine()
-    return any(t == "any" or (t.endswith(machine) and t.startswith(sys.platform)) for t in tag.split("."))
+    system = {"darwin": "macosx", "win32": "win"}.get(sys.platform, sys.platform)
+    return any(t == "any" or (t.endswith(f"_{machine}") and system in t) for t in tag.split("."))
 
 
 def wheel_version(path: Path) -> tuple[str, str] | None:
