@@ -15,6 +15,7 @@ from toolchain.cli import (
     check,
     doctor,
     fuzz,
+    init,
     release,
     reproduce,
     toolchain_wheels,
@@ -29,6 +30,7 @@ from toolchain.core.errors import ToolchainError, exit_code_of
 # The order of `--help`.
 COMMANDS = (
     doctor,
+    init,
     config_command,
     build,
     release,
