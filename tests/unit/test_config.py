@@ -34,7 +34,7 @@ def crate(tmp_path: Path, metadata: str = "") -> Path:
 
 def test_the_engine_resolves_to_its_own_policies_and_a_valid_document(tmp_path):
     resolved = config.resolve(config.BuildOptions(manifest_path=ENGINE_MANIFEST, artifacts_dir=tmp_path))
-    assert resolved.policies.gating == config.PACKAGED_DEFAULTS["gating"]
+    assert resolved.policies.gating == REPO / "ci" / "wasm-gating.toml"  # the default's rules and the engine's own
     assert resolved.policies.shims == REPO / "ci" / "wasm-shims.toml"
     assert resolved.policies.size_budget == REPO / "ci" / "size-budget.toml"
     assert resolved.policies.tracing == REPO / "ci" / "wasm-tracing.toml"

@@ -126,7 +126,7 @@ def test_version_ranges_compare_semver_and_ignore_build_metadata():
 def test_repository_policy_parses_and_ranges_getrandom_by_version():
     loaded = gating.load_policy(gating.DEFAULT_POLICY)
     forbidden = {(f.crate, f.features) for f in loaded.forbidden}
-    assert ("zstd-sys", ()) in forbidden and ("parquet", ()) in forbidden and ("mio", ()) in forbidden
+    assert ("libz-sys", ()) in forbidden and ("mio", ()) in forbidden
     assert any(c == "tokio" and "rt-multi-thread" in fs for c, fs in forbidden)
     getrandom = {r.versions.text: r for r in loaded.required if r.crate == "getrandom"}
     # Before 0.3.4 the feature and the cfg are both needed; from 0.3.4 the feature alone.
@@ -136,6 +136,43 @@ def test_repository_policy_parses_and_ranges_getrandom_by_version():
     )
     assert not getrandom[">=0.3.4, <0.5.0"].cfg_required
     assert getrandom[">=0.2.0, <0.3.0"].features == ("js",)
+
+
+def test_the_default_policy_is_general_and_the_engine_adds_its_own_choices():
+    """A crate that needs zstd (it builds for wasm32 with the clang the toolchain provisions) or parquet is not
+    failed by the default; the engine keeps them out through its own policy, which extends the default."""
+    default = {f.crate for f in gating.load_policy(gating.DEFAULT_POLICY).forbidden}
+    engine_policy = gating.load_policy(REPO / "ci" / "wasm-gating.toml")
+    engine = {f.crate for f in engine_policy.forbidden}
+    own_choices = {"zstd", "zstd-sys", "lz4-sys", "bzip2-sys", "liblzma-sys", "ring", "psm", "stacker", "parquet"}
+    assert not default & own_choices, default & own_choices
+    assert engine >= default | own_choices
+    assert engine_policy.extends == (str(gating.DEFAULT_POLICY),)
+    # the default's browser backends apply to the engine too
+    assert len(engine_policy.required) == len(gating.load_policy(gating.DEFAULT_POLICY).required) > 0
+
+
+def test_extends_takes_the_parent_rules_first_and_refuses_a_circle(tmp_path):
+    (tmp_path / "base.toml").write_text("[[forbid]]\ncrate = 'a'\nwhy = 'x'\n")
+    (tmp_path / "mine.toml").write_text("extends = 'base.toml'\n[[forbid]]\ncrate = 'b'\nwhy = 'y'\n")
+    mine = gating.load_policy(tmp_path / "mine.toml")
+    assert [f.crate for f in mine.forbidden] == ["a", "b"]
+    assert mine.forbidden[0].source.endswith("base.toml:forbid[1]")  # a violation names the file that has the rule
+    (tmp_path / "base.toml").write_text("extends = 'mine.toml'\n")
+    with pytest.raises(ToolchainError, match="goes round in a circle"):
+        gating.load_policy(tmp_path / "mine.toml")
+    (tmp_path / "odd.toml").write_text("extends = 3\n")
+    with pytest.raises(ToolchainError, match="`extends` must be a file name"):
+        gating.load_policy(tmp_path / "odd.toml")
+
+
+def test_a_forbidden_crate_says_how_the_crate_can_have_a_policy_of_its_own():
+    report = check(metadata(pkg("app", "0.1.0", deps=[dep("zstd-sys")]), pkg("zstd-sys", "2.0.0")), FORBID_ZSTD)
+    (violation,) = report.violations
+    assert "test-policy.toml:forbid[1]" in violation.fix
+    assert "[package.metadata.wasm-qe-toolchain.policies]" in violation.fix and "--policy FILE" in violation.fix
+    assert 'extends = "default"' in violation.fix
+    assert any(note.startswith("policy: test-policy.toml") for note in report.notes)
 
 
 @pytest.mark.parametrize(

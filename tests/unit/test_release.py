@@ -472,7 +472,7 @@ def test_release_checks_the_crate_and_artifacts_it_built(tmp_path):
     registry = checks.registry()
     gating_options = registry["gating"].options_for(resolved)
     assert (gating_options.manifest_path, gating_options.features) == (ENGINE_MANIFEST.resolve(), ("a", "b"))
-    assert gating_options.policy == registry["gating"].DEFAULT_POLICY  # the engine names no gating policy of its own
+    assert gating_options.policy == REPO / "ci" / "wasm-gating.toml"  # the engine's own (it extends the default)
     # The tracing check takes the engine's list of instrumentation crates, not the engine itself.
     tracing_options = registry["tracing"].options_for(resolved)
     assert tracing_options.listed_in == REPO / "ci" / "wasm-tracing.toml"

@@ -23,7 +23,8 @@ import argparse
 import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from toolchain.analysis import config
@@ -43,10 +44,10 @@ from toolchain.analysis.cargo_graph import (
     path_to,
     requests_for,
     resolve_for_wasm,
-    split_features,
     suggested_fixes,
     wasm_target_cfg,
 )
+from toolchain.analysis.cargo_lock import METADATA_TABLE
 from toolchain.checks import Report, Violation
 from toolchain.core.errors import ToolchainError
 from toolchain.tools import rust
@@ -90,6 +91,7 @@ class Policy:
     forbidden: tuple[Forbidden, ...]
     required: tuple[Required, ...]
     path: str
+    extends: tuple[str, ...] = ()  # the policies whose rules come first, nearest first
 
 
 _FORBID_KEYS = {"crate", "features", "versions", "why", "fix"}
@@ -97,7 +99,9 @@ _REQUIRE_KEYS = {"crate", "versions", "when_features", "features", "one_of", "cf
 _CFG = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*$')
 
 
-def load_policy(path: Path) -> Policy:
+def load_policy(path: Path, _inside: tuple[Path, ...] = ()) -> Policy:
+    """The policy in a file, after the rules of the policy it `extends` ("default": the toolchain's packaged
+    one; else a file relative to this one)."""
     if not path.is_file():
         raise ToolchainError(
             f"no gating policy at {path}",
@@ -107,16 +111,34 @@ def load_policy(path: Path) -> Policy:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ToolchainError(f"{path} is not valid TOML: {exc}", f"fix the syntax; {POLICY_FORMAT_HINT}") from exc
-    return parse_policy(data, str(path))
+    base = None
+    if "extends" in data:
+        extends = data["extends"]
+        if not isinstance(extends, str) or not extends.strip():
+            raise ToolchainError(
+                f'{path}: `extends` must be a file name or "default", not {extends!r}',
+                f'write extends = "default" for the toolchain\'s {DEFAULT_POLICY.name}, or a path relative to '
+                f"{path.parent}",
+            )
+        parent = DEFAULT_POLICY if extends == "default" else path.parent / extends
+        chain = (*_inside, path.resolve())
+        if parent.resolve() in chain:
+            raise ToolchainError(
+                f"{path}: `extends` goes round in a circle ({' -> '.join(str(p) for p in (*chain, parent.resolve()))})",
+                'let one of them extend nothing, or "default"',
+            )
+        base = load_policy(parent, chain)
+    return parse_policy(data, str(path), base)
 
 
-def parse_policy(data: dict, path: str) -> Policy:
-    """The policy from parsed TOML; a ToolchainError naming the entry and key for anything malformed."""
-    unknown = set(data) - {"forbid", "require"}
+def parse_policy(data: dict, path: str, base: Policy | None = None) -> Policy:
+    """The policy from parsed TOML, after `base`'s rules (the policy it extends); a ToolchainError naming the
+    entry and key for anything malformed."""
+    unknown = set(data) - {"forbid", "require", "extends"}
     if unknown:
         raise ToolchainError(
             f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}",
-            f"the policy has [[forbid]] and [[require]] entries only; {POLICY_FORMAT_HINT}",
+            f"the policy has `extends`, [[forbid]] and [[require]] entries only; {POLICY_FORMAT_HINT}",
         )
     forbidden = tuple(
         _parse_forbid(entry, f"{path}:forbid[{i + 1}]") for i, entry in enumerate(_entries(data, "forbid", path))
@@ -124,7 +146,9 @@ def parse_policy(data: dict, path: str) -> Policy:
     required = tuple(
         _parse_require(entry, f"{path}:require[{i + 1}]") for i, entry in enumerate(_entries(data, "require", path))
     )
-    return Policy(forbidden, required, path)
+    if base is None:
+        return Policy(forbidden, required, path)
+    return Policy(base.forbidden + forbidden, base.required + required, path, (base.path, *base.extends))
 
 
 def _entries(data: dict, key: str, path: str) -> list[dict]:
@@ -251,7 +275,7 @@ def _forbidden_crate(resolution: Resolution, package: Package, rule: Forbidden, 
         subject=package.label,
         problem=f"forbidden on wasm32: {rule.why}. Enabled by {enabled_by}",
         chain=chain_of(resolution, path_to(resolution, ("pkg", package.id))),
-        fix=_join_fix(rule.fix, fixes),
+        fix=_join_fix(rule.fix, fixes, _own_policy(package.name, rule, context)),
     )
 
 
@@ -266,13 +290,24 @@ def _forbidden_feature(
         subject=f'{package.label} feature "{feature}"',
         problem=f"forbidden on wasm32: {rule.why}. Requested by: {who}",
         chain=chain_of(resolution, path_to(resolution, ("feat", package.id, feature))),
-        fix=_join_fix(rule.fix, fixes),
+        fix=_join_fix(rule.fix, fixes, _own_policy(f'{package.name}\'s "{feature}"', rule, context)),
     )
 
 
-def _join_fix(policy_fix: str, fixes: list[str]) -> str:
+def _join_fix(policy_fix: str, fixes: list[str], own_policy: str = "") -> str:
     here = ("here: " + "; or ".join(fixes)) if fixes else ""
-    return ". ".join(t.rstrip(".") for t in (policy_fix, here) if t)
+    return ". ".join(t.rstrip(".") for t in (policy_fix, here, own_policy) if t)
+
+
+def _own_policy(what: str, rule: Forbidden, context: Context) -> str:
+    """The other way out: a rule is a policy's choice, and a crate that needs what it forbids (and makes it
+    work on wasm32) says so in a gating policy of its own."""
+    return (
+        f"or, if {what} belongs in this module, check the crate against a gating policy of its own without "
+        f'the rule {rule.source}: a TOML file (a copy of that policy less the rule; `extends = "default"` takes '
+        f'the toolchain\'s rules) named by gating = "FILE" in [package.metadata.{METADATA_TABLE}.policies] of '
+        f"{context.manifest}, or given to `check gating --policy FILE`"
+    )
 
 
 @dataclass
@@ -399,6 +434,9 @@ def analyse(metadata: dict, policy: Policy, features: list[str], no_default_feat
     skipped = [f for f in findings if not f.applies]
     if skipped:
         report.notes.append("not needed: " + "; ".join(f"{f.package} ({f.checks[0]})" for f in skipped))
+    report.notes.append(
+        f"policy: {policy.path}" + (f" (extends {' <- '.join(policy.extends)})" if policy.extends else "")
+    )
     flags = context.rustflags
     report.notes.append(
         f"wasm32 rustflags: {' '.join(flags.flags)}  [from {flags.source}]"
@@ -412,6 +450,7 @@ def analyse(metadata: dict, policy: Policy, features: list[str], no_default_feat
         )
     report.data = {
         "root": graph.packages[graph.root].label,
+        "policy": [policy.path, *policy.extends],
         "features": features,
         "no_default_features": no_default_features,
         "wasm32_packages": len(wasm),
@@ -450,30 +489,17 @@ class Options:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--manifest-path",
-        type=Path,
-        default=config.DEFAULT_MANIFEST,
-        help="Cargo.toml of the crate built for wasm32 (default: the bundled engine)",
-    )
-    parser.add_argument(
         "--policy",
         type=Path,
         help="TOML file of forbidden and required crates/features (default: the "
         f"crate's policies.gating, else the toolchain's {DEFAULT_POLICY.name})",
     )
-    parser.add_argument("--features", default="", help="comma-separated features, as given to the build")
-    parser.add_argument("--no-default-features", action="store_true", help="as given to the build")
 
 
-def options_from_args(args: argparse.Namespace) -> Options:
-    manifest = Path(args.manifest_path)
-    if not manifest.is_file():
-        raise ToolchainError(
-            f"no Cargo.toml at {manifest}",
-            "pass --manifest-path pointing at the Cargo.toml of the crate built for wasm32",
-        )
-    policy = config.resolve_policies(manifest, {"gating": args.policy}).gating
-    return Options(manifest, policy, tuple(split_features(args.features)), args.no_default_features)
+def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Config]) -> Options:
+    """The crate `check` names (--manifest-path, --package, --features: resolve()), with --policy over its own."""
+    options = options_for(resolve())
+    return replace(options, policy=args.policy) if args.policy else options
 
 
 def options_for(resolved: config.Config) -> Options:

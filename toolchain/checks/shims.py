@@ -17,14 +17,15 @@ import argparse
 import re
 import tomllib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.analysis import cargo_lock, config, wasm_module
+from toolchain import checks
+from toolchain.analysis import config, wasm_module
 from toolchain.checks import Report, Violation
 from toolchain.core.errors import ToolchainError
-from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN, Layout
-from toolchain.core.record import BuildRecord
+from toolchain.core.layout import WASM_BINDGEN
 
 NAME = "shims"
 SUMMARY = "static call-graph analysis: no export may reach std's unsupported time/randomness stubs"
@@ -99,16 +100,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wasm",
         type=Path,
-        help="the module to analyse, with its names section (default: the wasm-bindgen stage output "
-        "of --manifest-path's crate, from its build record)",
+        help="the module to analyse, with its names section (default: the wasm-bindgen stage output of the "
+        "crate's last build, from its build record); given without --manifest-path: a module alone, which gets "
+        "only the waivers of --policy",
     )
-    parser.add_argument(
-        "--manifest-path",
-        type=Path,
-        help="crate whose built module to analyse, and whose policies.shims waives (default: the bundled engine, "
-        "unless --wasm is given: a module alone gets only the waivers of --policy)",
-    )
-    parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
     parser.add_argument(
         "--policy",
         type=Path,
@@ -127,31 +122,28 @@ def _glue_beside(wasm: Path) -> Path | None:
     return candidates[0] if candidates else None
 
 
-def options_from_args(args: argparse.Namespace) -> Options:
-    # A module given alone is not the engine's: the engine's waivers must not apply to it.
-    given = args.manifest_path or (None if args.wasm else config.DEFAULT_MANIFEST)
-    manifest = given if given is not None and Path(given).is_file() else None
-    if args.wasm:
-        wasm = args.wasm
-    elif manifest is None:
-        raise ToolchainError(f"no Cargo.toml at {given}", "pass --manifest-path of a built crate, or --wasm FILE")
-    else:
-        wasm = built_module(Layout.of(args.artifacts_dir, cargo_lock.read_manifest(manifest)))
-    policy = config.resolve_policies(manifest, {"shims": args.policy}).shims
-    return Options(wasm, args.glue or _glue_beside(wasm), policy)
+def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Config]) -> Options:
+    if args.wasm and args.manifest_path is None:
+        # A module given alone is not the engine's: the engine's waivers must not apply to it.
+        return Options(args.wasm, args.glue or _glue_beside(args.wasm), args.policy)
+    resolved = resolve()
+    wasm = args.wasm or built_module(resolved)
+    return Options(wasm, args.glue or _glue_beside(wasm), args.policy or resolved.policies.shims)
 
 
 def options_for(resolved: config.Config) -> Options:
-    wasm = built_module(resolved.layout)
+    wasm = built_module(resolved)
     return Options(wasm, _glue_beside(wasm), resolved.policies.shims)
 
 
-def built_module(layout: Layout) -> Path:
-    """The unstripped wasm-bindgen output the last build recorded (it keeps the names section)."""
-    module = BuildRecord.load(layout).module(layout, WASM_BINDGEN)
+def built_module(resolved: config.Config) -> Path:
+    """The unstripped wasm-bindgen output the crate's last build recorded (it keeps the names section)."""
+    layout = resolved.layout
+    module = checks.build_record(resolved).module(layout, WASM_BINDGEN)
     if module is None:
         raise ToolchainError(
-            f"the build record of {layout.package_name} has no wasm-bindgen stage", "rebuild the crate"
+            f"the build record of {layout.package_name} has no wasm-bindgen stage",
+            f"rebuild the crate: `{checks.command(resolved, 'build', artifacts=True)}`",
         )
     return module
 
@@ -372,6 +364,8 @@ def analyse(wasm: Path, waivers: list[Waiver], glue: Path | None = None) -> Repo
         "time from JS: " + (", ".join(providers["time"]) or "none"),
         "randomness from JS: " + (", ".join(providers["randomness"]) or "none"),
     ]
+    if not waivers:
+        report.notes.append("waivers: none (the crate names no policies.shims, and no --policy was given)")
     report.notes += [f"waived: {w}" for w in waived]
     report.data = {
         "module": str(wasm),

@@ -16,16 +16,18 @@ import json
 import os
 import tomllib
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from toolchain.analysis import cargo_lock, config, wasm_module
+from toolchain import checks
+from toolchain.analysis import config, wasm_module
+from toolchain.analysis.cargo_lock import METADATA_TABLE
 from toolchain.analysis.sizes import human
 from toolchain.checks import Report, Violation
 from toolchain.core import cache
 from toolchain.core.errors import ToolchainError
-from toolchain.core.layout import DEFAULT_ARTIFACTS, WASM_BINDGEN, WASM_OPT, Layout
-from toolchain.core.record import BuildRecord
+from toolchain.core.layout import WASM_BINDGEN, WASM_OPT
 
 NAME = "size"
 SUMMARY = "per-stage sizes, attribution to crates and functions, budget and growth against the baseline"
@@ -34,14 +36,7 @@ METRICS = ("raw", "gzip", "brotli")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--manifest-path",
-        type=Path,
-        default=config.DEFAULT_MANIFEST,
-        help="crate whose build to check (default: the bundled engine)",
-    )
-    parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS)
-    parser.add_argument(
-        "--package-dir", type=Path, help="built package with size-report.json (default: artifacts/<crate>)"
+        "--package-dir", type=Path, help="built package with size-report.json (default: <artifacts>/<crate>)"
     )
     parser.add_argument(
         "--wasm",
@@ -52,16 +47,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget",
         type=Path,
-        help="budget file (default: the crate's policies.size-budget; none: sizes are reported, nothing is limited)",
+        help="budget file (default: the crate's policies.size-budget; none: sizes are reported, nothing is judged)",
     )
     parser.add_argument(
         "--update-baseline",
         action="store_true",
-        help="write the current sizes and attribution as the new baseline (then commit it)",
+        help="write the current sizes and attribution as the crate's new baseline (the file its budget's "
+        "[growth] baseline names; then commit it)",
     )
     parser.add_argument("--top", type=int, default=20, help="how many crates and functions to list")
     parser.add_argument(
-        "--out-dir", type=Path, help="where the summary, chart and attribution go (default: artifacts/reports/<crate>)"
+        "--out-dir",
+        type=Path,
+        help="where the summary, chart and attribution go (default: <artifacts>/reports/<crate>)",
     )
 
 
@@ -74,41 +72,53 @@ class Options:
     out_dir: Path
     top: int = 20
     update_baseline: bool = False
+    manifest: Path | None = None  # the crate's Cargo.toml, for the messages that say where to name a budget
+    # `python -m toolchain check size` with the options that name this crate, for the messages
+    check_command: str = "python -m toolchain check size"
+    build_command: str = "python -m toolchain build"
 
 
-def options_from_args(args: argparse.Namespace) -> Options:
-    crate = cargo_lock.read_manifest(args.manifest_path)
-    layout = Layout.of(args.artifacts_dir, crate)
+def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Config]) -> Options:
+    resolved = resolve()
+    layout = resolved.layout
     package_dir = args.package_dir or layout.package_dir
-    budget = config.resolve_policies(crate.manifest_path, {"size-budget": args.budget}, crate.settings).size_budget
-    return Options(
-        crate.package_name,
-        package_dir / layout.size_report.name,
-        args.wasm or named_module(layout),
-        budget,
-        args.out_dir or layout.reports_dir,
-        args.top,
-        args.update_baseline,
+    base = options_for(resolved, named=args.wasm is None)
+    return replace(
+        base,
+        size_report=package_dir / layout.size_report.name,
+        wasm=args.wasm or base.wasm,
+        budget=args.budget or resolved.policies.size_budget,
+        out_dir=args.out_dir or layout.reports_dir,
+        top=args.top,
+        update_baseline=args.update_baseline,
     )
 
 
-def options_for(resolved: config.Config) -> Options:
+def options_for(resolved: config.Config, named: bool = True) -> Options:
+    """named=False: the module is given (--wasm), so the build record is not needed to find it."""
     layout = resolved.layout
     return Options(
         resolved.crate.package_name,
         layout.size_report,
-        named_module(layout),
+        named_module(resolved) if named else Path(),
         resolved.policies.size_budget,
         layout.reports_dir,
+        manifest=resolved.crate.manifest_path,
+        check_command=checks.command(resolved, "check", "size"),
+        build_command=checks.command(resolved, "build", artifacts=True),
     )
 
 
-def named_module(layout: Layout) -> Path:
-    """The newest module of the last build that keeps its names section: wasm-opt's, else wasm-bindgen's."""
-    record = BuildRecord.load(layout)
+def named_module(resolved: config.Config) -> Path:
+    """The newest module of the crate's last build that keeps its names section: wasm-opt's, else wasm-bindgen's."""
+    layout = resolved.layout
+    record = checks.build_record(resolved)
     module = record.module(layout, WASM_OPT) or record.module(layout, WASM_BINDGEN)
     if module is None:
-        raise ToolchainError(f"the build record of {layout.package_name} has no named module", "rebuild the crate")
+        raise ToolchainError(
+            f"the build record of {layout.package_name} has no named module",
+            f"rebuild the crate: `{checks.command(resolved, 'build', artifacts=True)}`",
+        )
     return module
 
 
@@ -164,10 +174,11 @@ def attribute(wasm: Path, top: int) -> Attribution:
 
 @dataclass
 class Budget:
-    path: Path | None  # None: no budget (sizes are reported, nothing is limited)
+    path: Path | None  # None: no budget (sizes are reported, nothing is judged)
     final_limits: dict[str, int]  # metric -> bytes
     max_growth_percent: float | None
     baseline: Path | None
+    crate: str | None = None  # the crate the budget is for (`crate = "name"`); None: it does not say
 
 
 NO_BUDGET = Budget(None, {}, None, None)
@@ -179,7 +190,7 @@ def load_budget(path: Path | None) -> Budget:
     if not path.is_file():
         raise ToolchainError(
             f"no size budget at {path}",
-            "fix the path, or create it: [final] max_gzip = ..., "
+            'fix the path, or create it: crate = "NAME", [final] max_gzip = ..., '
             '[growth] max_percent = ..., baseline = "size-baseline.json" (next to the budget)',
         )
     try:
@@ -204,12 +215,63 @@ def load_budget(path: Path | None) -> Budget:
             f"{path}: [growth] max_percent must be a non-negative number, not {percent!r}", "e.g. max_percent = 2.0"
         )
     baseline = growth.get("baseline")
+    crate = data.get("crate")
+    if crate is not None and (not isinstance(crate, str) or not crate):
+        raise ToolchainError(
+            f"{path}: crate must be the name of the crate the budget is for, not {crate!r}", 'e.g. crate = "my-engine"'
+        )
     return Budget(
-        path, limits, float(percent) if percent is not None else None, path.parent / baseline if baseline else None
-    )  # relative to the budget file
+        path,
+        limits,
+        float(percent) if percent is not None else None,
+        path.parent / baseline if baseline else None,  # relative to the budget file
+        crate,
+    )
 
 
-def evaluate(report: dict, budget: Budget, baseline: dict | None, attribution: Attribution | None) -> list[Violation]:
+def how_to_add_budget(crate: str, manifest: Path | None, check_command: str) -> str:
+    """What to write, and where, to give a crate a size budget of its own (and a baseline beside it)."""
+    where = (
+        f"[package.metadata.{METADATA_TABLE}] of {manifest}" if manifest else f"its [package.metadata.{METADATA_TABLE}]"
+    )
+    return (
+        f'add policies = {{ size-budget = "size-budget.toml" }} to {where}, and size-budget.toml beside it: '
+        f'crate = "{crate}", [final] max_gzip = BYTES (and max_raw, max_brotli), optionally [growth] '
+        f'max_percent = 2.0 and baseline = "size-baseline.json"; then `{check_command} --update-baseline` writes '
+        "the baseline; commit both (or give a budget file with --budget FILE)"
+    )
+
+
+def read_baseline(budget: Budget, crate: str, how: str) -> dict | None:
+    """The budget's baseline, if it exists; refused if it records another crate (a baseline judges only its own
+    crate: the engine's 20 MB must not make a 1 MB crate "-95%")."""
+    if budget.baseline is None:
+        return None
+    baseline = cache.read_json(budget.baseline)
+    if baseline is None:
+        return None
+    recorded = baseline.get("crate") if isinstance(baseline, dict) else None
+    if not isinstance(baseline, dict) or not isinstance(baseline.get("final"), dict):
+        raise ToolchainError(
+            f"{budget.baseline} (the baseline of {budget.path}) is not a size baseline",
+            "delete it and write it again with --update-baseline",
+        )
+    if recorded is not None and recorded != crate:
+        raise ToolchainError(
+            f"{budget.baseline} is the size baseline of {recorded}, not of {crate}: the budget {budget.path} "
+            f"belongs to {recorded} (or points at its baseline), and its sizes say nothing about {crate}",
+            f"give {crate} a budget and baseline of its own: {how}",
+        )
+    return baseline
+
+
+def evaluate(
+    report: dict,
+    budget: Budget,
+    baseline: dict | None,
+    attribution: Attribution | None,
+    check_command: str = "python -m toolchain check size",
+) -> list[Violation]:
     violations = []
     final = report["final"]
     for metric, limit in budget.final_limits.items():
@@ -238,7 +300,7 @@ def evaluate(report: dict, budget: Budget, baseline: dict | None, attribution: A
                         f"more than the {budget.max_growth_percent:g}% allowed",
                         chain=_growth_chain(baseline, attribution),
                         fix="find the crates that grew (listed above and in the summary); if intended, run "
-                        "`nox -s check -- size --update-baseline` and commit the baseline",
+                        f"`{check_command} --update-baseline` and commit the baseline ({budget.baseline})",
                     )
                 )
     return violations
@@ -282,6 +344,7 @@ def markdown(
     violations: list[Violation],
     baseline: dict | None,
     top: int,
+    check_command: str = "python -m toolchain check size",
 ) -> str:
     lines = [f"## Size of `{crate}`", "", "| stage | raw | gzip | brotli |", "| --- | ---: | ---: | ---: |"]
     for stage in report["stages"]:
@@ -290,7 +353,11 @@ def markdown(
     lines.append(
         f"| **final** | **{human(final['raw'])}** | **{human(final['gzip'])}** | **{human(final['brotli'])}** |"
     )
-    lines += ["", f"Budget ({budget.path or 'none: name one with policies.size-budget in the crate metadata'}):", ""]
+    lines += [
+        "",
+        f"Budget ({budget.path or 'none: sizes reported, nothing judged; name one with policies.size-budget in the crate metadata'}):",
+        "",
+    ]
     for metric, limit in budget.final_limits.items():
         mark = "✅" if final[metric] <= limit else "❌"
         lines.append(f"- {mark} final {metric} {human(final[metric])} ≤ {human(limit)}")
@@ -305,7 +372,7 @@ def markdown(
                         f"- {mark} {metric} {growth:+.2f}% vs baseline {human(before)} (max +{budget.max_growth_percent:g}%)"
                     )
         else:
-            lines.append("- no baseline yet (`nox -s check -- size --update-baseline`)")
+            lines.append(f"- no baseline yet (`{check_command} --update-baseline`)")
     if violations:
         lines += ["", f"**{len(violations)} budget violation(s)**"]
     if attribution:
@@ -375,23 +442,35 @@ def run(options: Options) -> Report:
     size_report = cache.read_json(report_path)
     if size_report is None:
         raise ToolchainError(
-            f"no size report at {report_path}", "build first: `nox -s build` (or -- --manifest-path PATH)"
+            f"no size report of {options.crate} at {report_path}", f"build it first: `{options.build_command}`"
         )
+    how = how_to_add_budget(options.crate, options.manifest, options.check_command)
     budget = load_budget(options.budget)
+    if budget.crate is not None and budget.crate != options.crate:
+        raise ToolchainError(
+            f"{budget.path} is the size budget of {budget.crate}, not of {options.crate}",
+            f"give {options.crate} a budget of its own: {how}",
+        )
+    if options.update_baseline and budget.baseline is None:
+        # Refused before anything is written: without a budget of its own the crate has no baseline to update,
+        # and no other crate's file may be taken for it.
+        raise ToolchainError(
+            f"{options.crate} has no size budget, so no baseline to update"
+            if budget.path is None
+            else f"{options.crate}'s size budget {budget.path} names no baseline ([growth] baseline)",
+            how
+            if budget.path is None
+            else f'add [growth] baseline = "size-baseline.json" (beside it) to {budget.path}',
+        )
+    baseline = read_baseline(budget, options.crate, how)
     wasm = options.wasm
     attribution = attribute(wasm, options.top)
-    baseline = cache.read_json(budget.baseline) if budget.baseline else None
     out_dir = options.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
 
     result = Report(NAME, str(report_path.parent))
     if options.update_baseline:
-        if budget.baseline is None:
-            raise ToolchainError(
-                f"{budget.path or 'no size budget'}: no baseline file to write",
-                'add baseline = "size-baseline.json" under [growth] of the budget '
-                "(the crate's policies.size-budget, or --budget FILE)",
-            )
+        assert budget.baseline is not None
         cache.write_json_atomic(
             budget.baseline,
             {
@@ -400,12 +479,23 @@ def run(options: Options) -> Report:
                 "crates": {name: {"raw": entry["raw"]} for name, entry in attribution.crates.items()},
             },
         )
-        result.notes.append(f"baseline written to {budget.baseline}: commit it")
+        result.notes.append(f"baseline of {options.crate} written to {budget.baseline}: commit it")
         baseline = cache.read_json(budget.baseline)
     else:
-        result.violations = evaluate(size_report, budget, baseline, attribution)
+        result.violations = evaluate(size_report, budget, baseline, attribution, options.check_command)
+    if budget.path is None:
+        result.judged = False
+        result.notes.append(
+            f"no size budget for {options.crate}: its sizes are reported, nothing is judged; to judge them, {how}"
+        )
+    elif baseline is not None and "crate" not in baseline:
+        result.notes.append(
+            f"{budget.baseline} records no crate; `{options.check_command} --update-baseline` records it"
+        )
 
-    summary = markdown(options.crate, size_report, attribution, budget, result.violations, baseline, options.top)
+    summary = markdown(
+        options.crate, size_report, attribution, budget, result.violations, baseline, options.top, options.check_command
+    )
     (out_dir / "size-summary.md").write_text(summary)
     (out_dir / "size-attribution.html").write_text(chart_html(options.crate, attribution, options.top))
     (out_dir / "size-attribution.json").write_text(
@@ -435,6 +525,9 @@ def run(options: Options) -> Report:
         f"summary, chart, attribution: {out_dir}/size-summary.md, size-attribution.html, size-attribution.json",
     ]
     result.data = {
+        "crate": options.crate,
+        "budget": str(budget.path) if budget.path else None,
+        "baseline": str(budget.baseline) if budget.baseline else None,
         "final": final,
         "limits": budget.final_limits,
         "max_growth_percent": budget.max_growth_percent,

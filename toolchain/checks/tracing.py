@@ -3,7 +3,8 @@
 Instrumented analytics code runs in the browser only if its tracing library compiles for
 wasm32-unknown-unknown without the native-only dependencies (transport, serialization, threads)
 it uses on servers. Those are declared under `[target.'cfg(not(target_arch = "wasm32"))'...]`;
-this check proves, for each crate listed in the crate's tracing list (policies.tracing; the engine's is ci/wasm-tracing.toml):
+this check proves, for each crate listed in the crate's tracing list (policies.tracing; the engine's is
+ci/wasm-tracing.toml; a crate without one has nothing to check):
 
   1. none of its native-only dependencies is in its wasm32 graph (default features off, as the
      browser build uses it), nothing outside its reviewed `wasm32-allowed` set, and nothing the
@@ -17,10 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.analysis import cargo_config, cargo_graph, config
+from toolchain.analysis.cargo_lock import METADATA_TABLE
 from toolchain.checks import Report, Violation, gating
 from toolchain.core import cache, process
 from toolchain.core.errors import ToolchainError
@@ -32,21 +35,22 @@ SUMMARY = "instrumentation crates: build native and wasm32, and no native-only d
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--manifest-path",
+        "--crate",
         type=Path,
         action="append",
-        help="an instrumentation crate to check (repeatable; default: the crates in --list)",
+        help="an instrumentation crate (its Cargo.toml or directory) to check instead of the crate's list "
+        "(repeatable; without a wasm32-allowed review)",
     )
     parser.add_argument(
         "--list",
         type=Path,
-        help=f"crates to check (default: the engine's policies.tracing, from {config.DEFAULT_MANIFEST})",
+        help="crates to check (default: the crate's policies.tracing; none: nothing to check)",
     )
     parser.add_argument(
         "--policy",
         type=Path,
         help="gating policy also applied to their wasm32 graphs "
-        f"(default: the engine's policies.gating, else the toolchain's {gating.DEFAULT_POLICY.name})",
+        f"(default: the crate's policies.gating, else the toolchain's {gating.DEFAULT_POLICY.name})",
     )
     parser.add_argument("--no-build", action="store_true", help="only the dependency-graph part (no compilation)")
 
@@ -57,20 +61,43 @@ class Options:
     policy: Path  # the gating policy
     no_build: bool = False
     listed_in: Path | None = None  # the list the crates came from, for messages
+    owner: str = ""  # the crate whose list (policies.tracing) this is, for the "nothing to check" note
 
 
-def options_from_args(args: argparse.Namespace) -> Options:
-    engine = config.DEFAULT_MANIFEST if config.DEFAULT_MANIFEST.is_file() else None
-    policies = config.resolve_policies(engine, {"tracing": args.list, "gating": args.policy})
-    if args.manifest_path:
-        return Options(tuple((m, None) for m in args.manifest_path), policies.gating, args.no_build)
-    return Options(crates_listed_in(policies.tracing), policies.gating, args.no_build, policies.tracing)
+def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Config]) -> Options:
+    """--crate: those crates, against --policy or the named crate's gating policy; else the list of the crate
+    `check` names (its policies.tracing, or --list)."""
+    if args.crate:
+        crates = tuple((_manifest_of(c), None) for c in args.crate)
+        if args.policy is not None:
+            return Options(crates, args.policy, args.no_build)
+        if args.manifest_path is None and not config.DEFAULT_MANIFEST.is_file():
+            # no crate named and no engine here (an installed toolchain): the toolchain's rules
+            return Options(crates, gating.DEFAULT_POLICY, args.no_build)
+        return Options(crates, resolve().policies.gating, args.no_build)
+    resolved = resolve()
+    listing = args.list or resolved.policies.tracing
+    return Options(
+        crates_listed_in(listing),
+        args.policy or resolved.policies.gating,
+        args.no_build,
+        listing,
+        resolved.crate.package_name,
+    )
 
 
 def options_for(resolved: config.Config) -> Options:
     return Options(
-        crates_listed_in(resolved.policies.tracing), resolved.policies.gating, False, resolved.policies.tracing
+        crates_listed_in(resolved.policies.tracing),
+        resolved.policies.gating,
+        False,
+        resolved.policies.tracing,
+        resolved.crate.package_name,
     )
+
+
+def _manifest_of(path: Path) -> Path:
+    return path / "Cargo.toml" if path.is_dir() else path
 
 
 @dataclass(frozen=True)
@@ -120,7 +147,7 @@ def crates_listed_in(listing: Path | None) -> tuple[tuple[Path, frozenset[str] |
 def read_crate(manifest: Path, target_cfg: list[str], allowed: frozenset[str] | None = None) -> CrateUnderCheck:
     """The crate's name and its native-only dependencies: those under a target that is not wasm32."""
     if not manifest.is_file():
-        raise ToolchainError(f"no Cargo.toml at {manifest}", "fix the path (in the tracing list, or --manifest-path)")
+        raise ToolchainError(f"no Cargo.toml at {manifest}", "fix the path (in the tracing list, or --crate)")
     data = tomllib.loads(manifest.read_text())
     native_only: dict[str, str] = {}
     for target, tables in data.get("target", {}).items():
@@ -214,11 +241,15 @@ def build(toolchain: rust.RustToolchain, crate: CrateUnderCheck, wasm: bool) -> 
 def run(options: Options) -> Report:
     crates = options.crates
     if not crates:
+        whose = f"{options.owner} has no" if options.owner else "no"
         return Report(
             NAME,
             "no instrumentation crates",
             notes=[
-                "nothing to check: list crates with policies.tracing in the crate's metadata, --list FILE or --manifest-path"
+                f"nothing to check: {whose} list of instrumentation crates "
+                + (f"(the list {options.listed_in} is empty)" if options.listed_in else "(no policies.tracing)")
+                + f'; to check some, name a list with tracing = "FILE" in [package.metadata.{METADATA_TABLE}.policies] '
+                '(FILE: [[crate]] manifest = "path/Cargo.toml" entries), or pass --list FILE or --crate PATH'
             ],
         )
     toolchain = rust.find_toolchain()
