@@ -173,3 +173,177 @@ def test_the_shared_store_keeps_only_the_most_recent_entries(tmp_path, monkeypat
         build.run_cached(tmp_path / "r.json", key, [out], _producer(out, calls), store)
         os.utime(store / key, (len(calls), len(calls)))  # distinct, increasing mtimes
     assert sorted(p.name for p in store.iterdir()) == ["b", "c"]
+
+
+# ---------------------------------------------------------------- outputs below the stage's directory
+
+
+def _writes(base: Path, files: dict[str, bytes], calls: list):
+    """A stage that writes files (by path below base) and counts its runs."""
+
+    def produce():
+        calls.append(1)
+        for name, content in files.items():
+            (base / name).parent.mkdir(parents=True, exist_ok=True)
+            (base / name).write_bytes(content)
+
+    return produce
+
+
+SNIPPET_FILES = {
+    "glue.js": b"import { shout } from './snippets/c-0123/inline0.js';",
+    "snippets/c-0123/inline0.js": b"export function shout(s) { return s; }",
+    "snippets/c-0123/js/format.js": b"export function frame(t) { return t; }",
+}
+
+
+def _found(base: Path):
+    return lambda: sorted(p for p in (base / "snippets").rglob("*") if p.is_file())
+
+
+def test_outputs_found_after_the_stage_are_recorded_stored_and_restored_at_their_paths(tmp_path):
+    store, calls = tmp_path / "store", []
+    first = tmp_path / "clone1" / "stage"
+    record = tmp_path / "clone1" / "stage.record.json"
+    reused = build.run_cached(
+        record,
+        "k1",
+        [first / "glue.js"],
+        _writes(first, SNIPPET_FILES, calls),
+        store,
+        base=first,
+        found=_found(first),
+    )
+    assert reused is False and len(calls) == 1
+    assert sorted(json.loads(record.read_text())["outputs"]) == sorted(SNIPPET_FILES)
+    manifest = json.loads((store / "k1" / build.STORE_MANIFEST).read_text())["outputs"]
+    assert sorted(manifest) == sorted(SNIPPET_FILES)
+    assert (store / "k1" / "snippets" / "c-0123" / "js" / "format.js").read_bytes() == SNIPPET_FILES[
+        "snippets/c-0123/js/format.js"
+    ]
+    # the same checkout: reused from its record, every found file checked too
+    assert build.run_cached(record, "k1", [first / "glue.js"], _writes(first, {}, calls), store, base=first) is True
+    (first / "snippets" / "c-0123" / "inline0.js").write_bytes(b"edited")
+    assert build.run_cached(record, "k1", [first / "glue.js"], _writes(first, {}, calls), store, base=first) is True
+    assert (first / "snippets" / "c-0123" / "inline0.js").read_bytes() == SNIPPET_FILES["snippets/c-0123/inline0.js"]
+    # a fresh clone: restored from the store with its subdirectories, nothing runs
+    second = tmp_path / "clone2" / "stage"
+    second_record = tmp_path / "clone2" / "stage.record.json"
+    assert (
+        build.run_cached(second_record, "k1", [second / "glue.js"], _writes(second, {}, calls), store, base=second)
+        is True
+    )
+    assert len(calls) == 1
+    assert {
+        p.relative_to(second).as_posix(): p.read_bytes() for p in build.recorded_outputs(second_record, second)
+    } == (SNIPPET_FILES)
+    assert not list(second.rglob(".*"))  # no temporary copies left
+
+
+@pytest.mark.parametrize("name", ["../escaped.js", "/etc/escaped.js", "snippets/../../escaped.js", ".complete"])
+def test_a_store_entry_naming_a_path_outside_the_stage_is_never_followed(tmp_path, name, capsys):
+    store, calls = tmp_path / "store", []
+    base = tmp_path / "clone" / "stage"
+    entry = store / "k1"
+    entry.mkdir(parents=True)
+    (entry / "glue.js").write_bytes(b"glue")
+    (tmp_path / "clone").mkdir()
+    outputs = {"glue.js": cache.file_fingerprint(entry / "glue.js")}
+    source = Path(os.path.normpath(entry / name)) if not name.startswith("/") else None
+    if source is not None and source.is_relative_to(tmp_path):  # the file is there, with the right checksum
+        source.write_bytes(b"export const escaped = true;")
+        outputs[name] = cache.file_fingerprint(source)
+    else:
+        outputs[name] = {"sha256": "0" * 64, "size": 1}
+    cache.write_json_atomic(entry / build.STORE_MANIFEST, {"outputs": outputs})
+    reused = build.run_cached(
+        tmp_path / "clone" / "r.json", "k1", [base / "glue.js"], _writes(base, {"glue.js": b"glue"}, calls), store
+    )
+    assert reused is False and calls == [1]
+    assert not (tmp_path / "clone" / "escaped.js").exists() and not Path("/etc/escaped.js").exists()
+    assert "damaged" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the store, per crate
+
+
+def test_filling_one_crates_store_never_evicts_another_crates_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(build, "STAGE_STORE_ENTRIES", 3)
+    calls: list = []
+    engine_store = build.stage_store("datafusion-wasm")
+    out = tmp_path / "engine" / "o.wasm"
+    out.parent.mkdir()
+    build.run_cached(tmp_path / "engine" / "r.json", "e" * 64, [out], _producer(out, calls), engine_store)
+    os.utime(engine_store / ("e" * 64), (1, 1))  # the oldest entry of the whole store
+    small = build.stage_store("greeter")
+    for i in range(10):
+        key = f"{i:064x}"
+        build.run_cached(tmp_path / "r.json", key, [tmp_path / "o.wasm"], _producer(tmp_path / "o.wasm", calls), small)
+        os.utime(small / key, (100 + i, 100 + i))
+    assert sorted(p.name for p in small.iterdir()) == [f"{i:064x}" for i in (7, 8, 9)]
+    assert [p.name for p in engine_store.iterdir()] == ["e" * 64]
+    assert engine_store.parent == small.parent == tmp_path / "cache" / "stages"
+    # a fresh clone of the engine still restores it
+    fresh = tmp_path / "fresh" / "o.wasm"
+    assert build.run_cached(fresh.with_suffix(".json"), "e" * 64, [fresh], _producer(fresh, calls), engine_store)
+
+
+def test_entries_of_the_ungrouped_layout_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "cache" / "stages"
+    (root / ("a" * 64)).mkdir(parents=True)
+    (root / ("a" * 64) / build.STORE_MANIFEST).write_text("{}")
+    (root / "hello-engine" / ("b" * 64)).mkdir(parents=True)
+    assert build.stage_store("greeter") == root / "greeter"
+    assert sorted(p.name for p in root.iterdir()) == ["hello-engine"]
+    assert (root / "hello-engine" / ("b" * 64)).is_dir()
+
+
+@pytest.mark.parametrize("name", ["", "..", "../engine", "a/b", ".hidden"])
+def test_the_store_group_is_a_package_name(name):
+    with pytest.raises(ValueError):
+        build.stage_store(name)
+
+
+# ---------------------------------------------------------------- the wasm-bindgen stage and its snippets
+
+
+def _fake_generate(files: dict[str, bytes], calls: list):
+    def generate(bindgen, input_wasm, out_dir, out_name):
+        calls.append(input_wasm.read_bytes())
+        out_dir.mkdir(parents=True, exist_ok=True)  # as wasm-bindgen: it adds, never empties snippets/
+        for name in (f"{out_name}_bg.wasm", f"{out_name}.js", f"{out_name}.d.ts", f"{out_name}_bg.wasm.d.ts"):
+            (out_dir / name).write_bytes(input_wasm.read_bytes() + name.encode())
+        for name, content in files.items():
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (out_dir / name).write_bytes(content)
+
+    return generate
+
+
+def test_the_bindgen_stage_returns_its_snippets_and_drops_an_earlier_inputs(tmp_path, monkeypatch):
+    calls: list = []
+    bindgen = wasm_bindgen.WasmBindgen(Path("/bin/wasm-bindgen"), "0.2.130", "test")
+    cargo_wasm, store = tmp_path / "c.wasm", tmp_path / "store"
+    cargo_wasm.write_bytes(b"v1")
+    old = {"snippets/g-1111/inline0.js": b"old", "snippets/g-1111/js/format.js": b"old module"}
+    monkeypatch.setattr(wasm_bindgen, "generate", _fake_generate(old, calls))
+    stage = tmp_path / "a" / "wasm-bindgen"
+    glue, reused = build.bindgen_stage(bindgen, cargo_wasm, stage, "g", store)
+    assert not reused and sorted(n for n in glue if n.startswith("snippets/")) == sorted(old)
+    assert glue["snippets/g-1111/js/format.js"] == stage / "snippets" / "g-1111" / "js" / "format.js"
+
+    cargo_wasm.write_bytes(b"v2")  # the crate changed: another hash, the module gone
+    new = {"snippets/g-2222/inline0.js": b"new"}
+    monkeypatch.setattr(wasm_bindgen, "generate", _fake_generate(new, calls))
+    glue, reused = build.bindgen_stage(bindgen, cargo_wasm, stage, "g", store)
+    assert [n for n in glue if n.startswith("snippets/")] == ["snippets/g-2222/inline0.js"]
+    assert sorted(p.relative_to(stage).as_posix() for p in (stage / "snippets").rglob("*.js")) == sorted(new)
+
+    # the first input again, in this checkout: restored from the store, the v2 snippet dropped
+    cargo_wasm.write_bytes(b"v1")
+    glue, reused = build.bindgen_stage(bindgen, cargo_wasm, stage, "g", store)
+    assert reused and len(calls) == 2
+    assert sorted(p.relative_to(stage).as_posix() for p in (stage / "snippets").rglob("*.js")) == sorted(old)
+    assert sorted(n for n in glue if n.startswith("snippets/")) == sorted(old)

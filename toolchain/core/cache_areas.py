@@ -5,7 +5,8 @@ holds one directory per area:
 
     tools/                  provisioned tools, one directory per tool and version
                             (tools/toolchain-wheels/: the built toolchain wheels)
-    stages/                 the shared stage store, one entry per stage key (pipeline/build.py)
+    stages/                 the shared stage store: stages/<crate>/<stage key>/, the newest entries kept per
+                            crate (pipeline/build.py); an entry of the area is one crate's
     cargo-target/           cargo target directories: wasm32-<key>, shared by every crate built with the
                             same rustflags and std features (analysis/config.py), and one per check
     builds/                 where each crate's last build wrote its outputs (analysis/config.py)
@@ -53,7 +54,7 @@ class Area:
 
 AREAS = (
     Area("tools", "tools", "provisioned tools, by tool and version", "tools"),
-    Area("stages", "stages", "stage store entries (outputs of wasm-bindgen, wasm-opt... by key)", "stages"),
+    Area("stages", "stages", "stage store, per crate (outputs of wasm-bindgen, wasm-opt... by key)", "stages"),
     Area("cargo-targets", "cargo-target", "cargo target directories, shared by crates with the same flags", "targets"),
     Area("builds", "builds", "where each crate's last build went (for its checks)", "all"),
     Area(
@@ -201,6 +202,9 @@ def tool_and_version(name: str) -> tuple[str, str | None]:
 
 def _stage_outputs(entry: Path) -> str | None:
     manifest = cache.read_json(entry / ".complete")
+    keys = [k for k in _children(entry) if k.is_dir() and not k.name.startswith(".")]
+    if not (entry / ".complete").exists() and keys:  # a crate's group: stages/<crate>/<key>/
+        return f"{len(keys)} stage entr{'y' if len(keys) == 1 else 'ies'} of this crate"
     if not (entry / ".complete").exists():
         return "unfinished (no .complete manifest)"
     if isinstance(manifest, dict) and isinstance(manifest.get("outputs"), dict):
@@ -388,7 +392,7 @@ def _day(timestamp: float) -> str:
 def entry_label(entry: Entry) -> str:
     if entry.tool:
         return f"{entry.tool} {entry.version}" if entry.version else entry.tool
-    if entry.area == "stages" and not entry.name.startswith("."):
+    if entry.area == "stages" and re.fullmatch(r"[0-9a-f]{64}", entry.name):  # an entry of the ungrouped layout
         return f"{entry.name[:16]}…"
     return entry.name or entry.area
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain import __version__
-from toolchain.analysis import cargo_lock, config, sizes, wasm_module
+from toolchain.analysis import cargo_lock, cargo_metadata, config, sizes, wasm_module
 from toolchain.core import cache, console, process
 from toolchain.core.errors import StageFailed, ToolchainError
 from toolchain.core.git import checkout_relative, git_commit
@@ -230,75 +231,136 @@ def cargo_build(
 # ---------------------------------------------------------------- stage caching
 
 
-STAGE_STORE_ENTRIES = 12  # outputs kept in the shared store (least recently used go first)
+STAGE_STORE_ENTRIES = 12  # entries kept per crate in the shared store (least recently used go first)
+STAGE_STORE_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a cargo package name: one directory level
 
 
-def stage_store() -> Path:
-    """Content-addressed stage outputs shared by every checkout on the machine (fresh clones, CI)."""
-    return cache.cache_root() / "stages"
+def stage_store(package: str) -> Path:
+    """Content-addressed stage outputs shared by every checkout on the machine (fresh clones, CI),
+    one group per crate: stages/<package>/<key>/. Each crate keeps its own STAGE_STORE_ENTRIES, so
+    building many small crates never evicts the engine's outputs (minutes of wasm-opt to make again)."""
+    if not STAGE_STORE_GROUP.fullmatch(package):
+        raise ValueError(f"{package!r} is not a cargo package name")
+    root = cache.cache_root() / "stages"
+    _evict_ungrouped_entries(root)
+    return root / package
 
 
-# The last file written to a store entry: the size and sha256 of each output. An entry without
-# it, or whose files differ from it, is never restored: it is evicted and the stage runs.
+def _evict_ungrouped_entries(root: Path) -> None:
+    """Entries of the store's first layout, stages/<key>/ with no crate above them: no build looks
+    there any more, so they are only disk (the engine's were hundreds of MB). A key is 64 hex digits,
+    which no crate's group is named."""
+    if not root.is_dir() or root.is_symlink():
+        return
+    for entry in root.iterdir():
+        if re.fullmatch(r"[0-9a-f]{64}", entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+# The last file written to a store entry: the size and sha256 of each output, by its path relative
+# to the stage's directory. An entry without it, or whose files differ from it, is never restored:
+# it is evicted and the stage runs.
 STORE_MANIFEST = ".complete"
 
 
-def _store_entry_problem(entry: Path, outputs: list[Path], staged: list[tuple[Path, Path]]) -> str | None:
-    """Copies the entry's files to temporary names beside the outputs (listed in staged) and
-    checks each copy against the entry's manifest; what is wrong with the entry, or None."""
+def _output_name(path: Path, base: Path) -> str:
+    """An output's name in records and store entries: its path below the stage's directory, with /."""
+    return path.relative_to(base).as_posix()
+
+
+def _unsafe_name(name: object) -> str | None:
+    """Why a recorded output name cannot be used as a path below the stage's directory, or None.
+    Names come from files on disk (a record, a store entry): one that climbs out (.., an absolute
+    path) or names the manifest itself is never followed."""
+    if not isinstance(name, str) or not name:
+        return f"an output name {name!r} that is not a path"
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in parts):
+        return f"the output name {name!r} leaves the stage's directory"
+    if name == STORE_MANIFEST:
+        return f"an output named {STORE_MANIFEST}"
+    return None
+
+
+def _inside(base: Path, name: str) -> Path:
+    """base/name, which must stay below base once symlinks are resolved."""
+    path = base / name
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise ValueError(f"{name} resolves outside {base}")
+    return path
+
+
+def _store_entry_problem(entry: Path, base: Path, required: list[str], staged: list[tuple[Path, Path]]) -> str | None:
+    """Copies the entry's files (every one its manifest lists: the required outputs and those the
+    stage found it had written) to temporary names beside their places below base, recording them in
+    staged, and checks each copy against the manifest; what is wrong with the entry, or None."""
     manifest = cache.read_json(entry / STORE_MANIFEST)
     if not (entry / STORE_MANIFEST).exists():
         return f"no {STORE_MANIFEST} manifest: it was never finished"
     if not isinstance(manifest, dict) or not isinstance(manifest.get("outputs"), dict):
         return f"its {STORE_MANIFEST} records no checksums (an entry from before they were recorded, or damaged)"
-    for output in outputs:
-        expected = manifest["outputs"].get(output.name)
+    recorded: dict = manifest["outputs"]
+    for name in required:
+        if not isinstance(recorded.get(name), dict):
+            return f"{name} is not in its manifest"
+    for name, expected in recorded.items():
+        problem = _unsafe_name(name)
+        if problem:
+            return problem
         if not isinstance(expected, dict):
-            return f"{output.name} is not in its manifest"
+            return f"{name} has no checksum in its manifest"
+        try:
+            output = _inside(base, name)
+        except ValueError:
+            return f"{name} would be restored outside {base}"
         output.parent.mkdir(parents=True, exist_ok=True)
         temporary = output.with_name(f".{output.name}.restoring-{os.getpid()}")
         staged.append((temporary, output))
         try:
-            shutil.copyfile(entry / output.name, temporary)
-        except FileNotFoundError:
-            return f"{output.name} is missing"
+            shutil.copyfile(_inside(entry, name), temporary)
+        except (FileNotFoundError, ValueError):
+            return f"{name} is missing"
         # The copy is what is checked: bytes that change between a check and a copy are never used.
-        problem = cache.fingerprint_problem(temporary, expected, output.name)
+        problem = cache.fingerprint_problem(temporary, expected, name)
         if problem:
             return problem
     return None
 
 
-def _restore_from_store(entry: Path, outputs: list[Path]) -> bool:
-    """Outputs from a store entry, each file verified before it replaces an output. A damaged
-    entry is evicted with one line saying what was wrong; False then, and the stage runs."""
+def _restore_from_store(entry: Path, base: Path, required: list[str]) -> list[str] | None:
+    """The outputs of a store entry, each file verified before it replaces an output below base;
+    the names restored. A damaged entry is evicted with one line saying what was wrong; None then,
+    and the stage runs."""
     if not entry.is_dir():
-        return False
+        return None
     staged: list[tuple[Path, Path]] = []
     try:
-        problem = _store_entry_problem(entry, outputs, staged)
+        problem = _store_entry_problem(entry, base, required, staged)
         if problem is None:
             for temporary, output in staged:
                 os.replace(temporary, output)
             os.utime(entry)  # recently used
-            return True
+            return [_output_name(output, base) for _, output in staged]
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
     console.warn(f"shared stage cache entry {entry.name[:16]}… is damaged ({problem}): evicted; the stage runs again")
     shutil.rmtree(entry, ignore_errors=True)
-    return False
+    return None
 
 
-def _save_to_store(entry: Path, outputs: list[Path]) -> None:
+def _save_to_store(entry: Path, base: Path, outputs: list[Path]) -> None:
     def populate(directory: Path) -> None:
         recorded = {}
         for output in outputs:
-            recorded[output.name] = cache.file_fingerprint(output)
-            shutil.copyfile(output, directory / output.name)
+            name = _output_name(output, base)
+            recorded[name] = cache.file_fingerprint(output)
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(output, directory / name)
         cache.write_json_atomic(directory / STORE_MANIFEST, {"outputs": recorded})
 
     cache.install_dir_atomically(entry, populate)
+    # Eviction stays within the entry's group (one crate's entries): another crate's are never counted.
     entries = sorted(
         (e for e in entry.parent.iterdir() if e.is_dir() and not e.name.startswith(".")),
         key=lambda e: e.stat().st_mtime,
@@ -308,8 +370,40 @@ def _save_to_store(entry: Path, outputs: list[Path]) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def _record_matches(record: object, key: str, base: Path, required: list[str]) -> bool:
+    """The checkout's record is of this key and every file it lists is there with its recorded digest."""
+    if not isinstance(record, dict) or record.get("key") != key or not isinstance(record.get("outputs"), dict):
+        return False
+    digests: dict = record["outputs"]
+    if not set(required) <= set(digests):
+        return False
+    for name, digest in digests.items():
+        if _unsafe_name(name):
+            return False
+        path = base / name
+        if not path.is_file() or digest != cache.file_sha256(path):
+            return False
+    return True
+
+
+def recorded_outputs(record_path: Path, base: Path) -> list[Path]:
+    """Every output a stage's record lists (those it declares and those it found it had written), sorted."""
+    record = cache.read_json(record_path)
+    outputs = record.get("outputs") if isinstance(record, dict) else None
+    if not isinstance(outputs, dict):
+        return []
+    return [base / name for name in sorted(outputs) if not _unsafe_name(name)]
+
+
 def run_cached(
-    record_path: Path, key: str, outputs: list[Path], produce: Callable[[], None], store: Path | None = None
+    record_path: Path,
+    key: str,
+    outputs: list[Path],
+    produce: Callable[[], None],
+    store: Path | None = None,
+    *,
+    base: Path | None = None,
+    found: Callable[[], list[Path]] | None = None,
 ) -> bool:
     """Runs produce() unless these outputs were already made from the same key.
 
@@ -317,27 +411,46 @@ def run_cached(
     previous run in this checkout (the record, whose digests are checked), else from the shared
     store (each file verified against the entry's manifest), else produced (and then saved to
     the store). Returns True when nothing had to run.
+
+    Outputs are named by their path below base (default: the first output's directory, so
+    outputs in one directory go by their file names). found() lists the further files produce()
+    wrote that depend on the input (wasm-bindgen's snippets): they are recorded, stored and
+    restored with the others; recorded_outputs() lists them all afterwards.
     """
+    base = base if base is not None else outputs[0].parent
+    required = [_output_name(p, base) for p in outputs]
     record = cache.read_json(record_path)
-    if isinstance(record, dict) and record.get("key") == key and all(p.exists() for p in outputs):
-        digests = record.get("outputs") or {}
-        if all(digests.get(p.name) == cache.file_sha256(p) for p in outputs):
-            return True
+    if _record_matches(record, key, base, required):
+        return True
+    if isinstance(record, dict) and record.get("key") == key:
         console.info(f"{record_path.name}: the outputs differ from their record; they are made again")
     record_path.unlink(missing_ok=True)  # a failed run must not leave a record claiming success
-    restored = False
-    if store is not None and _restore_from_store(store / key, outputs):
-        restored = True
+    restored = _restore_from_store(store / key, base, required) if store is not None else None
+    if restored is not None:
+        assert store is not None
         console.info(f"restored from the shared stage cache ({store / key})")
+        written = [base / name for name in restored]
     else:
         produce()
-    cache.write_json_atomic(record_path, {"key": key, "outputs": {p.name: cache.file_sha256(p) for p in outputs}})
-    if store is not None and not restored:
-        _save_to_store(store / key, outputs)
-    return restored
+        written = list(dict.fromkeys([*outputs, *(found() if found is not None else [])]))
+    cache.write_json_atomic(
+        record_path, {"key": key, "outputs": {_output_name(p, base): cache.file_sha256(p) for p in written}}
+    )
+    if store is not None and restored is None:
+        _save_to_store(store / key, base, written)
+    return restored is not None
 
 
 # ---------------------------------------------------------------- stage: wasm-bindgen
+
+# Where wasm-bindgen writes the JS a crate imports, beside the glue: snippets/<crate>-<hash>/inline<N>.js
+# for `inline_js`, snippets/<crate>-<hash>/<path> for `module = "/<path>"`. The glue imports them
+# by relative URL, so the package ships them at the same paths.
+SNIPPETS = "snippets"
+
+
+def _files_below(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else []
 
 
 def bindgen_stage(
@@ -347,7 +460,10 @@ def bindgen_stage(
     out_name: str,
     store: Path | None = None,
 ) -> tuple[dict[str, Path], bool]:
-    """JS glue + .d.ts; the module it writes keeps its names section (the checks read it)."""
+    """JS glue + .d.ts; the module it writes keeps its names section (the checks read it).
+
+    Returns the files by role (wasm, js, dts, wasm_dts) and each snippet by its path relative to
+    the glue (snippets/...), and whether the stage was skipped."""
     outputs = {
         "wasm": stage_dir / f"{out_name}_bg.wasm",
         "js": stage_dir / f"{out_name}.js",
@@ -361,16 +477,94 @@ def bindgen_stage(
         out_name=out_name,
         target="web",
     )
+
+    def generate() -> None:
+        # found() takes every file below snippets/ for this input's: none may be left from an earlier
+        # input (another hash, a module since removed), whether or not generate() empties the directory.
+        shutil.rmtree(stage_dir / SNIPPETS, ignore_errors=True)
+        wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name)
+
+    record_path = stage_dir.with_suffix(".record.json")
     reused = run_cached(
-        stage_dir.with_suffix(".record.json"),
+        record_path,
         key,
         list(outputs.values()),
-        lambda: wasm_bindgen.generate(bindgen, cargo_wasm, stage_dir, out_name),
+        generate,
         store,
+        base=stage_dir,
+        found=lambda: _files_below(stage_dir / SNIPPETS),
     )
     if reused:
         console.info("wasm-bindgen: input unchanged, reusing the previous output")
-    return outputs, reused
+    snippets = {
+        _output_name(p, stage_dir): p
+        for p in recorded_outputs(record_path, stage_dir)
+        if p.relative_to(stage_dir).parts[0] == SNIPPETS
+    }
+    # A restore from the store leaves an earlier build's snippets beside these: only the recorded ones count.
+    for stale in set(_files_below(stage_dir / SNIPPETS)) - set(snippets.values()):
+        stale.unlink()
+    return {**outputs, **snippets}, reused
+
+
+# Exports wasm-bindgen adds to every module (allocator, externref table, start, closure shims):
+# none of them is the crate's API.
+_INTERNAL_EXPORT = re.compile(r"__|wasm_bindgen_[0-9a-f]+___")
+
+
+def exports_problem(module: Path) -> str | None:
+    """Why a wasm-bindgen module is of no use to a page, or None: it exports no function of the
+    crate's (only memory and wasm-bindgen's internals) and calls no JS (a crate that only runs a
+    start function still imports what it calls)."""
+    parsed = wasm_module.parse(module)
+    if any(e.kind == "func" and not _INTERNAL_EXPORT.match(e.name) for e in parsed.exports):
+        return None
+    if any(not i.name.startswith("__wbindgen_") for i in parsed.imports):
+        return None
+    exported = ", ".join(e.name for e in parsed.exports) or "nothing"
+    return (
+        f"the module wasm-bindgen made ({parsed.size} bytes) exports no function of the crate and calls no JS "
+        f"(its exports: {exported})"
+    )
+
+
+def _crate_features(crate: cargo_lock.CrateManifest) -> dict[str, list[str]] | None:
+    """The crate's [features] as cargo reads them, or None when they cannot be read."""
+    try:
+        member = cargo_metadata.read_workspace(crate.manifest_path).member_named(crate.package_name)
+    except ToolchainError:
+        return None
+    features = member.fields.get("features") if member is not None else None
+    return features if isinstance(features, dict) else None
+
+
+def require_exports(
+    module: Path, crate: cargo_lock.CrateManifest, features: Sequence[str] = (), no_default_features: bool = False
+) -> None:
+    """StageFailed when the module exports nothing a page could use, before anything is published:
+    the usual cause is a crate whose #[wasm_bindgen] items sit behind a cargo feature the build did
+    not enable (wasm-pack would publish the empty module without a word)."""
+    problem = exports_problem(module)
+    if problem is None:
+        return
+    passed = ", ".join(features) or "none"
+    if no_default_features:
+        passed += " (and --no-default-features)"
+    known = _crate_features(crate)
+    listed = (
+        "; the crate's features: "
+        + ", ".join(
+            f"{name} (enables {', '.join(enables)})" if enables else name for name, enables in sorted(known.items())
+        )
+        if known
+        else ("; the crate has no [features]" if known is not None else "")
+    )
+    raise StageFailed(
+        f"{crate.package_name}: {problem}; nothing was published",
+        "the likely cause: its #[wasm_bindgen] items are behind a cargo feature this build did not enable "
+        f"(features passed: {passed}{listed}): pass it with --features NAME (or drop --no-default-features). "
+        "Otherwise export something: `#[wasm_bindgen] pub fn ...`",
+    )
 
 
 # ---------------------------------------------------------------- stage: wasm-opt
@@ -428,13 +622,75 @@ def extra_js_files(crate: cargo_lock.CrateManifest) -> dict[str, Path]:
     return files
 
 
-def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: Sequence[str] = ()) -> dict:
+# What npm, crates.io and GitHub take for a license file (npm always packs LICENSE* and LICENCE*).
+_LICENSE_FILE = re.compile(r"(LICEN[CS]E|COPYING)([-._].*)?", re.IGNORECASE)
+
+
+def _license_files_in(directory: Path) -> dict[str, Path]:
+    if not directory.is_dir():
+        return {}
+    return {p.name: p for p in sorted(directory.iterdir()) if _LICENSE_FILE.fullmatch(p.name) and p.is_file()}
+
+
+def notice_files(crate: cargo_lock.CrateManifest) -> dict[str, Path]:
+    """The README and license files the package ships, by their name in it.
+
+    The README is the crate's `readme` (else the README.md beside its Cargo.toml), under its own
+    name when that starts with README (npm and registries show it then), else as README<suffix>. The
+    license is the crate's `license-file`, else its LICENSE*/LICENCE*/COPYING* files, else its
+    workspace root's (a workspace usually keeps one LICENSE for every member)."""
+    shipped: dict[str, Path] = {}
+    if crate.readme is not None and crate.readme.is_file():
+        name = crate.readme.name
+        shipped[name if name.upper().startswith("README") else f"README{crate.readme.suffix or '.md'}"] = crate.readme
+    if crate.license_file is not None:
+        if not crate.license_file.is_file():
+            raise ToolchainError(
+                f"{crate.manifest_path}: license-file {crate.license_file} does not exist",
+                "fix the path (relative to the crate directory) or remove license-file",
+            )
+        licenses = {crate.license_file.name: crate.license_file}
+    else:
+        licenses = _license_files_in(crate.crate_dir)
+        if not licenses and crate.workspace_root is not None and crate.workspace_root != crate.crate_dir:
+            licenses = _license_files_in(crate.workspace_root)
+    clashes = sorted(set(licenses) & set(shipped))
+    if clashes:
+        raise ToolchainError(
+            f"{crate.manifest_path}: the readme and a license file are both named {clashes[0]}",
+            "give the README and the license file different names",
+        )
+    return {**shipped, **licenses}
+
+
+def license_expression(crate: cargo_lock.CrateManifest, license_file_name: str | None) -> str | None:
+    """package.json's license: the crate's SPDX expression (cargo's old `MIT/Apache-2.0` as `MIT OR
+    Apache-2.0`, which npm understands), else "SEE LICENSE IN <file>" for a license-file alone."""
+    if crate.license:
+        return " OR ".join(part.strip() for part in crate.license.split("/")) if "/" in crate.license else crate.license
+    if license_file_name:
+        return f"SEE LICENSE IN {license_file_name}"
+    return None
+
+
+def package_json(
+    crate: cargo_lock.CrateManifest,
+    out_name: str,
+    extra_files: Sequence[str] = (),
+    snippets: Sequence[str] = (),
+    notices: Sequence[str] = (),
+) -> dict:
+    """extra_files: the crate's js-files (exported); snippets: wasm-bindgen's snippets/... (shipped,
+    not exported: the glue imports them, and their hash changes with the crate); notices: README and
+    license files (notice_files)."""
     files = [
         f"{out_name}_bg.wasm",
         f"{out_name}.js",
         f"{out_name}.d.ts",
         f"{out_name}_bg.wasm.d.ts",
         *sorted(extra_files),
+        *sorted(snippets),  # each file, not the directory: the release copies what `files` lists
+        *sorted(notices),
     ]
     exports = {
         ".": {"types": f"./{out_name}.d.ts", "default": f"./{out_name}.js"},
@@ -448,7 +704,7 @@ def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: Se
                 {"types": f"./{types}", "default": f"./{name}"} if types in extra_files else f"./{name}"
             )
     exports["./package.json"] = "./package.json"
-    manifest = {
+    manifest: dict = {
         "name": crate.package_name,
         "version": crate.version,
         "description": crate.description,
@@ -460,22 +716,35 @@ def package_json(crate: cargo_lock.CrateManifest, out_name: str, extra_files: Se
         "files": files,
         "sideEffects": [f"./{out_name}.js"],
     }
-    if crate.license:
-        manifest["license"] = crate.license
+    license_file = crate.license_file.name if crate.license_file is not None else None
+    if license_file is None and not crate.license:
+        license_file = next((n for n in sorted(notices) if _LICENSE_FILE.fullmatch(n)), None)
+    license = license_expression(crate, license_file)
+    if license:
+        manifest["license"] = license
+    if crate.repository:
+        manifest["repository"] = {"type": "git", "url": crate.repository}
+    if crate.homepage:
+        manifest["homepage"] = crate.homepage
     return manifest
 
 
 def publish_package(package_dir: Path, files: dict[str, Path], documents: dict[str, dict]) -> Path:
-    """Writes the package beside its final place and swaps it in, so readers never see half of it."""
+    """Writes the package beside its final place and swaps it in, so readers never see half of it.
+
+    files: the package's files by their path in it (snippets/... in subdirectories)."""
     package_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=package_dir.parent, prefix=f".{package_dir.name}.new-"))
     try:
         for name, source in files.items():
+            if _unsafe_name(name):
+                raise ToolchainError(f"the package file name {name!r} leaves the package", "this is a toolchain bug")
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, staging / name)
         for name, document in documents.items():
             (staging / name).write_text(json.dumps(document, indent=2) + "\n")
         # mkdtemp made it 0700 and the files follow the umask; a web server running as
-        # another user must read the package (cache.make_public).
+        # another user must read the package (cache.make_public: directories 0755, files 0644).
         cache.make_public(staging)
         old = package_dir.with_name(f".{package_dir.name}.old")
         if old.exists():
@@ -529,7 +798,7 @@ def compile_stages(
     """cargo -> wasm-bindgen -> wasm-opt -> strip, each appended to the record; returns the glue files."""
     options, crate, layout = resolved.build, resolved.crate, resolved.layout
     out_name = crate.lib_name
-    store = stage_store() if options.use_stage_store else None
+    store = stage_store(crate.package_name) if options.use_stage_store else None
 
     def done(stage: str, module: Path, reused: bool = False, size_name: str | None = None) -> None:
         stored = str(module) if stage == CARGO else layout.relative(module)  # cargo's is in its target dir
@@ -545,6 +814,7 @@ def compile_stages(
     with console.stage("wasm-bindgen (web target, TypeScript declarations)"):
         glue, skipped = bindgen_stage(tools.bindgen, cargo_wasm, layout.stage_dir(WASM_BINDGEN), out_name, store)
         done(WASM_BINDGEN, glue["wasm"], skipped)
+        require_exports(glue["wasm"], crate, options.cargo_features, options.no_default_features)
 
     final_wasm = glue["wasm"]
     if tools.optimizer is not None:
@@ -646,18 +916,30 @@ def build(resolved: config.Config | BuildOptions) -> BuildResult:
             f"{out_name}.d.ts": glue["dts"],
             f"{out_name}_bg.wasm.d.ts": glue["wasm_dts"],
         }
+        snippets = {name: path for name, path in glue.items() if name.startswith(f"{SNIPPETS}/")}
         extra = extra_js_files(crate)
+        notices = notice_files(crate)
         clashes = sorted(set(extra) & set(files))
         if clashes:
             raise ToolchainError(
                 f"{crate.manifest_path}: js-files {clashes} would replace the generated glue", "rename those files"
             )
+        clashes = sorted(set(notices) & (set(files) | set(extra)))
+        if clashes:
+            raise ToolchainError(
+                f"{crate.manifest_path}: the README or license file {clashes[0]} has the name of a shipped file",
+                "rename it (README.md and LICENSE are what npm expects)",
+            )
         files.update(extra)
+        files.update(snippets)
+        files.update(notices)
+        if snippets:
+            console.info(f"snippets (JS the glue imports): {', '.join(sorted(snippets))}")
         publish_package(
             layout.package_dir,
             files,
             {
-                "package.json": package_json(crate, out_name, list(extra)),
+                "package.json": package_json(crate, out_name, list(extra), list(snippets), list(notices)),
                 layout.size_report.name: record.size_report,
                 layout.build_info.name: record.build_info,
             },

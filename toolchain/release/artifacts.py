@@ -127,6 +127,7 @@ def stage_npm_package(package_dir: Path, manifest: dict, staging: Path) -> Path:
     """A copy of exactly what the package ships, with fixed permissions (npm keeps the exec bit it finds)."""
     staging.mkdir(parents=True)
     for name in [*manifest["files"], "package.json"]:
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)  # snippets/<crate>-<hash>/...
         shutil.copyfile(package_dir / name, staging / name)
         os.chmod(staging / name, 0o644)
     return staging
