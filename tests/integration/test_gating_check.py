@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "gating"
 ENGINE = REPO / "crates" / "datafusion-wasm" / "Cargo.toml"
 POLICY = gating.DEFAULT_POLICY
+ENGINE_POLICY = REPO / "ci" / "wasm-gating.toml"  # the default's rules and the engine's own choices
 # The fixtures must not see the rustflags of whoever runs the tests.
 FLAG_VARIABLES = (
     "RUSTFLAGS",
@@ -53,8 +54,16 @@ class Outcome:
         return f"exit {self.returncode}\n{self.stdout}\n{self.stderr}"
 
 
-def check(tmp_path: Path, manifest: Path, *options: str, cwd: Path = REPO, env: dict | None = None) -> Outcome:
-    """`python -m toolchain check gating`, as a user runs it; the report read back from --json."""
+def check(
+    tmp_path: Path,
+    manifest: Path,
+    *options: str,
+    cwd: Path = REPO,
+    env: dict | None = None,
+    policy: Path | None = POLICY,
+) -> Outcome:
+    """`python -m toolchain check gating`, as a user runs it; the report read back from --json.
+    policy None: the crate's own (policies.gating), else the default."""
     output = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
     process = subprocess.run(
         [
@@ -65,8 +74,7 @@ def check(tmp_path: Path, manifest: Path, *options: str, cwd: Path = REPO, env: 
             "gating",
             "--manifest-path",
             str(manifest),
-            "--policy",
-            str(POLICY),
+            *(["--policy", str(policy)] if policy else []),
             "--json",
             str(output),
             *options,
@@ -121,15 +129,23 @@ def test_native_compression_passes_with_the_feature_off(tmp_path):
 
 
 def test_parquet_only_with_the_feature_that_enables_it(tmp_path):
-    without = check(tmp_path, fixture("parquet"))
+    """parquet is the engine's choice, not a wasm32 impossibility: its policy forbids it, the default does not."""
+    without = check(tmp_path, fixture("parquet"), policy=ENGINE_POLICY)
     assert without.returncode == 0, without
     assert without.report["data"]["wasm32_packages"] == 1
-    outcome = check(tmp_path, fixture("parquet"), "--features", "with-parquet")
+    by_default = check(tmp_path, fixture("parquet"), "--features", "with-parquet")
+    assert by_default.report and not any(s.startswith("parquet ") for s in by_default.violations), by_default
+    outcome = check(tmp_path, fixture("parquet"), "--features", "with-parquet", policy=ENGINE_POLICY)
     assert outcome.returncode == 1, outcome
     parquet = next(v for s, v in outcome.violations.items() if s.startswith("parquet "))
     assert parquet["chain"] == ['gating-parquet 0.1.0 [feature "with-parquet"]', parquet["subject"]]
     assert 'gating-parquet 0.1.0\'s feature "with-parquet" (optional dependency parquet)' in parquet["problem"]
     assert "the command line (--features with-parquet)" in parquet["problem"]
+    # the way out for a crate that wants it: a policy of its own
+    assert (
+        "wasm-gating.toml:forbid[" in parquet["fix"]
+        and "[package.metadata.wasm-qe-toolchain.policies]" in parquet["fix"]
+    )
 
 
 def test_getrandom_without_backend_fails_per_version(tmp_path):
@@ -253,12 +269,13 @@ def test_resolved_packages_and_features_match_cargo_tree(manifest, options):
 
 def test_engine_report_is_sane(tmp_path):
     started = time.monotonic()
-    outcome = check(tmp_path, ENGINE)
+    outcome = check(tmp_path, ENGINE, policy=None)  # the engine's own policy, from its metadata
     elapsed = time.monotonic() - started
     assert outcome.returncode in (0, 1), outcome
     assert elapsed < 30, f"the check took {elapsed:.1f}s"
     data = outcome.report["data"]
     assert data["root"] == "datafusion-wasm 0.1.0"
+    assert data["policy"] == [str(ENGINE_POLICY), str(POLICY)]
     assert data["wasm32_packages"] > 100
     assert any(p.startswith("datafusion ") for p in data["packages"])
     assert any(p.startswith("arrow-ipc ") for p in data["packages"])

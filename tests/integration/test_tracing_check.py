@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from toolchain.analysis import config
 from toolchain.checks import gating, tracing
 from toolchain.tools import rust
 
@@ -22,6 +23,7 @@ TRACING = REPO / "crates" / "tracing"
 def args(**overrides) -> argparse.Namespace:
     values = {
         "manifest_path": None,
+        "crate": None,
         "list": REPO / "ci" / "wasm-tracing.toml",
         "policy": gating.DEFAULT_POLICY,
         "no_build": False,
@@ -31,8 +33,9 @@ def args(**overrides) -> argparse.Namespace:
 
 
 def options(**overrides) -> tracing.Options:
-    """The typed options the check runs with, made from command-line-like arguments."""
-    return tracing.options_from_args(args(**overrides))
+    """The typed options the check runs with, made from command-line-like arguments (the crate: the engine)."""
+    engine = config.BuildOptions(manifest_path=REPO / "crates" / "datafusion-wasm" / "Cargo.toml")
+    return tracing.options_from_args(args(**overrides), lambda: config.resolve(engine, previous=True))
 
 
 @pytest.fixture
@@ -78,7 +81,7 @@ def test_the_instrumentation_crates_pass_and_build_for_both_targets():
 
 def test_a_native_only_dependency_made_unconditional_fails(tracing_copy):
     add_dependency(tracing_copy, 'parking_lot = "0.12"')  # already locked: --locked still resolves
-    report = tracing.run(options(manifest_path=[tracing_copy / "Cargo.toml"], no_build=True))
+    report = tracing.run(options(crate=[tracing_copy / "Cargo.toml"], no_build=True))
     [violation] = [v for v in report.violations if v.subject.startswith("parking_lot ")]
     assert "declared native-only in qe-tracing" in violation.problem
     assert violation.chain[0].startswith("qe-tracing") and violation.chain[-1].startswith("parking_lot")
@@ -113,7 +116,7 @@ def test_code_that_only_builds_natively_fails_the_wasm32_build(tracing_copy):
     lib.write_text(
         lib.read_text() + "\n/// A Unix-only path: no std::os::unix on wasm32.\npub use std::os::unix::ffi::OsStrExt;\n"
     )
-    report = tracing.run(options(manifest_path=[tracing_copy / "Cargo.toml"]))
+    report = tracing.run(options(crate=[tracing_copy / "Cargo.toml"]))
     [violation] = report.violations
     assert violation.subject == "qe-tracing" and "does not build for wasm32-unknown-unknown" in violation.problem
     assert any("unix" in line for line in violation.chain)

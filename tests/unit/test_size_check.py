@@ -140,3 +140,84 @@ def test_malformed_budget_is_a_clear_error(tmp_path):
         size.load_budget(path)
     with pytest.raises(ToolchainError, match="no size budget"):
         size.load_budget(tmp_path / "absent.toml")
+
+
+# ---------------------------------------------------------------- budgets and baselines per crate
+
+
+def options(artifacts: Path, package: Path, **changes) -> size.Options:
+    """What the size check runs with for the fixture crate `hello-engine` (the layout fixture's module)."""
+    paths = Layout(artifacts, "hello-engine", "hello_engine")
+    values = {
+        "crate": "hello-engine",
+        "size_report": package / "size-report.json",
+        "wasm": paths.stage_module(WASM_OPT),
+        "budget": None,
+        "out_dir": artifacts / "reports" / "hello-engine",
+        "manifest": FIXTURE_MANIFEST,
+        "check_command": "python -m toolchain check size --manifest-path tests/fixtures/hello-engine",
+    }
+    return size.Options(**{**values, **changes})
+
+
+def test_a_crate_without_a_budget_gets_the_report_and_no_verdict(layout):
+    artifacts, package, _ = layout
+    (package / "size-report.json").write_text(json.dumps(report(50_000_000, 40_000_000, 30_000_000)))
+    result = size.run(options(artifacts, package))
+    assert result.ok and not result.judged
+    assert result.format().startswith("check size: no verdict")
+    assert json.loads(result.to_json())["judged"] is False
+    how = next(n for n in result.notes if n.startswith("no size budget for hello-engine"))
+    assert 'policies = { size-budget = "size-budget.toml" }' in how and str(FIXTURE_MANIFEST) in how
+    assert "--manifest-path tests/fixtures/hello-engine --update-baseline" in how
+    assert (artifacts / "reports" / "hello-engine" / "size-summary.md").is_file()  # the report is still written
+
+
+def test_update_baseline_without_a_budget_is_refused_and_writes_nothing(layout):
+    artifacts, package, _ = layout
+    (package / "size-report.json").write_text(json.dumps(report(1_000, 500, 400)))
+    with pytest.raises(ToolchainError, match="hello-engine has no size budget, so no baseline to update") as raised:
+        size.run(options(artifacts, package, update_baseline=True))
+    assert 'policies = { size-budget = "size-budget.toml" }' in raised.value.fix
+    assert not (artifacts / "reports").exists()
+
+
+def test_a_baseline_of_another_crate_is_refused_not_compared(layout):
+    artifacts, package, ci = layout
+    (package / "size-report.json").write_text(json.dumps(report(1_500_000, 400_000, 300_000)))
+    budget = write_budget(ci, '[growth]\nmax_percent = 2.0\nbaseline = "size-baseline.json"\n')
+    engine_baseline = {"crate": "datafusion-wasm", "final": {"raw": 20_000_000, "gzip": 4_300_000, "brotli": 3_000_000}}
+    (ci / "size-baseline.json").write_text(json.dumps(engine_baseline))
+    before = (ci / "size-baseline.json").read_bytes()
+    for update in (False, True):
+        with pytest.raises(ToolchainError, match="is the size baseline of datafusion-wasm, not of hello-engine"):
+            size.run(options(artifacts, package, budget=budget, update_baseline=update))
+    assert (ci / "size-baseline.json").read_bytes() == before  # never overwritten
+    # The same through the command line: exit 2 and the way out, not a "-92.5%" verdict.
+    result = run_check(artifacts, budget)
+    assert result.returncode == 2 and "give hello-engine a budget and baseline of its own" in result.stderr
+    assert "%" not in result.stdout
+
+
+def test_a_budget_that_names_another_crate_is_refused(layout):
+    artifacts, package, ci = layout
+    (package / "size-report.json").write_text(json.dumps(report(1_000, 500, 400)))
+    budget = write_budget(ci, 'crate = "datafusion-wasm"\n[final]\nmax_gzip = 4_400_000\n')
+    with pytest.raises(ToolchainError, match="is the size budget of datafusion-wasm, not of hello-engine"):
+        size.run(options(artifacts, package, budget=budget))
+    mine = write_budget(ci, 'crate = "hello-engine"\n[final]\nmax_gzip = 600\n')
+    assert size.run(options(artifacts, package, budget=mine)).judged
+
+
+def test_update_baseline_writes_the_file_the_crates_budget_names_and_records_the_crate(layout):
+    artifacts, package, ci = layout
+    (package / "size-report.json").write_text(json.dumps(report(1_000, 500, 400)))
+    budget = write_budget(ci, 'crate = "hello-engine"\n[growth]\nmax_percent = 1.0\nbaseline = "mine.json"\n')
+    result = size.run(options(artifacts, package, budget=budget, update_baseline=True))
+    assert result.ok and json.loads((ci / "mine.json").read_text())["crate"] == "hello-engine"
+    assert any(n.startswith(f"baseline of hello-engine written to {ci / 'mine.json'}") for n in result.notes)
+
+
+def test_the_engines_budget_and_baseline_say_whose_they_are():
+    assert size.load_budget(REPO / "ci" / "size-budget.toml").crate == "datafusion-wasm"
+    assert json.loads((REPO / "ci" / "size-baseline.json").read_text())["crate"] == "datafusion-wasm"
