@@ -54,6 +54,7 @@ def test_a_derived_recipe_pins_the_version_and_the_registrys_checksum(fake_crate
     assert recipe.sha256 == cache.file_sha256(tmp_path / "registry" / "wasm-bindgen-cli-0.2.100.crate")
     # The crate's own lock (the committed one is for the pinned version); the same build otherwise.
     assert recipe.lock_file is None and [p.name for p in recipe.directory.iterdir()] == ["pyproject.toml"]
+    assert recipe.resolve_lock and not pinned.resolve_lock
     assert (recipe.backend, recipe.executables, recipe.crate) == (pinned.backend, pinned.executables, pinned.crate)
     text = (recipe.directory / "pyproject.toml").read_text()
     assert pinned.version not in text.replace(f"({pinned.version})", "")  # only the provenance line names it

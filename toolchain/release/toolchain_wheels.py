@@ -72,6 +72,9 @@ class Recipe:
     tool_version: str  # what the executable reports (wasm-bindgen 0.2.130, binaryen 116)
     executables: tuple[str, ...]
     lock_file: str | None = None  # a Cargo.lock of the recipe that replaces the crate's published one
+    # The crate's published lock, with what the registry no longer serves moved (resolve_published_lock):
+    # set by the recipes derived for other wasm-bindgen versions, which have no lock of their own.
+    resolve_lock: bool = False
 
     @property
     def staged_source_dir(self) -> str:
@@ -99,6 +102,7 @@ def load_recipe(directory: Path) -> Recipe:
             tool_version=source["tool-version"],
             executables=tuple(source["executables"]),
             lock_file=source.get("lock-file"),
+            resolve_lock=bool(source.get("resolve-lock", False)),
         )
     except KeyError as exc:
         raise ToolchainError(
@@ -166,6 +170,8 @@ def _derived_pyproject(pinned: Recipe, version: str, sha256: str) -> str:
         elif stripped.startswith("sha256 ="):
             line = f'sha256 = "{sha256}"'
         lines.append(line)
+        if stripped == "[tool.wasm-qe-toolchain.source]":
+            lines.append("resolve-lock = true")
     return "\n".join(lines) + "\n"
 
 
@@ -187,7 +193,9 @@ def wasm_bindgen_recipe(version: str, recipes: dict[str, Recipe] | None = None) 
             f"--wasm-bindgen {version!r} is not a version", "give it as in Cargo.lock, e.g. --wasm-bindgen 0.2.100"
         )
     archive = crate_archive(pinned.crate, version, sha256=None)
-    directory = cache.cache_root() / "toolchain-wheel-recipes" / f"{WASM_BINDGEN_WHEEL}-{version}"
+    # Beside the wheels' build directories: written again whenever it is needed, so cleaning
+    # that area loses nothing.
+    directory = cache.cache_root() / "toolchain-wheel-work" / f"recipe-{WASM_BINDGEN_WHEEL}-{version}"
     text = _derived_pyproject(pinned, version, cache.file_sha256(archive))
     pyproject = directory / "pyproject.toml"
     if not pyproject.is_file() or pyproject.read_text() != text:
@@ -463,7 +471,7 @@ def build_wheel(recipe: Recipe) -> BuiltWheel:
     archive = crate_archive(recipe.crate, recipe.crate_version, recipe.sha256)
     work = work_dir(recipe)
     stage_dir = stage_sources(recipe, archive, work / "src")
-    if recipe.lock_file is None and recipe.backend.startswith("maturin"):
+    if recipe.resolve_lock:
         resolve_published_lock(recipe, stage_dir / recipe.staged_source_dir)
 
     def populate(tmp: Path) -> None:
