@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -154,3 +158,48 @@ def test_an_outdated_lock_file_is_refused(user_crate, tmp_path):
             build_module.BuildOptions(manifest_path=manifest, artifacts_dir=tmp_path / "a", run_wasm_opt=False)
         )
     assert cache.read_json(tmp_path / "a" / "hello-engine" / "size-report.json") is None
+
+
+def _toolchain(args: list[str], cwd=REPO, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in ("CARGO_TARGET_DIR", "CI")}
+    return subprocess.run(
+        [sys.executable, "-m", "toolchain", *args], cwd=cwd, env={**environ, **env}, capture_output=True, text=True
+    )
+
+
+def _renamed_copy(destination, name: str):
+    shutil.copytree(REPO / "tests" / "fixtures" / "hello-engine", destination, ignore=shutil.ignore_patterns("tests"))
+    for file in ("Cargo.toml", "Cargo.lock"):
+        path = destination / file
+        path.write_text(path.read_text().replace('name = "hello-engine"', f'name = "{name}"'))
+    return destination
+
+
+def test_a_second_crate_reuses_the_shared_std_build_and_lands_in_its_own_tree(tmp_path):
+    """Relative paths are the caller's, a crate directory is a manifest path, the package goes to the
+    crate's target/wasm-qe/, and a second crate with the same flags compiles only itself: std and
+    wasm-bindgen come from the shared target directory."""
+    first, second = _renamed_copy(tmp_path / "first", "first-crate"), _renamed_copy(tmp_path / "second", "second-crate")
+    built = _toolchain(["build", "--manifest-path", "first", "--no-verify"], WASM_QE_CALLER_DIR=str(tmp_path))
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert (first / "target" / "wasm-qe" / "first-crate" / "first_crate_bg.wasm").is_file()
+    again = _toolchain(["build", "--manifest-path", str(second), "--no-verify"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    compiled = re.findall(r"Compiling (\S+) v", again.stderr)
+    assert compiled == ["second-crate"], f"expected only the crate itself to compile, cargo compiled {compiled}"
+    assert not (REPO / "artifacts" / "second-crate").exists()
+
+
+def test_a_missing_lock_file_is_generated_only_when_asked_and_never_in_ci(tmp_path):
+    crate = _renamed_copy(tmp_path / "unlocked", "unlocked-crate")
+    (crate / "Cargo.lock").unlink()
+    refused = _toolchain(["build", "--manifest-path", str(crate), "--no-wasm-opt", "--no-verify"])
+    assert refused.returncode != 0 and "no Cargo.lock" in refused.stderr and "--lock" in refused.stderr
+    in_ci = _toolchain(["build", "--manifest-path", str(crate), "--lock"], CI="true")
+    assert in_ci.returncode != 0 and "CI must build from the committed one" in in_ci.stderr
+    assert not (crate / "Cargo.lock").exists()
+    locked = _toolchain(["build", "--manifest-path", str(crate), "--lock", "--no-wasm-opt", "--no-verify"])
+    assert locked.returncode == 0, locked.stderr[-3000:]
+    assert "generating one" in locked.stderr and (crate / "Cargo.lock").is_file()
+    package = crate / "target" / "wasm-qe" / "unlocked-crate"
+    assert oct(package.stat().st_mode & 0o777) == "0o755"
