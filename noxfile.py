@@ -305,6 +305,7 @@ RUST_CRATES: dict[str, list[list[str]]] = {
     "crates/udf/Cargo.toml": [["--workspace"]],
     "tests/fixtures/clock-engine/Cargo.toml": [["--all-features"]],
     "tests/fixtures/hello-engine/Cargo.toml": [[]],
+    "tests/fixtures/user-workspace/Cargo.toml": [["--workspace"]],  # greeter and counter: ~1 s warm
 }
 # rustfmt only: one-line libraries whose point is their dependency graph; clippy would compile
 # parquet, tokio and flate2's C zlib natively for nothing.
