@@ -287,7 +287,10 @@ def read_settings(manifest_path: Path) -> BuildSettings:
 
 
 def find_lock_file(manifest_path: Path) -> Path:
-    """The Cargo.lock that governs a crate: beside it, or in the nearest workspace root above."""
+    """The Cargo.lock that governs a crate (its Cargo.toml or directory): beside it, or in the nearest
+    workspace root above."""
+    if manifest_path.is_dir():
+        manifest_path = manifest_path / "Cargo.toml"
     for directory in [manifest_path.parent, *manifest_path.parent.parents]:
         candidate = directory / "Cargo.lock"
         if candidate.is_file():

@@ -10,7 +10,9 @@ from toolchain.pipeline import wasm_test
 
 
 def cmd_wasm_test(args: argparse.Namespace) -> int:
-    result = wasm_test.run(args.manifest_path, args.profile, install=not args.no_install, extra=args.cargo_args)
+    result = wasm_test.run(
+        args.manifest_path, args.profile, install=not args.no_install, extra=args.cargo_args, package=args.package
+    )
     console.info(f"wasm tests: {result.passed} passed in headless Chromium")
     return 0
 

@@ -119,9 +119,13 @@ def missing_test_build(manifest_path: Path, profile: str = "release") -> str | N
 
 
 def run(
-    manifest_path: Path, profile: str = "release", install: bool = True, extra: list[str] | None = None
+    manifest_path: Path,
+    profile: str = "release",
+    install: bool = True,
+    extra: list[str] | None = None,
+    package: str | None = None,
 ) -> WasmTestResult:
-    crate = cargo_lock.read_manifest(manifest_path)
+    crate = cargo_lock.read_manifest(manifest_path, package)
     if not (crate.crate_dir / "webdriver.json").is_file():
         console.warn(
             f"{crate.crate_dir}/webdriver.json is missing: Chromium will run without --no-sandbox/--headless flags"
