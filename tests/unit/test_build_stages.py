@@ -347,3 +347,17 @@ def test_the_bindgen_stage_returns_its_snippets_and_drops_an_earlier_inputs(tmp_
     assert reused and len(calls) == 2
     assert sorted(p.relative_to(stage).as_posix() for p in (stage / "snippets").rglob("*.js")) == sorted(old)
     assert sorted(n for n in glue if n.startswith("snippets/")) == sorted(old)
+
+
+def test_the_cache_command_shows_a_crates_stage_entries_as_one(tmp_path, monkeypatch):
+    from toolchain.core import cache_areas
+
+    monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "o.wasm"
+    for key in ("1" * 64, "2" * 64):
+        build.run_cached(
+            tmp_path / "r.json", key, [out], _producer(out, [], key.encode()), build.stage_store("greeter")
+        )
+    stages = next(a for a in cache_areas.inventory(tmp_path / "cache").areas if a.name == "stages")
+    assert [(e.name, e.detail) for e in stages.entries] == [("greeter", "2 stage entries of this crate")]
+    assert cache_areas.entry_label(stages.entries[0]) == "greeter"
