@@ -1,7 +1,8 @@
 """Sessions are thin: each installs the toolchain package and calls its CLI or pytest.
 
 nox -s doctor [-- --install]     what is found, and provisioning
-nox -s build [-- OPTIONS]        build the engine (python -m toolchain build --help)
+nox -s build [-- OPTIONS]        build the engine, or your crate (-- --manifest-path DIR; docs/users.md)
+nox -s init -- DIR               a new crate that builds, passes the checks and has browser tests
 nox -s test [-- PYTEST ARGS]     every test: unit, the build, the browser suites (the two slow
                                  builds below only when cached; -- --run-slow-builds forces them)
 nox -s browser [-- PYTEST ARGS]  the browser suite only (differential, protocol, load times)
@@ -166,6 +167,12 @@ def doctor(session: nox.Session) -> None:
 def build(session: nox.Session) -> None:
     """Build the bundled DataFusion engine (or --manifest-path PATH) into artifacts/."""
     _toolchain(session, "build")
+
+
+@nox.session
+def init(session: nox.Session) -> None:
+    """Scaffold a crate that builds, passes every check and has browser tests (`-- DIR [--name NAME]`)."""
+    _toolchain(session, "init")
 
 
 @nox.session
