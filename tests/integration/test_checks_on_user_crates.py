@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from toolchain import checks
+from toolchain.core.layout import Layout
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,10 @@ def test_check_with_no_name_runs_every_check_on_the_crates_last_build(hello_buil
     assert set(found) == set(checks.CHECK_MODULES), result.stdout
     assert found["gating"].startswith("ok") and found["tracing"].startswith("ok")
     # the modules of the build in the temporary directory, not artifacts/ (nor the default target/wasm-qe)
-    assert found["shims"].startswith("ok") and str(hello_build / ".stages" / "hello-engine") in found["shims"]
+    assert (
+        found["shims"].startswith("ok")
+        and str(Layout(hello_build, "hello-engine", "hello_engine").stages_dir) in found["shims"]
+    )
     # no budget: the sizes, no verdict, and how to add one
     assert found["size"] == f"no verdict  [{hello_build / 'hello-engine'}]", result.stdout
     assert "no size budget for hello-engine" in result.stdout and "size-budget" in result.stdout
@@ -154,7 +158,9 @@ def test_every_check_passes_on_each_workspace_member_with_its_own_budget(workspa
     found = verdicts(result.stdout)
     assert {n: v.split()[0] for n, v in found.items()} == dict.fromkeys(checks.CHECK_MODULES, "ok"), result.stdout
     artifacts = workspace_builds[member]
-    assert str(artifacts / ".stages" / member) in found["shims"] and str(artifacts / member) in found["size"]
+    assert (
+        str(Layout(artifacts, member, member).stages_dir) in found["shims"] and str(artifacts / member) in found["size"]
+    )
     # judged by the member's own budget and baseline, beside its Cargo.toml
     own = REPO / WORKSPACE / member
     size = toolchain("check", "size", *crate, "--json", str(artifacts / "size.json"))

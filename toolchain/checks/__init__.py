@@ -121,6 +121,14 @@ def command(resolved: config.Config, *words: str, artifacts: bool = False) -> st
     return shlex.join(argv)
 
 
+def given_policy(kind: str, path: Path | None) -> Path | None:
+    """A policy file named on the command line (None: not given); one that does not exist is an error that
+    says so, never a silent "no policy"."""
+    if path is None:
+        return None
+    return config.resolve_policies(None, {kind: path}).get(kind)
+
+
 def build_record(resolved: config.Config) -> BuildRecord:
     """The record of the crate's last build, or an error naming the crate, where it looked and the build to run."""
     layout = resolved.layout

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from toolchain.analysis import config
+from toolchain import checks
+from toolchain.analysis import cargo_lock, config
 from toolchain.analysis.cargo_config import RustFlags, wasm_rustflags
 from toolchain.analysis.cargo_graph import (
     EVERY_VERSION,
@@ -44,6 +45,7 @@ from toolchain.analysis.cargo_graph import (
     path_to,
     requests_for,
     resolve_for_wasm,
+    split_features,
     suggested_fixes,
     wasm_target_cfg,
 )
@@ -498,8 +500,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Config]) -> Options:
     """The crate `check` names (--manifest-path, --package, --features: resolve()), with --policy over its own."""
+    given = checks.given_policy("gating", args.policy)
+    _, member = cargo_lock.select_member(args.manifest_path or config.DEFAULT_MANIFEST, args.package)
+    if member.cdylib is None:
+        # A library that wasm crates depend on: no module of its own to build (so no configuration to resolve),
+        # and still a wasm32 graph to check, against its own policy
+        policy = given or config.resolve_policies(member.manifest_path).gating
+        return Options(member.manifest_path, policy, tuple(split_features(args.features)), args.no_default_features)
     options = options_for(resolve())
-    return replace(options, policy=args.policy) if args.policy else options
+    return replace(options, policy=given) if given else options
 
 
 def options_for(resolved: config.Config) -> Options:

@@ -123,12 +123,13 @@ def _glue_beside(wasm: Path) -> Path | None:
 
 
 def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Config]) -> Options:
+    policy = checks.given_policy("shims", args.policy)
     if args.wasm and args.manifest_path is None:
         # A module given alone is not the engine's: the engine's waivers must not apply to it.
-        return Options(args.wasm, args.glue or _glue_beside(args.wasm), args.policy)
+        return Options(args.wasm, args.glue or _glue_beside(args.wasm), policy)
     resolved = resolve()
     wasm = args.wasm or built_module(resolved)
-    return Options(wasm, args.glue or _glue_beside(wasm), args.policy or resolved.policies.shims)
+    return Options(wasm, args.glue or _glue_beside(wasm), policy or resolved.policies.shims)
 
 
 def options_for(resolved: config.Config) -> Options:

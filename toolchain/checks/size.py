@@ -87,7 +87,7 @@ def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Con
         base,
         size_report=package_dir / layout.size_report.name,
         wasm=args.wasm or base.wasm,
-        budget=args.budget or resolved.policies.size_budget,
+        budget=checks.given_policy("size-budget", args.budget) or resolved.policies.size_budget,
         out_dir=args.out_dir or layout.reports_dir,
         top=args.top,
         update_baseline=args.update_baseline,

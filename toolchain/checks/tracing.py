@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain import checks
 from toolchain.analysis import cargo_config, cargo_graph, config
 from toolchain.analysis.cargo_lock import METADATA_TABLE
 from toolchain.checks import Report, Violation, gating
@@ -67,19 +68,21 @@ class Options:
 def options_from_args(args: argparse.Namespace, resolve: Callable[[], config.Config]) -> Options:
     """--crate: those crates, against --policy or the named crate's gating policy; else the list of the crate
     `check` names (its policies.tracing, or --list)."""
+    policy = checks.given_policy("gating", args.policy)
+    listing = checks.given_policy("tracing", args.list)
     if args.crate:
         crates = tuple((_manifest_of(c), None) for c in args.crate)
-        if args.policy is not None:
-            return Options(crates, args.policy, args.no_build)
+        if policy is not None:
+            return Options(crates, policy, args.no_build)
         if args.manifest_path is None and not config.DEFAULT_MANIFEST.is_file():
             # no crate named and no engine here (an installed toolchain): the toolchain's rules
             return Options(crates, gating.DEFAULT_POLICY, args.no_build)
         return Options(crates, resolve().policies.gating, args.no_build)
     resolved = resolve()
-    listing = args.list or resolved.policies.tracing
+    listing = listing or resolved.policies.tracing
     return Options(
         crates_listed_in(listing),
-        args.policy or resolved.policies.gating,
+        policy or resolved.policies.gating,
         args.no_build,
         listing,
         resolved.crate.package_name,
