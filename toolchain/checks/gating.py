@@ -1,10 +1,12 @@
 """gating: no native-only crate or feature in the wasm32 graph; every browser backend switched on.
 
-A crate that needs a C library (zstd-sys, libz-sys), OS threads or sockets (tokio's
-rt-multi-thread, mio), or assembly (psm) either breaks the wasm32 build far into it or, worse,
-builds and fails in the page. A crate with a browser backend behind a feature (getrandom's `js` /
-`wasm_js`, chrono's `wasmbind`, uuid's `js`) compiles or panics without it. The policy
-(the packaged analysis/policies/wasm-gating.toml, or the crate's policies.gating) names both; this check resolves the crate's dependency graph for
+A crate that needs a C standard library (libz-sys), OS threads or sockets (tokio's
+rt-multi-thread, mio) either breaks the wasm32 build far into it or, worse, builds and fails in the
+page. A crate with a browser backend behind a feature (getrandom's `js` / `wasm_js`, chrono's
+`wasmbind`, uuid's `js`) compiles or panics without it. The policy names both: the crate's own
+(policies.gating; it may `extends = "default"` and add its own choices, as the engine's
+ci/wasm-gating.toml keeps zstd, parquet and psm out), else the packaged general one
+(analysis/policies/wasm-gating.toml). This check resolves the crate's dependency graph for
 wasm32-unknown-unknown with the features the build uses, without compiling anything, and prints
 for each violation the chain from the root crate and the feature that switched the offender on.
 
