@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,10 @@ MEMBERS = ("greeter", "counter")
 
 
 def toolchain(*argv: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """As typed in the checkout's root: relative paths are the checkout's (not those of a nox caller's directory)."""
+    env = {k: v for k, v in os.environ.items() if k != "WASM_QE_CALLER_DIR"}
     return subprocess.run(
-        [sys.executable, "-m", "toolchain", *argv], cwd=REPO, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "toolchain", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -61,6 +61,7 @@ def test_a_checks_own_relative_paths_are_read_against_the_callers_directory(monk
 
 def test_every_check_resolves_the_crate_with_its_last_build(monkeypatch):
     """`check NAME` and `check` both go through config.resolve(previous=True)."""
+    monkeypatch.delenv("WASM_QE_CALLER_DIR", raising=False)
     seen = []
 
     def fake_resolve(build, policy_overrides=None, environ=None, previous=False):
@@ -79,6 +80,7 @@ def test_every_check_resolves_the_crate_with_its_last_build(monkeypatch):
 
 def test_a_crate_without_a_build_is_named_with_the_command_that_builds_it(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # paths below the working directory are shown relative to it
+    monkeypatch.delenv("WASM_QE_CALLER_DIR", raising=False)
     resolved = config.resolve(config.BuildOptions(manifest_path=HELLO, artifacts_dir=tmp_path / "empty"), previous=True)
     with pytest.raises(ToolchainError) as raised:
         checks.build_record(resolved)

@@ -86,11 +86,13 @@ def registry() -> dict:
 
 
 def _shown(path: Path) -> str:
-    """A path as a user would type it here: relative to the working directory when it is below it."""
+    """A path as the user would type it: relative to the directory they started the command in (under nox,
+    WASM_QE_CALLER_DIR, as cli.common.caller_path reads it) when it is below it, else absolute."""
+    here = Path(os.environ.get("WASM_QE_CALLER_DIR") or Path.cwd())
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+        return str(path.resolve().relative_to(here.resolve())) or "."
     except ValueError:
-        return str(path)
+        return str(path.resolve())
 
 
 def crate_args(resolved: config.Config) -> list[str]:
