@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -180,6 +181,10 @@ def test_a_second_crate_reuses_the_shared_std_build_and_lands_in_its_own_tree(tm
     crate's target/wasm-qe/, and a second crate with the same flags compiles only itself: std and
     wasm-bindgen come from the shared target directory."""
     first, second = _renamed_copy(tmp_path / "first", "first-crate"), _renamed_copy(tmp_path / "second", "second-crate")
+    # New source for the second crate: a copy with the same contents and times as an earlier run's would
+    # be fresh to cargo in the shared directory (its unit hash is path-independent), and compile nothing.
+    with open(second / "src" / "lib.rs", "a") as source:
+        source.write(f"// {uuid.uuid4()}\n")
     built = _toolchain(["build", "--manifest-path", "first", "--no-verify"], WASM_QE_CALLER_DIR=str(tmp_path))
     assert built.returncode == 0, built.stderr[-3000:]
     assert (first / "target" / "wasm-qe" / "first-crate" / "first_crate_bg.wasm").is_file()

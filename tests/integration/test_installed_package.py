@@ -87,7 +87,9 @@ def test_doctor_build_and_check_the_engine_from_outside_the_checkout(installed, 
     )
     for name in ("gating", "tracing", "shims", "size"):
         assert f"check {name}: ok" in checked.stdout, checked.stdout
-    # The engine's own waivers and budget came from its metadata; the gating policy from the package.
+    # The engine's own policies came from its metadata; its gating policy extends the default that
+    # ships in the installed package (the check above passed, so the installed default was found).
     resolved = run([python, "-m", "toolchain", "config", "--json", "--manifest-path", ENGINE_MANIFEST], elsewhere, env)
-    assert "site-packages" in resolved.stdout.split('"gating": ')[1].split(",")[0]
+    assert resolved.stdout.split('"gating": ')[1].split(",")[0].strip() == f'"{REPO / "ci" / "wasm-gating.toml"}"'
+    assert 'extends = "default"' in (REPO / "ci" / "wasm-gating.toml").read_text()
     assert str(REPO / "ci" / "size-budget.toml") in resolved.stdout
