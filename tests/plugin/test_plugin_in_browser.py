@@ -92,3 +92,20 @@ def test_a_package_that_does_not_load_fails_the_setup_with_the_js_error(pytester
         ["*the package did not load in chromium*", "*CompileError*", "*--- browser console ---*"]
     )
     assert "never reached" not in result.stdout.str()
+
+
+def test_a_suite_given_only_the_crate_builds_it_first(pytester, tmp_path, monkeypatch):
+    """--wasm-crate (or a conftest's wasm_crate fixture): the plugin builds the crate with the toolchain,
+    then tests the package; a crate that cannot be built fails the setup with the toolchain's message."""
+    monkeypatch.setenv("WASM_TOOLCHAIN_CACHE", str(TOOL_CACHE))
+    shutil.copy(HELLO / "tests" / "test_in_browser.py", pytester.path / "test_in_browser.py")
+    result = pytester.runpytest_subprocess(
+        "--wasm-crate", str(HELLO), "--browser", "chromium", "-p", "no:cacheprovider"
+    )
+    hello_tests = (HELLO / "tests" / "test_in_browser.py").read_text().count("\ndef test_")
+    result.assert_outcomes(passed=hello_tests)
+    missing = pytester.runpytest_subprocess(
+        "--wasm-crate", str(tmp_path / "no-crate"), "--browser", "chromium", "-p", "no:cacheprovider"
+    )
+    missing.assert_outcomes(errors=hello_tests)
+    missing.stdout.fnmatch_lines(["*building * for the browser tests failed: no Cargo.toml at*", "*what to do:*"])

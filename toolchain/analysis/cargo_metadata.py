@@ -10,6 +10,7 @@ cdylibs), the package fields a published npm package needs, and [package.metadat
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -53,13 +54,19 @@ class Workspace:
         return ", ".join(f"{m.name}{' (cdylib)' if m.cdylib else ''}" for m in self.members) or "none"
 
 
+@functools.cache
 def _cargo() -> Path:
-    """Any cargo reads a manifest the same way: the one on PATH, else Debian's (the wasm32 provider)."""
-    for candidate in (os.environ.get("CARGO"), shutil.which("cargo"), str(rust.DEBIAN_CARGO)):
+    """Any working cargo reads a manifest the same way: $CARGO, the one on PATH, else Debian's (the wasm32
+    provider). Each is asked for its version first: rustup's shim on PATH exists but fails where rustup has
+    no default toolchain (another HOME, a CI user), and Debian's cargo then serves."""
+    notes = []
+    for candidate in dict.fromkeys((os.environ.get("CARGO"), shutil.which("cargo"), str(rust.DEBIAN_CARGO))):
         if candidate and Path(candidate).is_file():
-            return Path(candidate)
+            if process.output([candidate, "--version"]):
+                return Path(candidate)
+            notes.append(f"{candidate} does not run")
     raise MissingTool(
-        "no cargo found to read the crate's Cargo.toml",
+        "no cargo found to read the crate's Cargo.toml" + (f" ({'; '.join(notes)})" if notes else ""),
         "run `nox -s doctor -- --install` (Debian's cargo-web), or install Rust with rustup",
     )
 

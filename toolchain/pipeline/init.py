@@ -89,31 +89,22 @@ BUDGET = """# {name}'s size budget, checked by `python -m toolchain check --mani
 max_gzip = 65_536
 """
 
-CONFTEST = '''"""The crate built by the toolchain, for the browser tests (the toolchain's pytest plugin gives the
-browsers, the page and `wasm_page`). `pytest tests --wasm-package DIR` tests a package built already."""
+CONFTEST = '''"""Names the crate for the toolchain's pytest plugin, which builds it (into a temporary directory)
+and gives the browsers, the page and `wasm_page`. `pytest tests --wasm-package DIR` tests a package
+built already instead."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-CRATE = Path(__file__).resolve().parents[1]
+from toolchain.testing.pytest_plugin import WasmCrate
 
 
 @pytest.fixture(scope="session")
-def wasm_package(request, tmp_path_factory) -> Path:
-    given = request.config.getoption("--wasm-package")
-    if given is not None:
-        return Path(given).resolve()
-    artifacts = tmp_path_factory.mktemp("artifacts")
-    argv = [sys.executable, "-m", "toolchain", "build", "--manifest-path", str(CRATE), "--artifacts-dir", str(artifacts)]
-    built = subprocess.run(argv, capture_output=True, text=True)
-    if built.returncode != 0:
-        pytest.fail(f"the build failed ({{built.returncode}}):\\n{{built.stderr[-3000:]}}", pytrace=False)
-    return artifacts / "{name}"
+def wasm_crate() -> WasmCrate:
+    return WasmCrate(Path(__file__).resolve().parents[1])
 '''
 
 TEST = '''"""{name} in headless Chromium and Firefox (each test runs once per browser; --browser chooses)."""
@@ -165,7 +156,7 @@ def files_for(name: str) -> dict[str, str]:
         "Cargo.toml": _cargo_toml(name),
         "src/lib.rs": LIB_RS,
         "ci/size-budget.toml": BUDGET.format(name=name, lib=lib),
-        "tests/conftest.py": CONFTEST.format(name=name),
+        "tests/conftest.py": CONFTEST,
         "tests/test_in_browser.py": TEST.format(name=name),
         "README.md": README.format(name=name),
         ".gitignore": GITIGNORE,

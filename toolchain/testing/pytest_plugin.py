@@ -16,13 +16,19 @@ Options (docs/browser-tests.md, "The pytest plugin"):
                           registered if another plugin owns --browser)
     --wasm-package DIR    the package under test: wasm-bindgen `--target web` output (X.js, X_bg.wasm,
                           package.json), as `python -m toolchain build` writes to artifacts/<crate>/
+    --wasm-crate PATH     without --wasm-package: build this crate (Cargo.toml or directory) first,
+                          with the toolchain, into a temporary directory (the wasm_crate fixture)
     --wasm-names FILE     the module whose names section names a trap's frames (default: the
                           package's own module if it has names, else the toolchain's named stage
                           module beside the package, artifacts/.stages/<crate>/{wasm-opt,wasm-bindgen}/)
 
-Fixtures. Override the first group in a conftest.py (e.g. `wasm_package` to build the crate first):
+Fixtures. Override the first group in a conftest.py (e.g. `wasm_crate` to name the crate to build):
 
-    wasm_package            session   Path of the package directory (default: --wasm-package)
+    wasm_crate              session   the WasmCrate wasm_package builds when --wasm-package is not
+                                      given (default: --wasm-crate, else none), e.g.
+                                      `return WasmCrate(Path(__file__).parents[1], package="greeter")`
+    wasm_package            module    Path of the package directory (default: --wasm-package, else
+                                      wasm_crate built, once per session, into a temporary directory)
     wasm_server_mounts      session   {URL prefix: directory} the server also serves (default: none)
     wasm_harness_scripts    session   URLs of classic scripts the page loads before the package
     wasm_harness_extensions session   URLs of ES modules the page runs after the package's init
@@ -113,6 +119,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="the built package the page fixtures load (wasm-bindgen --target web output: "
         "X.js, X_bg.wasm, package.json), e.g. artifacts/<crate> after `python -m toolchain build`",
+    )
+    group.addoption(
+        "--wasm-crate",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="without --wasm-package: the crate (Cargo.toml or directory) to build with the toolchain first, "
+        "into a temporary directory; a conftest.py can name it instead (the wasm_crate fixture)",
     )
     group.addoption(
         "--wasm-names",
@@ -365,18 +379,73 @@ def _page_url(server_url: str, package: WasmPackage, scripts: list[str], extensi
 # ---------------------------------------------------------------- fixtures: the ones to override
 
 
+@dataclass(frozen=True)
+class WasmCrate:
+    """A crate the plugin builds for its tests: its Cargo.toml or directory, a workspace member, features."""
+
+    manifest_path: Path
+    package: str | None = None
+    features: tuple[str, ...] = ()
+
+
+def build_crate(crate: WasmCrate, artifacts_dir: Path) -> Path:
+    """The crate built by the toolchain (the release profile, wasm-opt, as `python -m toolchain build`)
+    into artifacts_dir; its package directory. A failed build fails the tests' setup with the
+    toolchain's message and fix."""
+    from toolchain.analysis import config
+    from toolchain.core.errors import ToolchainError
+    from toolchain.pipeline import build
+
+    options = config.BuildOptions(
+        manifest_path=Path(crate.manifest_path),
+        package=crate.package,
+        cargo_features=list(crate.features),
+        artifacts_dir=artifacts_dir,
+    )
+    try:
+        return build.build(config.resolve(options)).package_dir
+    except ToolchainError as exc:
+        pytest.fail(f"building {crate.manifest_path} for the browser tests failed: {exc}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def wasm_package(request: pytest.FixtureRequest) -> Path:
-    """The package directory under test: --wasm-package. Override it to build the crate first."""
+def wasm_crate(request: pytest.FixtureRequest) -> WasmCrate | None:
+    """The crate wasm_package builds when --wasm-package is not given: --wasm-crate, else none.
+    Override it in a crate's tests/conftest.py so that a bare `pytest tests` builds and tests it."""
+    given = request.config.getoption("--wasm-crate")
+    return WasmCrate(Path(given).resolve()) if given is not None else None
+
+
+@pytest.fixture(scope="session")
+def _wasm_crate_builds() -> dict[WasmCrate, Path]:
+    return {}
+
+
+# Module scope, with the builds cached per crate for the session: one pytest run over several crates'
+# tests (each conftest naming its own wasm_crate) must test each crate's package, and a session-scoped
+# fixture here would be computed once, for whichever crate's tests came first.
+@pytest.fixture(scope="module")
+def wasm_package(
+    request: pytest.FixtureRequest,
+    wasm_crate: WasmCrate | None,
+    _wasm_crate_builds: dict[WasmCrate, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The package directory under test: --wasm-package, else wasm_crate built (once per session) into a
+    temporary directory."""
     directory = request.config.getoption("--wasm-package")
-    if directory is None:
-        pytest.fail(
-            "no wasm package to test: pass --wasm-package DIR (e.g. artifacts/<crate> after "
-            "`python -m toolchain build --manifest-path Cargo.toml`), or override the wasm_package fixture "
-            "in a conftest.py",
-            pytrace=False,
-        )
-    return Path(directory).resolve()
+    if directory is not None:
+        return Path(directory).resolve()
+    if wasm_crate is not None:
+        if wasm_crate not in _wasm_crate_builds:
+            _wasm_crate_builds[wasm_crate] = build_crate(wasm_crate, tmp_path_factory.mktemp("wasm-package"))
+        return _wasm_crate_builds[wasm_crate]
+    pytest.fail(
+        "no wasm package to test: pass --wasm-package DIR (e.g. artifacts/<crate> after "
+        "`python -m toolchain build --manifest-path Cargo.toml`) or --wasm-crate PATH (built first), "
+        "or override the wasm_crate fixture in a conftest.py",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="session")
