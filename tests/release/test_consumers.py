@@ -104,13 +104,18 @@ def test_vite_puts_the_engine_in_a_lazy_chunk_with_its_wasm(vite_dist, built_eng
     assert len(wasm) == 1 and wasm[0].read_bytes() == (built_engine.package_dir / WASM).read_bytes()
     entry = (vite_dist / "index.html").read_text().split('src="/assets/')[1].split('"')[0]
     # The wasm-bindgen glue (its import object names every __wbg_ shim) is a chunk of its own,
-    # and it finds its module by URL; the entry only import()s it.
-    glue = [p for p in assets.glob("*.js") if "__wbg_" in p.read_text()]
+    # and it finds its module by URL; the entry only import()s it. The worker API's worker is a
+    # bundle of its own too (engine_worker + the glue), and finds the same .wasm.
+    glue = [p for p in assets.glob("*.js") if "__wbg_" in p.read_text() and not p.name.startswith("engine_worker")]
     assert [p.name for p in glue] != [entry] and len(glue) == 1, [p.name for p in assets.iterdir()]
     assert wasm[0].name in glue[0].read_text()
     entry_js = (assets / entry).read_text()
     assert "__wbg_" not in entry_js and wasm[0].name not in entry_js
     assert glue[0].name in entry_js  # the dynamic import()
+    workers = list(assets.glob("engine_worker-*.js"))
+    assert len(workers) == 1 and wasm[0].name in workers[0].read_text()
+    async_engine = list(assets.glob("async_engine-*.js"))
+    assert len(async_engine) == 1 and workers[0].name in async_engine[0].read_text()  # new Worker(new URL(...))
 
 
 def test_the_vite_app_loads_the_engine_on_demand_and_runs_sql(vite_dist, browser_page):
@@ -124,6 +129,16 @@ def test_the_vite_app_loads_the_engine_on_demand_and_runs_sql(vite_dist, browser
         assert rows == EXPECTED, browser_page.dump()
         assert [r for r in _resources(browser_page) if r.endswith(".wasm")]
         assert browser_page.run("return document.getElementById('status').textContent;") == "query returned 3 rows"
+
+
+def test_the_vite_app_runs_sql_in_the_engines_worker(vite_dist, browser_page):
+    with StaticServer({"/": vite_dist}) as server:
+        browser_page.driver.get(f"{server.url}/index.html")
+        browser_page.run(
+            "await new Promise((r) => (document.readyState === 'complete' ? r() : addEventListener('load', r)));"
+        )
+        rows = browser_page.run("return await window.runQueryInWorker(...args);", "weather", COLUMNS, SQL)
+        assert rows == EXPECTED, browser_page.dump()  # AsyncQueryEngine has no way to answer but its worker
 
 
 # ---------------------------------------------------------------- Python: a venv with the wheel

@@ -21,7 +21,8 @@ from toolchain.tools import patched_crates
 
 pytestmark = pytest.mark.integration
 
-# The glue, and the crate's own JS modules (js-files: fetch_query_ipc.js and its .d.ts).
+# The glue, and the crate's own JS modules (js-files: fetch_query_ipc.js, the worker API
+# async_engine.js and its worker engine_worker.js, with their .d.ts).
 SHIPPED = [
     "datafusion_wasm_bg.wasm",
     "datafusion_wasm.js",
@@ -29,6 +30,9 @@ SHIPPED = [
     "datafusion_wasm_bg.wasm.d.ts",
     "fetch_query_ipc.js",
     "fetch_query_ipc.d.ts",
+    "async_engine.js",
+    "async_engine.d.ts",
+    "engine_worker.js",
 ]
 
 

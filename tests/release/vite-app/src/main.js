@@ -25,3 +25,21 @@ window.runQuery = async (name, columns, sql) => {
   return result.toArray().map((row) =>
     Object.fromEntries(Object.entries(row.toJSON()).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])));
 };
+
+// The same query through the worker API (async_engine.js): the engine runs in a Web Worker, which
+// Vite finds by its `new Worker(new URL("./engine_worker.js", import.meta.url))` and bundles with
+// the glue; the worker fetches the same .wasm asset.
+let asyncEngine = null;
+window.runQueryInWorker = async (name, columns, sql) => {
+  if (!asyncEngine) {
+    const { AsyncQueryEngine } = await import("datafusion-wasm/async_engine.js");
+    asyncEngine = new AsyncQueryEngine();
+  }
+  const table = tableFromArrays(
+    Object.fromEntries(Object.entries(columns).map(([k, v]) => [k, typeof v[0] === "number" ? Float64Array.from(v) : v])),
+  );
+  await asyncEngine.register_table(name, tableToIPC(table, "stream"), { transfer: true });
+  const result = tableFromIPC(await asyncEngine.execute_sql(sql));
+  return result.toArray().map((row) =>
+    Object.fromEntries(Object.entries(row.toJSON()).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])));
+};
