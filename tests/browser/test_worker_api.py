@@ -424,7 +424,7 @@ def test_the_main_thread_keeps_drawing_frames_while_the_worker_runs_a_1m_row_que
     )
 
 
-def test_the_example_in_the_docs_decodes(page):
+def test_the_workers_results_are_ipc_streams_pyarrow_reads(page):
     """The worker's bytes are an IPC stream pyarrow reads too."""
     data = page.run(
         """
