@@ -103,6 +103,16 @@ const DISK_SETTINGS: [&str; 2] = ["datafusion.runtime.temp_directory", "datafusi
 /// The parser's own recursion limit (50 by default), which a statement may raise with SET.
 const PARSER_RECURSION_SETTING: &str = "datafusion.sql_parser.recursion_limit";
 
+/// Settings that size buffers up front, with the largest value the browser engine takes. Operators
+/// allocate `batch_size` rows ahead (range(), the coalescers), and one stream per partition: with
+/// `batch_size = 2000000000` the next range() asked for 16 GB, the allocation failed and the module
+/// trapped. The caps are far above what helps in one wasm32 thread (defaults: 8,192 rows, and 1
+/// partition, which this engine sets).
+const SIZED_SETTINGS: [(&str, usize, &str); 2] = [
+    ("datafusion.execution.batch_size", 1 << 20, "rows per batch are allocated ahead, in a 4 GiB memory"),
+    ("datafusion.execution.target_partitions", 64, "each partition is a stream of its own, on one thread"),
+];
+
 /// One DataFusion session holding the registered tables.
 ///
 /// Table names are exact: `register_table("MyTable", ..)` registers `MyTable`, and every method
@@ -372,6 +382,15 @@ fn check_runtime_setting(plan: &LogicalPlan) -> std::result::Result<bool, String
         _ => return Ok(false),
     };
     if let LogicalPlan::Statement(PlanStatement::SetVariable(set)) = plan {
+        if let Some((_, max, why)) = SIZED_SETTINGS.iter().find(|(name, _, _)| *name == variable) {
+            let within = set.value.trim().parse::<usize>().is_ok_and(|n| (1..=*max).contains(&n));
+            if !within {
+                return Err(format!(
+                    "{variable} must be between 1 and {max} in the browser engine (asked: {}): {why}",
+                    set.value
+                ));
+            }
+        }
         if variable == PARSER_RECURSION_SETTING {
             let within = set.value.trim().parse::<usize>().is_ok_and(|limit| limit <= sql_guard::MAX_PARSER_RECURSION);
             if !within {
