@@ -6,8 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from toolchain.analysis import config
 from toolchain.cli.check import run_checks
-from toolchain.cli.common import add_build_arguments, resolve
+from toolchain.cli.common import add_build_arguments, build_options
 from toolchain.core import console
 from toolchain.core.errors import CheckFailed
 from toolchain.pipeline import build as build_module
@@ -15,7 +16,8 @@ from toolchain.release import artifacts as release
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    resolved = resolve(args)
+    # --skip-build releases what the crate's last build wrote, wherever that went (as `check` reads it).
+    resolved = config.resolve(build_options(args), previous=args.skip_build)
     options, crate = resolved.build, resolved.crate
     if not args.skip_build:
         build_module.build(resolved)
@@ -57,7 +59,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "Python wheel, CycloneDX SBOM, build-info.json, SHA256SUMS",
     )
     add_build_arguments(p)
-    p.add_argument("--skip-build", action="store_true", help="package what artifacts/<crate>/ holds, without building")
+    p.add_argument(
+        "--skip-build",
+        action="store_true",
+        help="package what the crate's last build wrote (or --artifacts-dir), without building",
+    )
     p.add_argument("--skip-checks", action="store_true", help="do not run the checks first (the reproduce proof only)")
     p.add_argument("--release-dir", type=Path, help="where versions go (default: ARTIFACTS_DIR/release)")
     p.add_argument(
