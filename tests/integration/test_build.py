@@ -112,9 +112,10 @@ def test_rebuild_with_nothing_changed_reuses_every_stage(built_engine):
 def user_crate(tmp_path_factory):
     crate = tmp_path_factory.mktemp("user") / "hello-engine"
     shutil.copytree(REPO / "tests" / "fixtures" / "hello-engine", crate)
-    # One target directory for every copy of the crate: std is built from source once, not per test.
+    # No target directory of its own: the shared one (config.default_target_dir) already holds std and
+    # wasm-bindgen built for hello-engine's profiles, so no run of this module compiles them again.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CARGO_TARGET_DIR", str(tmp_path_factory.mktemp("user-target")))
+        patch.delenv("CARGO_TARGET_DIR", raising=False)
         yield crate
 
 
