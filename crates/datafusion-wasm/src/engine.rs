@@ -502,13 +502,32 @@ fn browser_session_state(config: SessionConfig) -> SessionState {
         .with_config(config)
         .with_runtime_env(runtime)
         .with_expr_planners(SessionStateDefaults::default_expr_planners())
-        .with_scalar_functions(output_guard::guard_functions(SessionStateDefaults::default_scalar_functions()))
+        .with_scalar_functions(scalar_functions())
         .with_higher_order_functions(SessionStateDefaults::default_higher_order_functions())
-        .with_aggregate_functions(SessionStateDefaults::default_aggregate_functions())
+        .with_aggregate_functions(aggregate_functions())
         .with_window_functions(SessionStateDefaults::default_window_functions())
         .with_table_function_list(SessionStateDefaults::default_table_functions())
         .with_extension_type_registry(Arc::new(extension_types))
         .build()
+}
+
+/// DataFusion's scalar functions (the ones that size their output from their arguments guarded),
+/// and the engine's own (the `functions` feature).
+fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
+    #[allow(unused_mut)]
+    let mut functions = output_guard::guard_functions(SessionStateDefaults::default_scalar_functions());
+    #[cfg(feature = "functions")]
+    functions.extend(crate::functions::scalar_functions());
+    functions
+}
+
+/// DataFusion's aggregate functions and the engine's own (the `functions` feature).
+fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>> {
+    #[allow(unused_mut)]
+    let mut functions = SessionStateDefaults::default_aggregate_functions();
+    #[cfg(feature = "functions")]
+    functions.extend(crate::functions::aggregate_functions());
+    functions
 }
 
 /// Every error a public method returns passes through here once, on its way out: to the log.

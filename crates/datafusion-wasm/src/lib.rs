@@ -8,6 +8,8 @@
 //! adapts it to JavaScript.
 
 pub mod engine;
+#[cfg(feature = "functions")]
+pub mod functions;
 pub mod ipc_guard;
 
 /// The `talc` feature: talc as the global allocator instead of std's dlmalloc (a speed lever of
