@@ -16,6 +16,7 @@ nox -s release [-- OPTIONS]      build, check, then artifacts/release/<version>/
 nox -s reproduce                 two clean builds of HEAD in two directories: identical bytes?
 nox -s bench_queries [-- OPTIONS]   TPC-H: our engine vs DuckDB-WASM in the browser, native DataFusion and DuckDB
 nox -s cache [-- show|clean OPTIONS]  what the tool and stage caches hold; clean them (clean --help)
+nox -s demo [-- OPTIONS]         the Local Query playground on localhost: engine, page, sample data (docs/demo.md)
 nox -s lint                      ruff, mypy, the layer contract; cargo fmt and clippy on our crates (docs/lint.md)
 """
 
@@ -285,6 +286,12 @@ def release(session: nox.Session) -> None:
 def reproduce(session: nox.Session) -> None:
     """Two clean builds + releases of HEAD in two directories (~30 min on 2 CPUs); exit 1 unless byte-identical."""
     _toolchain(session, "reproduce")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The Local Query playground: builds the engine and the page (demo/, Vite), serves them with seeded sample data on localhost (`-- --port N --data-rows N --no-server`; docs/demo.md)."""
+    _toolchain(session, "demo")
 
 
 @nox.session

@@ -13,6 +13,7 @@ from toolchain.cli import (
     build,
     cache,
     check,
+    demo,
     doctor,
     fuzz,
     init,
@@ -43,6 +44,7 @@ COMMANDS = (
     udf,
     toolchain_wheels,
     cache,
+    demo,
 )
 
 
