@@ -4,7 +4,7 @@
 // is the empty string; a column whose every value is an integer is int64, a number double,
 // true/false bool, anything else string.
 
-import { Bool, Float64, Int64, Table, Utf8, tableFromIPC, tableToIPC, vectorFromArray, type DataType, type Vector } from "apache-arrow";
+import { Bool, Float64, Int64, Table, Utf8, makeData, makeVector, tableFromIPC, tableToIPC, type DataType, type Vector } from "apache-arrow";
 
 export interface Converted {
   ipc: Uint8Array;
@@ -78,13 +78,43 @@ function column(values: unknown[], forced?: DataType): Vector {
   else if (present.length && present.every((v) => typeof v === "boolean")) type = new Bool();
   else if (present.length && present.every((v) => typeof v === "number" && Number.isSafeInteger(v))) type = new Int64();
   else if (present.length && present.every((v) => typeof v === "number")) type = new Float64();
-  const converted = values.map((v) => {
-    if (v === null) return null;
-    if (type instanceof Int64) return BigInt(v as number);
-    if (type instanceof Utf8) return typeof v === "string" ? v : JSON.stringify(v);
-    return v;
+  return encode(type, values);
+}
+
+// Columns are assembled from their buffers (makeData), not with apache-arrow's builders
+// (vectorFromArray, tableFromJSON): a builder compiles its null test with `new Function`, which
+// the page's CSP refuses (script-src without 'unsafe-eval').
+function encode(type: DataType, values: unknown[]): Vector {
+  const length = values.length;
+  const nullBitmap = new Uint8Array(Math.ceil(length / 8));
+  let nullCount = 0;
+  values.forEach((v, i) => {
+    if (v === null) nullCount++;
+    else nullBitmap[i >> 3] |= 1 << (i & 7);
   });
-  return vectorFromArray(converted, type);
+  const common = { length, nullCount, nullBitmap: nullCount ? nullBitmap : undefined };
+  if (type instanceof Int64) {
+    const data = BigInt64Array.from(values, (v) => (v === null ? 0n : BigInt(v as number)));
+    return makeVector(makeData({ type, data, ...common }));
+  }
+  if (type instanceof Float64) {
+    const data = Float64Array.from(values, (v) => (v === null ? 0 : Number(v)));
+    return makeVector(makeData({ type, data, ...common }));
+  }
+  if (type instanceof Bool) {
+    const data = new Uint8Array(Math.ceil(length / 8));
+    values.forEach((v, i) => {
+      if (v === true) data[i >> 3] |= 1 << (i & 7);
+    });
+    return makeVector(makeData({ type, data, ...common }));
+  }
+  const utf8 = new TextEncoder();
+  const parts = values.map((v) => (v === null ? new Uint8Array(0) : utf8.encode(typeof v === "string" ? v : JSON.stringify(v))));
+  const valueOffsets = new Int32Array(length + 1);
+  parts.forEach((p, i) => (valueOffsets[i + 1] = valueOffsets[i] + p.length));
+  const data = new Uint8Array(valueOffsets[length]);
+  parts.forEach((p, i) => data.set(p, valueOffsets[i]));
+  return makeVector(makeData({ type: new Utf8(), data, valueOffsets, ...common }));
 }
 
 /** RFC 4180 fields; a field is {text, quoted}. */

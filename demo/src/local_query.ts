@@ -38,6 +38,9 @@ export class LocalQueryScreen {
   private readonly localError = errorBox("local-error");
   private readonly result = new ResultView(100, "main-result");
   private fetching: AbortController | null = null;
+  // Completed operations (success or failure), on the stats elements: what a test waits for.
+  private fetches = 0;
+  private runs = 0;
 
   constructor(
     root: HTMLElement,
@@ -108,6 +111,8 @@ export class LocalQueryScreen {
     this.fetching = controller;
     this.fetchButton.disabled = true;
     this.sourceStats.textContent = "fetching…";
+    delete this.sourceStats.dataset.rows;
+    delete this.sourceStats.dataset.bytes;
     try {
       const name = this.name();
       const sql = substituteTimeRange(this.sourceSql.value, this.timeRange());
@@ -132,6 +137,7 @@ export class LocalQueryScreen {
       if (this.fetching === controller) {
         this.fetching = null;
         this.fetchButton.disabled = false;
+        this.sourceStats.dataset.done = String(++this.fetches);
       }
       void this.workspace.refreshStatus();
     }
@@ -140,6 +146,8 @@ export class LocalQueryScreen {
   async registerFile(file: File): Promise<void> {
     showError(this.sourceError, null);
     this.sourceStats.textContent = `reading ${file.name}…`;
+    delete this.sourceStats.dataset.rows;
+    delete this.sourceStats.dataset.bytes;
     try {
       const name = this.name();
       const started = performance.now();
@@ -161,6 +169,7 @@ export class LocalQueryScreen {
       showError(this.sourceError, `${file.name}: ${messageOf(error)}`);
     } finally {
       this.fileInput.value = "";
+      this.sourceStats.dataset.done = String(++this.fetches);
       void this.workspace.refreshStatus();
     }
   }
@@ -170,6 +179,7 @@ export class LocalQueryScreen {
     this.runButton.disabled = true;
     this.result.setRunning(true);
     this.localStats.textContent = "running…";
+    delete this.localStats.dataset.rows;
     try {
       const sql = substituteTimeRange(this.localSql.value, this.timeRange());
       const { engine } = await this.workspace.load();
@@ -191,6 +201,7 @@ export class LocalQueryScreen {
     } finally {
       this.result.setRunning(false);
       this.runButton.disabled = false;
+      this.localStats.dataset.done = String(++this.runs);
       void this.workspace.refreshStatus();
     }
   }

@@ -33,7 +33,11 @@ async function main(): Promise<void> {
   const showRange = () => {
     try {
       const range = timeRange();
-      resolved.textContent = `$begin ${range.begin.slice(0, 19).replace("T", " ")} · $end ${range.end.slice(0, 19).replace("T", " ")} UTC`;
+      const begin = range.begin.slice(0, 19).replace("T", " ");
+      const end = range.end.slice(0, 19).replace("T", " ");
+      // The end's date only when it differs: the header stays one line at 1280 px.
+      resolved.textContent = `${begin} → ${end.slice(0, 10) === begin.slice(0, 10) ? end.slice(11) : end} UTC`;
+      resolved.title = `$begin = '${range.begin}', $end = '${range.end}'`;
       resolved.classList.remove("status-error");
     } catch (error) {
       resolved.textContent = messageOf(error);

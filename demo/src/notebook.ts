@@ -179,6 +179,7 @@ export class Notebook {
           this.workspace.known.delete(cell.registered);
           if (known) this.workspace.known.set(name, known);
           cell.registered = name;
+          cell.stats.textContent = cell.stats.textContent?.replace(`→ table ${old}`, `→ table ${name}`) ?? "";
         } catch (error) {
           cell.setError(`renaming the table ${old} to ${name} failed: ${messageOf(error)}`);
         }
@@ -223,6 +224,7 @@ export class Notebook {
         this.summary.textContent = `run all: ${messageOf(error)}`;
       } finally {
         this.runAllButton.disabled = false;
+        this.summary.dataset.done = String(Number(this.summary.dataset.done ?? 0) + 1);
       }
     });
   }
@@ -242,6 +244,7 @@ export class Notebook {
     cell.runButton.disabled = true;
     cell.result.setRunning(true);
     cell.stats.textContent = "running…";
+    delete cell.stats.dataset.rows;
     const started = performance.now();
     try {
       const { engine } = await this.workspace.load();
@@ -280,6 +283,7 @@ export class Notebook {
     } finally {
       cell.result.setRunning(false);
       cell.runButton.disabled = false;
+      cell.stats.dataset.done = String(Number(cell.stats.dataset.done ?? 0) + 1); // completed runs: what a test waits for
       void this.workspace.refreshStatus();
     }
   }
