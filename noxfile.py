@@ -291,7 +291,8 @@ def reproduce(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The Local Query playground: builds the engine and the page (demo/, Vite), serves them with seeded sample data on localhost (`-- --port N --data-rows N --no-server`; docs/demo.md)."""
-    _toolchain(session, "demo")
+    _install(session, "[demo]")
+    _run_toolchain(session, "demo", *session.posargs)
 
 
 @nox.session

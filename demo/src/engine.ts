@@ -16,7 +16,7 @@ export interface MemoryUsage {
   wasm_memory_bytes: number;
   tables_bytes: number;
   limit_bytes: number | null;
-  tables: Array<{ name: string; rows: number; bytes: number }>;
+  tables: Array<{ name: string; rows: number; bytes: number; kind?: "table" | "view" }>;
 }
 
 type WithMemory = AsyncQueryEngine & { memory_usage?: () => Promise<MemoryUsage> };

@@ -12,6 +12,8 @@ export interface KnownTable {
   ipcBytes: number;
 }
 
+const HEAVY_TABLES_BYTES = 100e6;
+
 export class StatusBar {
   private readonly el = byId("statusbar");
   private generation = 0;
@@ -43,16 +45,20 @@ export class StatusBar {
     const memoryText =
       memoryBytes == null
         ? "wasm memory ?"
-        : `wasm memory ${formatBytes(memoryBytes)}` + (usage?.limit_bytes ? ` of ${formatBytes(usage.limit_bytes)} limit` : "");
+        : `wasm memory ${formatBytes(memoryBytes)}` + (usage ? ` · tables ${formatBytes(usage.tables_bytes)}` : "") +
+          (usage?.limit_bytes ? ` of ${formatBytes(usage.limit_bytes)} allowed` : "");
+    // Seed 001's memory warning: past 100 MB of tables a browser tab starts to feel it.
+    const heavy = usage !== null && usage.tables_bytes > HEAVY_TABLES_BYTES;
     const tables = usage
-      ? usage.tables.map((t) => ({ name: t.name, rows: t.rows, bytes: t.bytes, ipc: false }))
-      : names.map((name) => ({ name, rows: known.get(name)?.rows ?? NaN, bytes: known.get(name)?.ipcBytes ?? NaN, ipc: true }));
+      ? usage.tables.map((t) => ({ name: t.name, view: t.kind === "view", rows: t.rows, bytes: t.bytes, ipc: false }))
+      : names.map((name) => ({ name, view: false, rows: known.get(name)?.rows ?? NaN, bytes: known.get(name)?.ipcBytes ?? NaN, ipc: true }));
     const tableItems = tables.length
       ? tables.map((t) =>
           h(
             "span",
             { class: "status-table", "data-role": "status-table", "data-name": t.name, "data-rows": t.rows, "data-bytes": t.bytes },
             h("b", {}, t.name),
+            t.view ? " (view)" : "",
             ` ${Number.isNaN(t.rows) ? "?" : formatCount(t.rows)} rows, ${Number.isNaN(t.bytes) ? "?" : formatBytes(t.bytes)}${t.ipc ? " IPC" : ""}`,
           ),
         )
@@ -61,7 +67,11 @@ export class StatusBar {
       h("span", { "data-role": "engine-version" }, `datafusion-wasm ${loaded.packageVersion} · DataFusion ${loaded.datafusionVersion}`),
       h("span", { "data-role": "module-size", "data-encoded": module?.encodedBodySize ?? "", "data-decoded": module?.decodedBodySize ?? "" }, moduleText),
       h("span", { "data-role": "load-time", "data-ms": Math.round(loaded.loadMs) }, `loaded in ${formatMs(loaded.loadMs)}`),
-      h("span", { "data-role": "wasm-memory", "data-bytes": memoryBytes ?? "" }, memoryText),
+      h(
+        "span",
+        { "data-role": "wasm-memory", "data-bytes": memoryBytes ?? "", class: heavy ? "status-warning" : undefined, title: heavy ? "over 100 MB of tables: drop the ones you no longer need" : undefined },
+        memoryText,
+      ),
       h("span", { class: "status-tables", "data-role": "tables" }, h("span", { class: "muted" }, "tables: "), ...tableItems),
     );
   }

@@ -280,6 +280,27 @@ def record(artifacts_dir: Path, browser: str, **values: Any) -> None:
     cache.write_json_atomic(path, document)
 
 
+# ---------------------------------------------------------------- the build
+
+
+def test_the_page_loads_the_engine_from_the_packed_package_in_lazy_chunks(page_dir, built_engine):
+    """The entry chunk has no engine: the glue and the worker are chunks of their own (import()),
+    and the one .wasm asset is the package's module, with its pre-compressed siblings."""
+    assets = page_dir / "assets"
+    entry = (page_dir / "index.html").read_text().split('src="./assets/')[1].split('"')[0]
+    entry_js = (assets / entry).read_text()
+    wasm = list(assets.glob("*.wasm"))
+    assert (
+        len(wasm) == 1 and wasm[0].read_bytes() == (built_engine.package_dir / "datafusion_wasm_bg.wasm").read_bytes()
+    )
+    assert "__wbg_" not in entry_js and "__wbindgen_malloc" not in entry_js and wasm[0].name not in entry_js
+    hosts = list(assets.glob("engine_host-*.js"))  # our worker: the package's engine_worker.js + glue
+    assert len(hosts) == 1 and wasm[0].name in hosts[0].read_text() and "onmessage" in hosts[0].read_text()
+    assert hosts[0].name in entry_js or any(hosts[0].name in p.read_text() for p in assets.glob("*.js"))
+    for suffix in (".gz", ".br"):
+        assert wasm[0].with_name(wasm[0].name + suffix).is_file()
+
+
 # ---------------------------------------------------------------- the seed's default config
 
 
@@ -325,6 +346,14 @@ def test_the_seeds_default_config_fetches_registers_runs_and_shows_the_result(
     # Sent compressed: exactly the pre-compressed file the browser's Accept-Encoding chose.
     assert int(module["encoded"]) in (sizes["br"], sizes["gzip"]), (module, sizes)
     assert demo.status_tables() == {"data": 100}
+    # The table's size: the engine's memory_usage() where the engine has it, else the IPC bytes fetched.
+    has_usage = demo.js("return window.demo.local.load().then((l) => typeof l.engine.memory_usage === 'function');")
+    table_bytes = int(demo.js("return document.querySelector('[data-role=status-table]').dataset.bytes;"))
+    if has_usage:
+        assert "IPC" not in demo.text("[data-role=tables]") and " · tables " in demo.text("[data-role=wasm-memory]")
+        assert table_bytes > 0
+    else:
+        assert demo.text("[data-role=tables]").endswith(" IPC") and table_bytes == int(stats["bytes"])
     load_ms = int(demo.js("return document.querySelector('[data-role=load-time]').dataset.ms;"))
     memory = demo.js("return Number(document.querySelector('[data-role=wasm-memory]').dataset.bytes);")
     assert memory >= 1 << 20

@@ -49,6 +49,8 @@ def engine_package(use_built: bool) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if not args.no_server and not args.build_only:
+        demo_data.check_server_dependencies()  # before minutes of building, not after
     package_dir = engine_package(args.use_built)
     with console.stage("build the page (demo/, Vite)"):
         page = demo_page.build_page(

@@ -11,9 +11,12 @@ empty strings: the page must show them apart.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import random
 from dataclasses import dataclass
 from typing import Any
+
+from toolchain.core.errors import MissingTool
 
 DEFAULT_ROWS = 50_000
 DEFAULT_SEED = 18  # issue 18
@@ -75,10 +78,30 @@ def _uuid(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+    except ImportError as exc:
+        raise MissingTool(
+            "pyarrow makes the demo's sample data",
+            "install the demo extra: pip install -e '.[demo]' (nox -s demo does)",
+        ) from exc
+    return pyarrow
+
+
+def check_server_dependencies() -> None:
+    """The query server runs SQL in native DataFusion (PyPI datafusion): say so before serving."""
+    _pyarrow()
+    if importlib.util.find_spec("datafusion") is None:
+        raise MissingTool(
+            "the demo's query server runs SQL in native DataFusion (PyPI datafusion), which is not installed",
+            "install the demo extra: pip install -e '.[demo]' (nox -s demo does), or pass --no-server",
+        )
+
+
 def generate(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED, end: dt.datetime | None = None) -> SampleData:
     """`rows` log entries and their processes, reproducible from (rows, seed, end)."""
-    import pyarrow as pa
-
+    pa = _pyarrow()
     check_rows(rows)
     end = (end or default_end()).astimezone(dt.UTC)
     end_us = int(end.timestamp()) * 1_000_000 + end.microsecond
