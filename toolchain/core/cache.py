@@ -128,6 +128,31 @@ def install_lock(final: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def exclusive(lock_path: Path, what: str) -> Iterator[None]:
+    """Held for the whole of an operation that rewrites files beside `lock_path`: a second process
+    doing the same waits for the first instead of writing the same files at the same time (two
+    builds of one crate in one checkout overwrote each other's wasm-opt output, and the later stage
+    read a half-written module). Says once who it waits for."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            console.info(f"waiting for {what}, which {holder} is running, to finish ({lock_path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def install_once(final: Path, populate, installed, what: str) -> None:
     """Installs `final` with populate() under install_lock, unless installed() says another process
     finished it while this one waited. A damaged directory there is replaced, with a warning."""

@@ -884,6 +884,12 @@ def build(resolved: config.Config | BuildOptions) -> BuildResult:
     """The pipeline. Takes the resolved configuration (BuildOptions alone are resolved first)."""
     if isinstance(resolved, BuildOptions):
         resolved = config.resolve(resolved)
+    layout = resolved.layout
+    with cache.exclusive(layout.stages_dir.with_name(f"{layout.stages_dir.name}.lock"), "another build of this crate"):
+        return _build(resolved)
+
+
+def _build(resolved: config.Config) -> BuildResult:
     crate, layout = resolved.crate, resolved.layout
     lock_path = lock_file(resolved)
     tools = provision(resolved, cargo_lock.single_locked_version(lock_path, "wasm-bindgen"))
