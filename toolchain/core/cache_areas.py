@@ -16,6 +16,7 @@ holds one directory per area:
     udf-precompiled/        precompiled UDF artifacts, one entry per key (pipeline/udf_precompile.py)
     bench-data/             generated benchmark data: TPC-H as Arrow IPC, by generator version and
                             scale (pipeline/bench_queries.py)
+    demo-compressed/        the demo page's compressed module (.gz, .br), by content (pipeline/demo_page.py)
     go-build/               Go's build cache for Go UDFs (tools/go.py) and the wazero host
     go-mod/                 Go's module cache for the wazero host's modules (tools/wazero.py)
 
@@ -73,6 +74,7 @@ AREAS = (
         "generated benchmark data (TPC-H as Arrow IPC), by generator version and scale",
         "stages",
     ),
+    Area("demo-compressed", "demo-compressed", "the demo page's compressed module (.gz, .br), by content", "stages"),
     Area("go-build", "go-build", "Go's build cache (Go UDFs, the wazero host)", "targets", whole=True),
     Area("go-mod", "go-mod", "Go's module cache (wazero, for the wazero host)", "all", whole=True),
 )
