@@ -22,7 +22,8 @@ from toolchain.tools import patched_crates
 pytestmark = pytest.mark.integration
 
 # The glue, and the crate's own JS modules (js-files: fetch_query_ipc.js, the worker API
-# async_engine.js and its worker engine_worker.js, with their .d.ts).
+# async_engine.js and its worker engine_worker.js, the C Data Interface reader ffi_reader.js, with
+# their .d.ts).
 SHIPPED = [
     "datafusion_wasm_bg.wasm",
     "datafusion_wasm.js",
@@ -33,6 +34,8 @@ SHIPPED = [
     "async_engine.js",
     "async_engine.d.ts",
     "engine_worker.js",
+    "ffi_reader.js",
+    "ffi_reader.d.ts",
 ]
 
 

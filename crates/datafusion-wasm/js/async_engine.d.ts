@@ -1,3 +1,6 @@
+import type { MemoryUsage } from "./datafusion_wasm.js";
+export type { MemoryUsage };
+
 /**
  * An error from the engine in the worker, with the engine's name and message: "Error" for a
  * failed statement or call, "InstanceLostError" after a trap, "TerminatedError" after
@@ -70,6 +73,10 @@ export class AsyncQueryEngine {
   set_statement_timeout_ms(ms: number, options?: CallOptions): Promise<void>;
   /** The worker's log filter (see WasmQueryEngine.set_log_filter); kept across traps. */
   set_log_filter(spec: string, options?: CallOptions): Promise<void>;
+  /** Bytes per registered table, their total, the worker's wasm memory and the limit. */
+  memory_usage(options?: CallOptions): Promise<MemoryUsage>;
+  /** Registering past `bytes` of tables fails with an error naming the sizes (0: no limit); kept across traps. */
+  set_table_memory_limit(bytes: number, options?: CallOptions): Promise<void>;
 
   /** Rejects every call not started yet with an AbortError (or `reason`); returns how many. */
   cancel(reason?: unknown): number;

@@ -58,7 +58,7 @@ export class AsyncQueryEngine {
    */
   constructor(options = {}) {
     this._createWorker = options.createWorker || defaultWorker;
-    this._settings = {statementTimeoutMs: 0, logFilter: null};
+    this._settings = {statementTimeoutMs: 0, logFilter: null, tableMemoryLimit: 0};
     this._queue = [];
     this._running = null;
     this._worker = null;
@@ -116,6 +116,15 @@ export class AsyncQueryEngine {
   set_log_filter(spec, options = {}) {
     this._settings.logFilter = spec;
     return this._enqueue("set_log_filter", [spec], options);
+  }
+  /** Bytes per table and the worker's wasm memory (WasmQueryEngine.memory_usage). */
+  memory_usage(options = {}) {
+    return this._enqueue("memory_usage", [], options);
+  }
+  /** Registering past `bytes` of tables fails (0: no limit); kept for instances started after a trap. */
+  set_table_memory_limit(bytes, options = {}) {
+    this._settings.tableMemoryLimit = bytes;
+    return this._enqueue("set_table_memory_limit", [bytes], options);
   }
 
   /** Calls made but not started yet (the running one not counted). */

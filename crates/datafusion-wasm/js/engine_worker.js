@@ -2,7 +2,7 @@
 // own WebAssembly instance, off the page's main thread.
 //
 // Protocol (structured clone; ArrayBuffers transferred, never copied twice):
-//   main -> worker  {type: "init", settings: {statementTimeoutMs, logFilter}}
+//   main -> worker  {type: "init", settings: {statementTimeoutMs, logFilter, tableMemoryLimit}}
 //   worker -> main  {type: "ready", datafusionVersion}  or  {type: "init-error", error}
 //   main -> worker  {type: "call", id, method, args}
 //   worker -> main  {type: "result", id, value}
@@ -35,6 +35,8 @@ const METHODS = {
   set_log_filter: (spec) => WasmQueryEngine.set_log_filter(spec),
   register_udf: (name, bytes) => engine.register_udf(name, toBytes(bytes)),
   deregister_udf: (name) => engine.deregister_udf(name),
+  memory_usage: () => engine.memory_usage(),
+  set_table_memory_limit: (bytes) => engine.set_table_memory_limit(bytes),
 };
 const CHANGES_TABLES = new Set(["register_table", "execute_and_register", "deregister_table", "reset"]);
 
@@ -65,6 +67,7 @@ async function start(settings) {
   engine = new WasmQueryEngine();
   if (settings.logFilter != null) WasmQueryEngine.set_log_filter(settings.logFilter);
   if (settings.statementTimeoutMs) engine.set_statement_timeout_ms(settings.statementTimeoutMs);
+  if (settings.tableMemoryLimit) engine.set_table_memory_limit(settings.tableMemoryLimit);
   return WasmQueryEngine.datafusion_version();
 }
 

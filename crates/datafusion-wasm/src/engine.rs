@@ -1,10 +1,11 @@
 //! The engine proper: plain Rust over DataFusion, no JavaScript types, so it runs natively too.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::array::{ArrayData, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
@@ -18,7 +19,7 @@ use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder, SessionStateDefaults};
 use datafusion::logical_expr::registry::{ExtensionTypeRegistry, MemoryExtensionTypeRegistry};
-use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as PlanStatement};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -40,6 +41,8 @@ pub enum EngineError {
     Sql { sql: String, message: String },
     /// Anything else DataFusion or Arrow reported (registration, serialisation).
     Internal { context: String, message: String },
+    /// Registering would make the tables hold more than the table memory limit.
+    TableMemoryLimit { context: String, table_bytes: usize, others_bytes: usize, limit_bytes: usize },
 }
 
 impl fmt::Display for EngineError {
@@ -64,11 +67,27 @@ impl fmt::Display for EngineError {
                 write!(f, "SQL failed: {message}\n  statement: {shown}{more}")
             }
             EngineError::Internal { context, message } => write!(f, "{context}: {message}"),
+            EngineError::TableMemoryLimit { context, table_bytes, others_bytes, limit_bytes } => write!(
+                f,
+                "{context}: refused: the tables would hold {} bytes ({}: this one {}, the others {}), over \
+                 the table memory limit of {limit_bytes} bytes ({}). Deregister tables you no longer \
+                 need, or raise the limit with set_table_memory_limit (0: no limit)",
+                table_bytes + others_bytes,
+                mib(table_bytes + others_bytes),
+                mib(*table_bytes),
+                mib(*others_bytes),
+                mib(*limit_bytes)
+            ),
         }
     }
 }
 
 impl std::error::Error for EngineError {}
+
+/// Bytes as MiB with two decimals: "12.50 MiB".
+fn mib(bytes: usize) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
 
 type Result<T> = std::result::Result<T, EngineError>;
 
@@ -131,6 +150,32 @@ pub struct Engine {
     statement_timeout_ms: std::cell::Cell<f64>,
     /// WebAssembly UDF modules registered with `register_udf` (udf.rs).
     udfs: udf::UdfRegistry,
+    /// The most the registered tables may hold together, in bytes (0: no limit).
+    table_memory_limit: std::cell::Cell<usize>,
+}
+
+/// What one registered table holds (`Engine::memory_usage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMemory {
+    pub name: String,
+    /// "table" (its batches are in memory) or "view" (a stored query: holds no rows).
+    pub kind: &'static str,
+    pub rows: usize,
+    /// The bytes its batches hold: every buffer allocation once, at its capacity.
+    pub bytes: usize,
+}
+
+/// The engine's memory, as `memory_usage()` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Sorted by name.
+    pub tables: Vec<TableMemory>,
+    /// What the tables hold together: a buffer two tables share counts once.
+    pub tables_bytes: usize,
+    /// The WebAssembly memory's size (None natively): what the tab has given this instance.
+    pub wasm_memory_bytes: Option<usize>,
+    /// The table memory limit (None: no limit).
+    pub limit_bytes: Option<usize>,
 }
 
 impl Default for Engine {
@@ -153,6 +198,7 @@ impl Engine {
             runtime,
             statement_timeout_ms: std::cell::Cell::new(0.0),
             udfs: udf::UdfRegistry::default(),
+            table_memory_limit: std::cell::Cell::new(0),
         };
         engine.apply_default_memory_limit();
         engine
@@ -170,6 +216,80 @@ impl Engine {
     /// (DataFusion's operators yield every few batches), not at an exact instant.
     pub fn set_statement_timeout_ms(&self, ms: f64) {
         self.statement_timeout_ms.set(if ms.is_finite() && ms > 0.0 { ms } else { 0.0 });
+    }
+
+    /// Registering a table (register_table, execute_and_register, CREATE TABLE ... AS) fails with
+    /// an error naming the sizes once the tables would hold more than `bytes` together (0: no
+    /// limit, the default). Tables already registered stay.
+    pub fn set_table_memory_limit(&self, bytes: usize) {
+        self.table_memory_limit.set(bytes);
+    }
+
+    /// Bytes per registered table, their total and the WebAssembly memory's size.
+    pub fn memory_usage(&self) -> MemoryUsage {
+        let mut everything = HashSet::new();
+        let mut tables_bytes = 0;
+        let mut tables = Vec::new();
+        for (name, batches) in self.table_batches() {
+            let Some(batches) = batches else {
+                tables.push(TableMemory { name, kind: "view", rows: 0, bytes: 0 });
+                continue;
+            };
+            let bytes = held_bytes(&batches, &mut HashSet::new());
+            tables_bytes += held_bytes(&batches, &mut everything);
+            tables.push(TableMemory { name, kind: "table", rows: row_count(&batches), bytes });
+        }
+        let limit = self.table_memory_limit.get();
+        MemoryUsage {
+            tables,
+            tables_bytes,
+            wasm_memory_bytes: wasm_memory_bytes(),
+            limit_bytes: (limit > 0).then_some(limit),
+        }
+    }
+
+    /// Every registered table with its batches (None for a view or any provider that is not a
+    /// MemTable), sorted by name. MemTable's batches are Arcs: nothing is copied.
+    fn table_batches(&self) -> Vec<(String, Option<Vec<RecordBatch>>)> {
+        let schema = self.default_schema();
+        self.table_names()
+            .into_iter()
+            .map(|name| {
+                let provider = self.runtime.block_on(schema.table(&name)).ok().flatten();
+                let batches = provider.as_ref().and_then(|p| p.downcast_ref::<MemTable>()).map(|table| {
+                    // One thread, and no statement running: the partitions are never write-locked here.
+                    table.batches.iter().filter_map(|p| p.try_read().ok().map(|b| b.clone())).flatten().collect()
+                });
+                (name, batches)
+            })
+            .collect()
+    }
+
+    /// Refuses `batches` as table `name` when the tables would then hold more than the limit
+    /// (a table of that name being replaced does not count).
+    fn check_table_memory(&self, context: &str, name: &str, batches: &[RecordBatch]) -> Result<()> {
+        let limit = self.table_memory_limit.get();
+        if limit == 0 {
+            return Ok(());
+        }
+        let mut seen = HashSet::new();
+        let others_bytes: usize = self
+            .table_batches()
+            .into_iter()
+            .filter(|(other, _)| other != name)
+            .filter_map(|(_, b)| b)
+            .map(|b| held_bytes(&b, &mut seen))
+            .sum();
+        let table_bytes = held_bytes(batches, &mut seen);
+        if others_bytes + table_bytes > limit {
+            return Err(EngineError::TableMemoryLimit {
+                context: context.to_string(),
+                table_bytes,
+                others_bytes,
+                limit_bytes: limit,
+            });
+        }
+        Ok(())
     }
 
     fn default_schema(&self) -> Arc<dyn SchemaProvider> {
@@ -217,24 +337,40 @@ impl Engine {
         })())
     }
 
-    pub fn read_table_ipc(&self, name: &str) -> Result<Vec<u8>> {
+    /// Runs one statement; its result as batches of the types `execute_sql`'s IPC has (view types
+    /// cast for apache-arrow JS), for the C Data Interface export (ffi.rs).
+    pub fn execute_sql_batches(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        span_scope!("execute_sql_batches");
+        let started_us = qe_tracing::time::now();
         logged((|| {
-            let provider = self
-                .runtime
-                .block_on(self.default_schema().table(name))
-                .map_err(|e| EngineError::Internal {
-                    context: format!("read_table_ipc('{name}')"),
-                    message: e.to_string(),
-                })?
-                .ok_or_else(|| self.unknown_table(name))?;
-            let failed = |e: DataFusionError| EngineError::Internal {
-                context: format!("read_table_ipc('{name}')"),
-                message: e.to_string(),
-            };
-            let frame = self.ctx.read_table(provider).map_err(failed)?;
-            let (schema, batches) = self.collect_plan(frame.logical_plan().clone(), &failed)?;
-            encode_ipc_stream_for_js(&schema, &batches)
+            let (schema, batches) = self.run(sql)?;
+            let (schema, batches) = batches_for_js(&schema, &batches)?;
+            log_query(sql, started_us, row_count(&batches), 0);
+            Ok((schema, batches))
         })())
+    }
+
+    /// The contents of table `name` as `read_table_ipc` gives them, as batches (see above).
+    pub fn read_table_batches(&self, name: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        logged(self.read_table(name).and_then(|(schema, batches)| batches_for_js(&schema, &batches)))
+    }
+
+    pub fn read_table_ipc(&self, name: &str) -> Result<Vec<u8>> {
+        logged(self.read_table(name).and_then(|(schema, batches)| encode_ipc_stream_for_js(&schema, &batches)))
+    }
+
+    fn read_table(&self, name: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let failed = |e: DataFusionError| EngineError::Internal {
+            context: format!("reading table '{name}'"),
+            message: e.to_string(),
+        };
+        let provider = self
+            .runtime
+            .block_on(self.default_schema().table(name))
+            .map_err(failed)?
+            .ok_or_else(|| self.unknown_table(name))?;
+        let frame = self.ctx.read_table(provider).map_err(failed)?;
+        self.collect_plan(frame.logical_plan().clone(), &failed)
     }
 
     pub fn deregister_table(&self, name: &str) -> Result<()> {
@@ -299,11 +435,34 @@ impl Engine {
         let plan = self.runtime.block_on(state.statement_to_plan(statement)).map_err(sql_error)?;
         let resets_memory_limit =
             check_runtime_setting(&plan).map_err(|message| EngineError::Sql { sql: sql.to_string(), message })?;
+        let created = match &plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Some(create.name.clone()),
+            _ => None,
+        };
         let result = self.collect_plan(plan, &sql_error);
+        if let (Ok(_), Some(created)) = (&result, created) {
+            self.check_created_table(sql, created)?;
+        }
         if resets_memory_limit {
             self.apply_default_memory_limit();
         }
         result
+    }
+
+    /// CREATE TABLE ... AS registers its table inside DataFusion, past `replace_table`: over the
+    /// limit, the new table is dropped again (under OR REPLACE the table it replaced is gone).
+    fn check_created_table(&self, sql: &str, created: TableReference) -> Result<()> {
+        let name = created.table().to_string();
+        let batches = self.table_batches().into_iter().find(|(n, _)| *n == name).and_then(|(_, b)| b);
+        let Some(batches) = batches else { return Ok(()) };
+        if let Err(over) = self.check_table_memory("CREATE TABLE", &name, &batches) {
+            let _ = self.ctx.deregister_table(created);
+            return Err(EngineError::Sql {
+                sql: sql.to_string(),
+                message: format!("{over}; table '{name}' was not created"),
+            });
+        }
+        Ok(())
     }
 
     /// A table-not-found message gets the registered name that differs only in case, quoted.
@@ -357,6 +516,7 @@ impl Engine {
 
     fn replace_table(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
         let context = format!("register_table('{name}')");
+        self.check_table_memory(&context, name, &batches)?;
         let table = MemTable::try_new(schema, vec![batches])
             .map_err(|e| EngineError::Internal { context: context.clone(), message: e.to_string() })?;
         // Build the new table before dropping the old one, so a failure leaves the old intact.
@@ -542,6 +702,33 @@ fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
 
+/// The bytes `batches` hold that `seen` has not counted yet: every buffer allocation once, at its
+/// capacity. Counting allocations, not arrays: the columns of an IPC-decoded batch are slices of
+/// one message body, and a query's result shares its source's buffers; arrow's
+/// `get_array_memory_size` would count such an allocation once per column or holder.
+fn held_bytes(batches: &[RecordBatch], seen: &mut HashSet<usize>) -> usize {
+    fn data_bytes(data: &ArrayData, seen: &mut HashSet<usize>) -> usize {
+        let nulls = data.nulls().map(|n| n.buffer());
+        let own: usize = data
+            .buffers()
+            .iter()
+            .chain(nulls)
+            .filter(|buffer| seen.insert(buffer.data_ptr().as_ptr() as usize))
+            .map(|buffer| buffer.capacity())
+            .sum();
+        own + data.child_data().iter().map(|child| data_bytes(child, seen)).sum::<usize>()
+    }
+    batches.iter().flat_map(|b| b.columns()).map(|column| data_bytes(&column.to_data(), seen)).sum()
+}
+
+/// The WebAssembly memory's size in bytes; None natively.
+fn wasm_memory_bytes() -> Option<usize> {
+    #[cfg(target_arch = "wasm32")]
+    return Some(core::arch::wasm32::memory_size(0) * 65536);
+    #[cfg(not(target_arch = "wasm32"))]
+    None
+}
+
 /// `bytes`: the Arrow IPC stream the table was registered from (or that the query returned).
 fn log_registration(name: &str, rows: usize, bytes: usize, how: &str) {
     info!("registered table '{name}' ({rows} rows, {bytes} bytes){how}");
@@ -609,6 +796,17 @@ pub fn encode_ipc_stream_for_js(schema: &SchemaRef, batches: &[RecordBatch]) -> 
         writer.finish().map_err(|e| internal(context)(e.to_string()))?;
     }
     Ok(buffer)
+}
+
+/// The batches with every view type cast to its plain counterpart, as the IPC output has them.
+pub fn batches_for_js(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let context = "converting the result for JavaScript";
+    let js_schema = Arc::new(js_compatible_schema(schema));
+    let batches = batches
+        .iter()
+        .map(|batch| cast_batch(batch, &js_schema).map_err(internal(context)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((js_schema, batches))
 }
 
 /// The schema with every view type replaced by its plain counterpart, at any depth.

@@ -8,6 +8,7 @@
 //! adapts it to JavaScript.
 
 pub mod engine;
+pub mod ffi;
 #[cfg(feature = "functions")]
 pub mod functions;
 pub mod ipc_guard;
@@ -73,7 +74,7 @@ fn to_js(err: EngineError) -> JsValue {
 
 static IN_CALL: AtomicBool = AtomicBool::new(false);
 static LAST_CALL: AtomicUsize = AtomicUsize::new(0);
-const CALLS: [&str; 13] = [
+const CALLS: [&str; 17] = [
     "none",
     "new",
     "register_table",
@@ -87,6 +88,10 @@ const CALLS: [&str; 13] = [
     "set_statement_timeout_ms",
     "register_udf",
     "deregister_udf",
+    "memory_usage",
+    "set_table_memory_limit",
+    "execute_sql_ffi",
+    "read_table_ffi",
 ];
 
 struct CallGuard;
@@ -125,6 +130,77 @@ fn settled(result: Result<JsValue, JsValue>) -> js_sys::Promise {
 
 fn ipc_bytes(result: Result<Vec<u8>, EngineError>) -> Result<JsValue, JsValue> {
     result.map(|bytes| js_sys::Uint8Array::from(bytes.as_slice()).into()).map_err(to_js)
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const MEMORY_USAGE_TS: &str = r#"
+/** What WasmQueryEngine.memory_usage() returns. */
+export interface MemoryUsage {
+  /** Sorted by name. `bytes`: the table's buffer allocations, each once; a view holds none. */
+  tables: Array<{ name: string; kind: "table" | "view"; rows: number; bytes: number }>;
+  /** What the tables hold together (a buffer two tables share counts once). */
+  tables_bytes: number;
+  /** The instance's WebAssembly memory (it never shrinks). */
+  wasm_memory_bytes: number;
+  /** The table memory limit; null without one. */
+  limit_bytes: number | null;
+}
+"#;
+
+/// A plain object from key/value pairs.
+fn object(entries: &[(&str, JsValue)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (key, value) in entries {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object.into()
+}
+
+/// A result exported through the Arrow C Data Interface (src/ffi.rs): an `ArrowSchema` and one
+/// `ArrowArray` per batch at addresses in `memory()`. js/ffi_reader.js reads it; `free()` releases
+/// it (the structs and every buffer only they kept alive).
+#[wasm_bindgen]
+pub struct FfiResult {
+    export: ffi::FfiExport,
+}
+
+impl FfiResult {
+    fn new(schema: &arrow::datatypes::SchemaRef, batches: &[arrow::array::RecordBatch]) -> Result<FfiResult, JsValue> {
+        let export = ffi::FfiExport::new(schema, batches).map_err(|e| JsValue::from(js_sys::Error::new(&e)))?;
+        Ok(FfiResult { export })
+    }
+}
+
+#[wasm_bindgen]
+impl FfiResult {
+    /// The address of the `ArrowSchema`: a struct ("+s") with one child per column.
+    pub fn schema_address(&self) -> usize {
+        self.export.schema_address()
+    }
+
+    /// How many batches (one `ArrowArray` each) the result has.
+    pub fn batch_count(&self) -> usize {
+        self.export.batch_count()
+    }
+
+    /// The address of batch `index`'s `ArrowArray`: a struct array, one child per column.
+    pub fn array_address(&self, index: usize) -> Result<usize, JsValue> {
+        self.export.array_address(index).ok_or_else(|| {
+            js_sys::Error::new(&format!("batch {index} does not exist: the result has {}", self.export.batch_count()))
+                .into()
+        })
+    }
+
+    /// The rows of every batch.
+    pub fn num_rows(&self) -> f64 {
+        self.export.num_rows() as f64
+    }
+
+    /// The `WebAssembly.Memory` the addresses point into.
+    pub fn memory() -> JsValue {
+        wasm_bindgen::memory()
+    }
 }
 
 /// A DataFusion SQL engine with tables registered from Arrow IPC streams.
@@ -231,6 +307,63 @@ impl WasmQueryEngine {
     pub fn table_names(&self) -> Result<Vec<String>, JsValue> {
         let _call = enter(8)?;
         Ok(self.inner.table_names())
+    }
+
+    /// What the engine holds: `{tables: [{name, kind, rows, bytes}], tables_bytes,
+    /// wasm_memory_bytes, limit_bytes}`. A table's bytes are its buffers' allocations, each once;
+    /// `tables_bytes` counts a buffer two tables share once; `wasm_memory_bytes` is the
+    /// instance's whole memory (it never shrinks); `limit_bytes` is null without a limit.
+    #[wasm_bindgen(unchecked_return_type = "MemoryUsage")]
+    pub fn memory_usage(&self) -> Result<JsValue, JsValue> {
+        let _call = enter(13)?;
+        let usage = self.inner.memory_usage();
+        let tables = js_sys::Array::new();
+        for table in &usage.tables {
+            tables.push(&object(&[
+                ("name", JsValue::from_str(&table.name)),
+                ("kind", JsValue::from_str(table.kind)),
+                ("rows", JsValue::from_f64(table.rows as f64)),
+                ("bytes", JsValue::from_f64(table.bytes as f64)),
+            ]));
+        }
+        let number_or_null = |n: Option<usize>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
+        Ok(object(&[
+            ("tables", tables.into()),
+            ("tables_bytes", JsValue::from_f64(usage.tables_bytes as f64)),
+            ("wasm_memory_bytes", number_or_null(usage.wasm_memory_bytes)),
+            ("limit_bytes", number_or_null(usage.limit_bytes)),
+        ]))
+    }
+
+    /// Registering a table (register_table, execute_and_register, CREATE TABLE ... AS) fails with
+    /// an error naming the sizes once the tables would hold more than `bytes` together, before the
+    /// tab runs out of memory. 0 (the default) removes the limit.
+    pub fn set_table_memory_limit(&self, bytes: f64) -> Result<(), JsValue> {
+        let _call = enter(14)?;
+        if !(bytes.is_finite() && bytes >= 0.0) {
+            return Err(js_sys::Error::new(&format!(
+                "set_table_memory_limit: {bytes} is not a number of bytes (0 removes the limit)"
+            ))
+            .into());
+        }
+        self.inner.set_table_memory_limit(bytes.min(usize::MAX as f64) as usize);
+        Ok(())
+    }
+
+    /// Runs one SQL statement and exports its result through the Arrow C Data Interface in this
+    /// module's memory (no IPC encoding): read it with `tableFromFFI` (ffi_reader.js). Same-thread
+    /// only; release it with `free()` (tableFromFFI does, or a FinalizationRegistry).
+    pub fn execute_sql_ffi(&self, sql: &str) -> Result<FfiResult, JsValue> {
+        let _call = enter(15)?;
+        let (schema, batches) = self.inner.execute_sql_batches(sql).map_err(to_js)?;
+        FfiResult::new(&schema, &batches)
+    }
+
+    /// Registered table `name` through the Arrow C Data Interface (see execute_sql_ffi).
+    pub fn read_table_ffi(&self, name: &str) -> Result<FfiResult, JsValue> {
+        let _call = enter(16)?;
+        let (schema, batches) = self.inner.read_table_batches(name).map_err(to_js)?;
+        FfiResult::new(&schema, &batches)
     }
 
     /// The DataFusion version this engine was built with.
