@@ -80,6 +80,13 @@ export class LocalQueryScreen {
     this.fetchButton.addEventListener("click", () => void this.fetchAndRegister());
     this.runButton.addEventListener("click", () => void this.run());
     onCtrlEnter(this.sourceSql, () => void this.fetchAndRegister());
+    // Escape in the source SQL cancels a fetch in flight (the server sees the client go).
+    this.sourceSql.addEventListener("keydown", (event: KeyboardEvent) => {
+      if (event.key === "Escape" && this.fetching) {
+        this.fetching.abort();
+        this.sourceStats.textContent = "fetch cancelled";
+      }
+    });
     onCtrlEnter(this.localSql, () => void this.run());
     this.fileInput.addEventListener("change", () => {
       const file = this.fileInput.files?.[0];
@@ -130,7 +137,7 @@ export class LocalQueryScreen {
       this.sourceStats.dataset.rows = String(rows);
       this.sourceStats.dataset.bytes = String(bytes);
     } catch (error) {
-      if (controller.signal.aborted) return; // a newer fetch replaced this one
+      if (controller.signal.aborted) return; // cancelled, or a newer fetch replaced this one
       this.sourceStats.textContent = "";
       showError(this.sourceError, messageOf(error));
     } finally {

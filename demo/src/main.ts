@@ -68,6 +68,15 @@ async function main(): Promise<void> {
   };
   tabs.local.addEventListener("click", () => select("local"));
   tabs.notebook.addEventListener("click", () => select("notebook"));
+  // The tab list's keys (WAI-ARIA tabs pattern): left and right move between the two modes.
+  for (const tab of Object.values(tabs)) {
+    tab.addEventListener("keydown", (event: KeyboardEvent) => {
+      if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+      const next: Mode = mode === "local" ? "notebook" : "local";
+      select(next);
+      tabs[next].focus();
+    });
+  }
 
   // For tests and the curious: the page's state, read-only.
   Object.assign(window, { demo: { config, violations, local, notebookSpace, localScreen, notebook: () => notebook } });
