@@ -1,22 +1,6 @@
 // The demo page's build (docs/demo.md). The engine is the npm package "datafusion-wasm", installed
 // from the tarball packed out of artifacts/datafusion-wasm: Vite treats it like any dependency.
-import { defineConfig, type Plugin } from "vite";
-
-// The package's package.json declares "sideEffects": ["./datafusion_wasm.js"] only, so a bundler
-// drops `import "datafusion-wasm/engine_worker.js"` (a module that only sets self.onmessage) as
-// unused: our worker (src/engine_host.ts) then never answers. Marking that one module as having
-// side effects keeps it. (The package should list ./engine_worker.js too: reported with issue 18.)
-function keepEngineWorker(): Plugin {
-  return {
-    name: "keep-engine-worker",
-    transform(code, id) {
-      if (/[\\/]datafusion-wasm[\\/]engine_worker\.js$/.test(id.split("?")[0])) {
-        return { code, map: null, moduleSideEffects: true };
-      }
-      return null;
-    },
-  };
-}
+import { defineConfig } from "vite";
 
 export default defineConfig({
   // Relative asset URLs: dist/ works from any path on any static server, not only at "/".
@@ -31,7 +15,9 @@ export default defineConfig({
     chunkSizeWarningLimit: 2048,
     reportCompressedSize: false, // the toolchain precompresses and reports sizes itself
   },
-  worker: { format: "es", plugins: () => [keepEngineWorker()] },
+  // The package lists engine_worker.js under sideEffects, so the import of it in our own worker
+  // (src/engine_host.ts) survives tree-shaking.
+  worker: { format: "es" },
   // Vite's dependency pre-bundling would copy the package and lose the .wasm beside its glue.
   optimizeDeps: { exclude: ["datafusion-wasm"] },
 });

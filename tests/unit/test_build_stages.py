@@ -104,6 +104,24 @@ def test_package_json_exports_the_crates_own_js_modules():
     assert list(manifest["exports"])[-1] == "./package.json"
 
 
+def test_js_files_that_export_nothing_are_side_effects(tmp_path):
+    """A worker's entry script exports nothing: a bundler that believes sideEffects drops
+    `import "pkg/worker.js"` from the user's own worker, which then never answers."""
+    files = {
+        "worker.js": "import init from './e.js';\nself.onmessage = () => {};\n",
+        "client.js": "// export nothing here? no:\nexport function query() {}\n",
+        "indented.mjs": "const x = 1;\n  export { x };\n",
+        "types.d.ts": "export {};\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    paths = {name: tmp_path / name for name in files}
+    assert build.side_effect_files(paths) == ["worker.js"]
+    crate = cargo_lock.CrateManifest(Path("/c/Cargo.toml"), "my-engine", "1.2.3", "my_engine", "an engine", "MIT")
+    manifest = build.package_json(crate, "my_engine", list(files), side_effects=["worker.js"])
+    assert manifest["sideEffects"] == ["./my_engine.js", "./worker.js"]
+
+
 def test_publish_replaces_the_package_whole(tmp_path):
     source = tmp_path / "a.wasm"
     source.write_bytes(b"new")

@@ -679,10 +679,11 @@ def package_json(
     extra_files: Sequence[str] = (),
     snippets: Sequence[str] = (),
     notices: Sequence[str] = (),
+    side_effects: Sequence[str] = (),
 ) -> dict:
     """extra_files: the crate's js-files (exported); snippets: wasm-bindgen's snippets/... (shipped,
     not exported: the glue imports them, and their hash changes with the crate); notices: README and
-    license files (notice_files)."""
+    license files (notice_files); side_effects: js-files that run for their effect (side_effect_files)."""
     files = [
         f"{out_name}_bg.wasm",
         f"{out_name}.js",
@@ -714,7 +715,7 @@ def package_json(
         "types": f"{out_name}.d.ts",
         "exports": exports,
         "files": files,
-        "sideEffects": [f"./{out_name}.js"],
+        "sideEffects": [f"./{out_name}.js", *(f"./{name}" for name in sorted(side_effects))],
     }
     license_file = crate.license_file.name if crate.license_file is not None else None
     if license_file is None and not crate.license:
@@ -727,6 +728,21 @@ def package_json(
     if crate.homepage:
         manifest["homepage"] = crate.homepage
     return manifest
+
+
+# A module statement that exports something: `export function`, `export {`, `export default`, ...
+_EXPORT_STATEMENT = re.compile(r"^\s*export\b", re.MULTILINE)
+
+
+def side_effect_files(extra: dict[str, Path]) -> list[str]:
+    """The js-files that export nothing: scripts run for their effect, such as a worker's entry
+    (engine_worker.js sets `self.onmessage`). package.json's `sideEffects` must name them, or a
+    bundler drops `import "pkg/worker.js"` from a worker of the user's own, which then never answers."""
+    return sorted(
+        name
+        for name, path in extra.items()
+        if name.endswith((".js", ".mjs")) and not _EXPORT_STATEMENT.search(path.read_text(encoding="utf-8"))
+    )
 
 
 def publish_package(package_dir: Path, files: dict[str, Path], documents: dict[str, dict]) -> Path:
@@ -945,7 +961,9 @@ def _build(resolved: config.Config) -> BuildResult:
             layout.package_dir,
             files,
             {
-                "package.json": package_json(crate, out_name, list(extra), list(snippets), list(notices)),
+                "package.json": package_json(
+                    crate, out_name, list(extra), list(snippets), list(notices), side_effect_files(extra)
+                ),
                 layout.size_report.name: record.size_report,
                 layout.build_info.name: record.build_info,
             },
