@@ -300,7 +300,8 @@ def lookup(value, steps: list):
 
 
 def _at(doc, path: str | None = "$"):
-    """The value at path in doc (text, or an already parsed value), or _MISSING."""
+    """The value at path in doc (text, or an already parsed value), or _MISSING. The path is
+    checked first: an invalid one is an error even when the document is not JSON."""
     if path is None:
         return _MISSING
     steps = parse_path(path)

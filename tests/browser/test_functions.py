@@ -352,6 +352,15 @@ def test_literals_and_scalars(page):
     ]
 
 
+def test_null_literals_are_null(page):
+    out = sql(
+        page,
+        "SELECT props_len(NULL) AS a, props_to_json(NULL) AS b, props_get(NULL, NULL) AS c, histogram_count(NULL) AS d, "
+        "histogram_quantile(NULL, 0.5) AS e, json_object_keys(NULL) AS f, json_get(NULL, NULL) AS g, json_parse(NULL) AS h",
+    )
+    assert out.to_pylist() == [dict.fromkeys("abcdefgh")]
+
+
 def test_the_comparison_can_fail(page, docs):
     """The differential check is not vacuous: a deliberately wrong expectation is caught."""
     out = sql(page, "SELECT json_get(doc, path) AS g FROM docs ORDER BY id")
@@ -517,6 +526,13 @@ def test_histogram_matches_the_reference(page, hists):
         1e-9,
     )
     assert sql(page, "SELECT histogram(v, 0, 1, 2) AS h FROM hv WHERE g < 0").column("h").to_pylist() == [None]
+    # As a window function over a growing frame: the running count.
+    running = sql(
+        page,
+        "SELECT histogram_count(histogram(v, 0, 100, 10) OVER (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING "
+        "AND CURRENT ROW)) AS c FROM hv WHERE g = 5 AND v IS NOT NULL ORDER BY c",
+    )
+    assert running.column("c").to_pylist() == list(range(1, running.num_rows + 1))
 
 
 def test_histogram_readers_match_the_reference(page, hists):
@@ -566,6 +582,7 @@ def test_histogram_merge_matches_the_reference(page, hists):
 ERRORS = [
     ("SELECT json_get(doc, 'a..b') FROM docs", "invalid JSON path 'a..b': empty key"),
     ("SELECT json_get(doc, path || '[x') FROM docs", "invalid JSON path"),
+    ("SELECT json_get_int('{not json', '$a')", "json_get_int: invalid JSON path '$a'"),
     ("SELECT json_get(X'0102', 'a')", "row 1: the binary value is not one json_parse wrote"),
     ("SELECT json_get_int(X'03000000', '')", "not one json_parse wrote"),
     ("SELECT json_get(42, 'a')", "the document must be JSON text or json_parse's binary"),

@@ -90,6 +90,13 @@ pub(super) fn invoke(name: &str, kind: Kind, args: &[ArrayRef]) -> Result<ArrayR
             out.null();
             continue;
         }
+        // The path first: an invalid one is an error whatever the document.
+        if let Some(paths) = paths {
+            let p = paths.value(i);
+            if path.0.as_deref() != Some(p) {
+                path = (Some(p.to_string()), core::parse_path(p).or_else(|e| exec_err!("{name}: {e}"))?);
+            }
+        }
         // The document's binary form: json_parse's, or parsed from the text now.
         let doc: &[u8] = match (text, binary) {
             (Some(text), _) => {
@@ -114,12 +121,6 @@ pub(super) fn invoke(name: &str, kind: Kind, args: &[ArrayRef]) -> Result<ArrayR
             (None, Some(binary)) => binary.value(i),
             (None, None) => return exec_err!("{name}: unexpected argument type {}", args[0].data_type()),
         };
-        if let Some(paths) = paths {
-            let p = paths.value(i);
-            if path.0.as_deref() != Some(p) {
-                path = (Some(p.to_string()), core::parse_path(p).or_else(|e| exec_err!("{name}: {e}"))?);
-            }
-        }
         let bad = || exec_err!("{name}: row {}: the binary value is not one json_parse wrote", i + 1);
         let Ok(at) = core::lookup(doc, &path.1) else { return bad() };
         let Some(at) = at else {

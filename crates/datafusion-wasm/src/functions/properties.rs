@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Builder, StringArray, StringBuilder, StructArray};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field};
 use datafusion::common::{exec_err, plan_err, Result};
 
 use super::json_core::write_str;
@@ -29,7 +29,11 @@ pub(super) fn coerce(name: &str, kind: Kind, types: &[DataType]) -> Result<Vec<D
     }
     let mut out = vec![match &types[0] {
         t if entry_struct(t) => t.clone(),
-        DataType::Null => DataType::new_list(DataType::Null, true),
+        // NULL as List<Struct<key: Utf8, value: Utf8>> (coercion must give a type it accepts again).
+        DataType::Null => {
+            let fields = ["key", "value"].map(|name| Arc::new(Field::new(name, DataType::Utf8, true)));
+            DataType::new_list(DataType::Struct(fields.into()), true)
+        }
         t => return plan_err!("{name}: properties must be a list of key/value structs (or a map), got {t}"),
     }];
     if let Some(key) = types.get(1) {
