@@ -22,17 +22,11 @@ import decimal
 import pyarrow as pa
 import pytest
 
+from tests.browser.oracle import ipc_stream
 from tests.conftest import b64
 from toolchain.tools.webdriver import JSError
 
 pytestmark = pytest.mark.browser
-
-
-def ipc_stream(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def _with_nulls(values: list, type_: pa.DataType) -> pa.Array:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from tests.browser import functions_reference as ref
+from tests.browser.oracle import ipc_stream
 from tests.conftest import b64
 from toolchain.tools.webdriver import JSError
 
@@ -31,13 +32,6 @@ SEED = 17
 def page(wasm_module_page):
     wasm_module_page.run("window.fnEngine = new window.pkg.WasmQueryEngine();")
     return wasm_module_page
-
-
-def ipc_stream(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def register(page, name: str, table: pa.Table) -> None:

@@ -14,18 +14,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from tests.browser.oracle import ipc_stream
 from tests.conftest import b64
 
 pytestmark = pytest.mark.browser
 
 ROWS = 200_000
-
-
-def ipc_stream(table: pa.Table, batch_rows: int = 65_536) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=batch_rows)
-    return sink.getvalue().to_pybytes()
 
 
 TABLE = pa.table(
@@ -35,7 +29,7 @@ TABLE = pa.table(
         "label": pa.array([f"row {i % 977}" for i in range(ROWS)]),
     }
 )
-STREAM = ipc_stream(TABLE)
+STREAM = ipc_stream(TABLE, max_chunksize=65_536)
 STREAM_B64 = b64(STREAM)
 
 
