@@ -536,3 +536,32 @@ def test_calls_after_a_trap_say_the_instance_is_lost(engine):
     assert out["fresh"] == "InstanceLostError"  # a new engine in the same instance is refused too
     engine.reload()
     assert engine.usable() and engine.base_answers()
+
+
+def test_a_trap_in_the_newer_calls_is_named_and_every_call_refuses_after_it(engine):
+    """The same stand-in trap inside execute_sql_ffi: the lost-instance error names that call, and
+    memory_usage, set_table_memory_limit, read_table_ffi and execute_sql_ffi refuse afterwards."""
+    out = engine.page.run("""
+        const original = console.error;
+        console.error = () => { throw new Error("stand-in for a trap"); };
+        let first = null;
+        try { window.engine.execute_sql_ffi("SELEC nope"); } catch (e) { first = String(e); }
+        console.error = original;
+        const calls = {
+          memory_usage: () => window.engine.memory_usage(),
+          set_table_memory_limit: () => window.engine.set_table_memory_limit(1),
+          read_table_ffi: () => window.engine.read_table_ffi("t"),
+          execute_sql_ffi: () => window.engine.execute_sql_ffi("SELECT 1"),
+        };
+        const refused = {};
+        for (const [name, call] of Object.entries(calls)) {
+          try { call(); refused[name] = null; } catch (e) { refused[name] = {name: e.name, message: e.message}; }
+        }
+        return {first, refused};
+    """)
+    assert out["first"] and "stand-in for a trap" in out["first"]
+    for name, error in out["refused"].items():
+        assert error and error["name"] == "InstanceLostError", (name, error)
+        assert "an earlier call (execute_sql_ffi) never returned" in error["message"], (name, error)
+    engine.reload()
+    assert engine.usable() and engine.base_answers()
