@@ -26,6 +26,9 @@ CHROMIUM_ARGUMENTS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-default-apps",
+    # A global gc() in pages: a test can then check that a FinalizationRegistry (wasm-bindgen's weak
+    # references, the engine's FFI reader) releases what became unreachable. Nothing else changes.
+    "--js-flags=--expose-gc",
 ]
 
 
