@@ -345,7 +345,8 @@ impl Engine {
         logged((|| {
             let (schema, batches) = self.run(sql)?;
             let (schema, batches) = batches_for_js(&schema, &batches)?;
-            log_query(sql, started_us, row_count(&batches), 0);
+            // The bytes the exported buffers hold (no IPC is written on this path).
+            log_query(sql, started_us, row_count(&batches), held_bytes(&batches, &mut HashSet::new()));
             Ok((schema, batches))
         })())
     }
