@@ -4,8 +4,9 @@
   batch's columns share one message body, and a result registered from `SELECT *` shares its
   source's buffers), their deduplicated total, views at 0, and the wasm memory's size;
 * with `set_table_memory_limit`, registering past the limit (register_table, execute_and_register,
-  CREATE TABLE ... AS) fails with an error naming the sizes, leaves the other tables as they were,
-  and the engine keeps working; replacing a table does not count the table it replaces;
+  CREATE TABLE ... AS, INSERT INTO) fails with an error naming the sizes, leaves the tables as they
+  were (a refused INSERT inserts no row), and the engine keeps working; replacing a table does not
+  count the table it replaces;
 * the worker API exposes both, and keeps the limit for the instance that replaces a lost one.
 """
 
@@ -124,6 +125,59 @@ def test_registering_past_the_limit_fails_and_names_the_sizes(page):
     assert out["usage"]["limit_bytes"] == int(out["one"] * 1.5)
     assert out["count"] == [{"n": ROWS}]
     assert out["unlimited"] == {"ok": ROWS} and out["limitAfter"] is None
+
+
+def test_insert_past_the_limit_inserts_nothing(page):
+    """INSERT INTO appends inside DataFusion; over the limit the table is put back as it was."""
+    out = page.run(
+        """
+        const [data] = args;
+        const bytes = window.harness.base64ToBytes(data);
+        const engine = new window.pkg.WasmQueryEngine();
+        const count = async (table) =>
+          window.harness.decode(await engine.execute_sql(`SELECT count(*) AS n, sum(id) AS s FROM ${table}`)).rows[0];
+        const insert = "INSERT INTO dest SELECT id, x, concat(label, '!') FROM t";
+        engine.register_table("t", bytes);
+        await engine.execute_sql("CREATE TABLE dest (id BIGINT, x DOUBLE, label VARCHAR)");
+        const empty = engine.memory_usage().tables_bytes;
+        await engine.execute_sql(insert);
+        const per = engine.memory_usage().tables_bytes - empty;
+        // Room for one more insert of the same size, not two.
+        const limit = Math.floor(empty + per * 2.5);
+        engine.set_table_memory_limit(limit);
+        const attempt = async (f) => { try { return {ok: await f()}; } catch (e) { return {error: e.message}; } };
+        const inserts = [];
+        for (let i = 0; i < 4; i++) {
+          inserts.push(await attempt(async () =>
+            window.harness.decode(await engine.execute_sql(insert)).rows));
+        }
+        const afterRefusal = await count("dest");
+        const small = await attempt(async () =>
+          window.harness.decode(await engine.execute_sql("INSERT INTO dest VALUES (-1, 0.5, 'one more')")).rows);
+        const usage = engine.memory_usage();
+        engine.set_table_memory_limit(0);
+        const unlimited = await attempt(async () =>
+          window.harness.decode(await engine.execute_sql("INSERT INTO dest SELECT id, x, label FROM t")).rows);
+        return {per, limit, inserts, afterRefusal, small, usage, unlimited, final: await count("dest"),
+                usable: window.pkg.WasmQueryEngine.is_usable()};
+        """,
+        STREAM_B64,
+    )
+    assert out["per"] > TABLE.nbytes // 2, out["per"]
+    first, *refused = out["inserts"]
+    assert first == {"ok": [{"count": ROWS}]}, first
+    for r in refused:
+        assert "INSERT INTO: refused" in r.get("error", ""), r
+        assert "over the table memory limit" in r["error"] and "set_table_memory_limit" in r["error"], r
+        assert r["error"].endswith("no rows were inserted into 'dest'\n  statement: INSERT INTO dest SELECT id, x, concat(label, '!') FROM t"), r
+    sum_ids = ROWS * (ROWS - 1) // 2
+    assert out["afterRefusal"] == {"n": 2 * ROWS, "s": 2 * sum_ids}, "a refused INSERT left rows behind"
+    assert out["usage"]["tables_bytes"] <= out["limit"]
+    # The refusal undid the refused rows only: a one-row insert still fits under the limit.
+    assert out["small"] == {"ok": [{"count": 1}]}, out["small"]
+    assert out["unlimited"] == {"ok": [{"count": ROWS}]}
+    assert out["final"]["n"] == 3 * ROWS + 1
+    assert out["usable"] is True
 
 
 def test_the_worker_exposes_usage_and_the_limit(page):

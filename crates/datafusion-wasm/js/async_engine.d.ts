@@ -75,7 +75,7 @@ export class AsyncQueryEngine {
   set_log_filter(spec: string, options?: CallOptions): Promise<void>;
   /** Bytes per registered table, their total, the worker's wasm memory and the limit. */
   memory_usage(options?: CallOptions): Promise<MemoryUsage>;
-  /** Registering past `bytes` of tables fails with an error naming the sizes (0: no limit); kept across traps. */
+  /** Registering or inserting (INSERT INTO) past `bytes` of tables fails with an error naming the sizes (0: no limit); kept across traps. */
   set_table_memory_limit(bytes: number, options?: CallOptions): Promise<void>;
 
   /** Rejects every call not started yet with an AbortError (or `reason`); returns how many. */

@@ -10,7 +10,8 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use datafusion::catalog::SchemaProvider;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
@@ -19,7 +20,7 @@ use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder, SessionStateDefaults};
 use datafusion::logical_expr::registry::{ExtensionTypeRegistry, MemoryExtensionTypeRegistry};
-use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as PlanStatement};
+use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, Statement as PlanStatement, WriteOp};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -440,9 +441,16 @@ impl Engine {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Some(create.name.clone()),
             _ => None,
         };
+        let inserting = match &plan {
+            LogicalPlan::Dml(dml @ DmlStatement { op: WriteOp::Insert(_), .. }) => self.insert_snapshot(dml),
+            _ => None,
+        };
         let result = self.collect_plan(plan, &sql_error);
         if let (Ok(_), Some(created)) = (&result, created) {
             self.check_created_table(sql, created)?;
+        }
+        if let (Ok(_), Some(snapshot)) = (&result, inserting) {
+            self.check_inserted(sql, snapshot)?;
         }
         if resets_memory_limit {
             self.apply_default_memory_limit();
@@ -461,6 +469,39 @@ impl Engine {
             return Err(EngineError::Sql {
                 sql: sql.to_string(),
                 message: format!("{over}; table '{name}' was not created"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Under a table memory limit, the partitions of the MemTable an INSERT writes into, as they
+    /// are before it (Arcs: nothing is copied), so an insert past the limit can be undone.
+    fn insert_snapshot(&self, dml: &DmlStatement) -> Option<InsertSnapshot> {
+        if self.table_memory_limit.get() == 0 {
+            return None;
+        }
+        let provider = source_as_provider(&dml.target).ok()?;
+        let table = provider.downcast_ref::<MemTable>()?;
+        // One thread, and no statement running: the partitions are never write-locked here.
+        let partitions = table.batches.iter().map(|p| p.try_read().ok().map(|b| b.clone())).collect::<Option<_>>()?;
+        Some(InsertSnapshot { name: dml.table_name.table().to_string(), provider, partitions })
+    }
+
+    /// INSERT INTO appends inside DataFusion, past `replace_table`: over the limit, the table's
+    /// partitions are put back as they were, so the statement changes nothing.
+    fn check_inserted(&self, sql: &str, snapshot: InsertSnapshot) -> Result<()> {
+        let Some(table) = snapshot.provider.downcast_ref::<MemTable>() else { return Ok(()) };
+        let batches: Vec<RecordBatch> =
+            table.batches.iter().filter_map(|p| p.try_read().ok().map(|b| b.clone())).flatten().collect();
+        if let Err(over) = self.check_table_memory("INSERT INTO", &snapshot.name, &batches) {
+            for (partition, before) in table.batches.iter().zip(snapshot.partitions) {
+                if let Ok(mut current) = partition.try_write() {
+                    *current = before;
+                }
+            }
+            return Err(EngineError::Sql {
+                sql: sql.to_string(),
+                message: format!("{over}; no rows were inserted into '{}'", snapshot.name),
             });
         }
         Ok(())
@@ -531,6 +572,13 @@ impl Engine {
             .map_err(|e| EngineError::Internal { context, message: e.to_string() })?;
         Ok(())
     }
+}
+
+/// A MemTable's partitions before an INSERT (`insert_snapshot`).
+struct InsertSnapshot {
+    name: String,
+    provider: Arc<dyn TableProvider>,
+    partitions: Vec<Vec<RecordBatch>>,
 }
 
 /// Refuses the settings that would point DataFusion at a disk or let its parser recurse past

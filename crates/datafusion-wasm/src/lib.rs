@@ -335,9 +335,10 @@ impl WasmQueryEngine {
         ]))
     }
 
-    /// Registering a table (register_table, execute_and_register, CREATE TABLE ... AS) fails with
-    /// an error naming the sizes once the tables would hold more than `bytes` together, before the
-    /// tab runs out of memory. 0 (the default) removes the limit.
+    /// Registering a table (register_table, execute_and_register, CREATE TABLE ... AS) or
+    /// inserting into one (INSERT INTO, undone when refused) fails with an error naming the sizes
+    /// once the tables would hold more than `bytes` together, before the tab runs out of memory.
+    /// 0 (the default) removes the limit.
     pub fn set_table_memory_limit(&self, bytes: f64) -> Result<(), JsValue> {
         let _call = enter(14)?;
         if !(bytes.is_finite() && bytes >= 0.0) {
