@@ -194,6 +194,67 @@ def test_several_packages_get_a_column_and_ratios_each():
     assert "| ours o3 |" in report.markdown()
 
 
+def _round(key: str, medians: dict[str, float], load_ms: float, ingest_ms: float, memory: int) -> bq.EngineRun:
+    run = _engine(key, "browser", medians, "ours")
+    run.load_ms, run.memory_bytes = load_ms, memory
+    run.ingest = bq.Ingest((bq.TableIngest("t", 1_000_000, 10, ingest_ms),))
+    run.results = dict.fromkeys(medians, f"result of {key} {load_ms}")
+    return run
+
+
+def test_rounds_merge_into_one_run_with_every_sample():
+    rounds = [
+        _round("ours:default", {"q1": 20, "q2": 40}, 300.0, 9.0, 10),
+        _round("ours:default", {"q1": 30, "q2": 40}, 100.0, 1.0, 30),
+        _round("ours:default", {"q1": 10, "q2": 80}, 200.0, 5.0, 20),
+    ]
+    merged = bq.merge_rounds(rounds)
+    assert merged.runs["q1"].samples_ms == [20, 40, 10, 30, 60, 15, 10, 20, 5]
+    assert merged.runs["q1"].median_ms == 20
+    assert merged.load_ms == 200.0 and merged.ingest.ms == 5.0 and merged.memory_bytes == 30
+    assert merged.results == rounds[0].results
+    assert merged.round_medians == [{"q1": 20, "q2": 40}, {"q1": 30, "q2": 40}, {"q1": 10, "q2": 80}]
+
+
+def test_each_rounds_geometric_mean_is_reported():
+    report = _report(_all_equal())
+    ours = bq.merge_rounds(
+        [
+            _round("ours:default", {"q1": 20, "q2": 40, "q3": 1000}, 1.0, 1.0, 1),
+            _round("ours:default", {"q1": 40, "q2": 80, "q3": 2000}, 1.0, 1.0, 1),
+        ]
+    )
+    duck = bq.merge_rounds(
+        [
+            _round(bq.DUCKDB_WASM, {"q1": 40, "q2": 10, "q3": 10}, 1.0, 1.0, 1),
+            _round(bq.DUCKDB_WASM, {"q1": 40, "q2": 10, "q3": 10}, 1.0, 1.0, 1),
+        ]
+    )
+    ours.label, duck.label = "ours", "DuckDB-WASM"
+    report.engines[1:] = [ours, duck]
+    first = (0.5 * 4 * 100) ** (1 / 3)
+    assert report.round_geomeans("ours:default", bq.DUCKDB_WASM) == pytest.approx([first, 2 * first])
+    # The native reference ran once: its medians serve every round.
+    assert report.round_geomeans("ours:default", bq.ORACLE) == pytest.approx(
+        [(2 * 4 * 100) ** (1 / 3), 2 * (2 * 4 * 100) ** (1 / 3)]
+    )
+    text = report.markdown()
+    assert "in each of 2 rounds" in text
+    assert f"- ours/DuckDB-WASM: {first:.2f}, {2 * first:.2f}" in text
+    document = report.to_json()
+    assert document["rounds"] == 2
+    assert document["ratios"]["ours/DuckDB-WASM"]["geomean_per_round"] == pytest.approx([first, 2 * first])
+    # One round: no spread line.
+    assert "in each round" not in _report(_all_equal()).markdown()
+
+
+def test_a_result_that_differs_in_a_later_round_marks_the_query():
+    comparisons = [*_all_equal(), bq.Comparison("q2", "ours:default", False, ("row 1: expected (1), got (2)",))]
+    report = _report(comparisons)
+    assert "q2" not in report.ratios("ours:default", bq.ORACLE)
+    assert "| q2 | 10.0 | 40.0 ✗ |" in report.markdown()
+
+
 # ---------------------------------------------------------------- the command line
 
 
@@ -248,6 +309,7 @@ def test_the_same_package_name_twice_is_refused(tmp_path):
         (["--scale", "0"], "scale factor"),
         (["--scale", "x"], "scale factor"),
         (["--runs", "0"], "at least 1"),
+        (["--rounds", "0"], "at least 1"),
         (["--queries", "q1,q23"], "q1..q22"),
         (["--browser", "safari"], "invalid choice"),
     ],

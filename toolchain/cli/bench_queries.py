@@ -60,6 +60,7 @@ def options_from(args: argparse.Namespace) -> bench_queries.BenchOptions:
     return bench_queries.BenchOptions(
         scale=args.scale,
         runs=args.runs,
+        rounds=args.rounds,
         packages=packages,
         browser=args.browser,
         queries=args.queries or (),
@@ -140,6 +141,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=None,
         help=f"timed runs per query after 1 warm-up; the median (default {DEFAULT_RUNS}; "
         f"with --profile: profiled runs after {bench_profile.WARMUPS} warm-ups, default {bench_profile.DEFAULT_RUNS})",
+    )
+    p.add_argument(
+        "--rounds",
+        type=runs_argument,
+        default=1,
+        help="run every engine this many times (the browser engines in fresh browsers, in a rotating "
+        "order); medians over every round's runs, and each round's geometric mean shown to say how "
+        "much a whole run moves (default 1)",
     )
     p.add_argument(
         "--package",

@@ -34,7 +34,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -364,6 +364,37 @@ class EngineRun:
     runs: dict[str, QueryRun] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict, repr=False)  # query -> pyarrow.Table; not in the JSON
     error: str | None = None  # the engine could not run at all
+    # With --rounds: each round's median per query (a browser engine runs once per round, in a
+    # browser of its own, the engines interleaved), to show how much a whole run moves.
+    round_medians: list[dict[str, float]] = field(default_factory=list)
+
+
+def merge_rounds(rounds: list[EngineRun]) -> EngineRun:
+    """One engine's rounds as one run: every round's samples (the median is over all of them),
+    the first round's warm-up and results (each round's results are compared with the oracle's
+    too: `compare_all` gets every round), the median load time, the ingestion of the round with
+    the median total, the highest memory."""
+    first = rounds[0]
+    merged = EngineRun(first.key, first.label, first.kind, first.version, dict(first.details))
+    loads = [r.load_ms for r in rounds if r.load_ms is not None]
+    merged.load_ms = statistics.median(loads) if loads else None
+    ingests = sorted((r.ingest for r in rounds if r.ingest is not None), key=lambda i: i.ms)
+    merged.ingest = ingests[(len(ingests) - 1) // 2] if ingests else None
+    memories = [r.memory_bytes for r in rounds if r.memory_bytes]
+    merged.memory_bytes = max(memories) if memories else None
+    merged.error = next((r.error for r in rounds if r.error), None)
+    for name in first.runs:
+        runs = [r.runs[name] for r in rounds if name in r.runs]
+        merged.runs[name] = QueryRun(
+            name,
+            samples_ms=[v for r in runs for v in r.samples_ms],
+            warmup_ms=runs[0].warmup_ms,
+            rows=runs[0].rows,
+            error=next((r.error for r in runs if r.error), None),
+        )
+    merged.results = dict(first.results)
+    merged.round_medians = [{name: m for name, q in r.runs.items() if (m := q.median_ms) is not None} for r in rounds]
+    return merged
 
 
 def _time_native(execute: Callable[[], Any], runs: int, name: str) -> tuple[QueryRun, Any]:
@@ -865,7 +896,8 @@ class BenchReport:
             return False
         if key == ORACLE:
             return True
-        return any(c.query == query and c.engine == key and c.equal for c in self.comparisons)
+        matching = [c for c in self.comparisons if c.query == query and c.engine == key]
+        return bool(matching) and all(c.equal for c in matching)
 
     def ratios(self, numerator: str, denominator: str) -> dict[str, float]:
         """Per query: median(numerator) / median(denominator), where both results are comparable."""
@@ -887,6 +919,29 @@ class BenchReport:
     @property
     def mismatches(self) -> list[Comparison]:
         return [c for c in self.comparisons if not c.equal]
+
+    def round_geomeans(self, numerator: str, denominator: str) -> list[float]:
+        """With --rounds: the geometric mean of numerator/denominator in each round, over the
+        comparable queries (a denominator without rounds of its own serves every round)."""
+        num, den = self.engine(numerator), self.engine(denominator)
+        if num is None or den is None or len(num.round_medians) < 2:
+            return []
+        den_rounds = den.round_medians or [
+            {name: m for name, q in den.runs.items() if (m := q.median_ms) is not None}
+        ] * len(num.round_medians)
+        out = []
+        for a, b in zip(num.round_medians, den_rounds, strict=False):
+            values = [
+                a[q.name] / b[q.name]
+                for q in self.queries
+                if q.name in a
+                and b.get(q.name)
+                and self.comparable(q.name, numerator)
+                and self.comparable(q.name, denominator)
+            ]
+            if (g := geomean(values)) is not None:
+                out.append(g)
+        return out
 
     def ratio_columns(self) -> list[tuple[str, str, str]]:
         """(header, numerator, denominator) of every ratio column."""
@@ -911,9 +966,14 @@ class BenchReport:
             if self.browser == "firefox"
             else ""
         )
+        rounds = max((len(e.round_medians) for e in engines), default=0)
+        runs_text = (
+            f"median of {self.runs} runs after 1 warm-up in each of {rounds} rounds"
+            if rounds > 1
+            else f"median of {self.runs} runs after 1 warm-up"
+        )
         lines = [
-            f"TPC-H SF {scale_text(self.scale)}, {self.browser_version or self.browser}, median of {self.runs} runs "
-            f"after 1 warm-up, ms (✗: result differs from native DataFusion 1p; not in the ratios).{clock}",
+            f"TPC-H SF {scale_text(self.scale)}, {self.browser_version or self.browser}, {runs_text}, ms (✗: result differs from native DataFusion 1p; not in the ratios).{clock}",
             "",
             "| query | "
             + " | ".join(e.label for e in engines)
@@ -940,6 +1000,10 @@ class BenchReport:
             f"**{g:.2f}** ({len(r)} q)" if (g := geomean(list(r.values()))) is not None else "-" for r in all_ratios
         ]
         lines.append("| geomean | " + " | ".join(geo_cells) + " |")
+        spreads = [(h, self.round_geomeans(n, d)) for h, n, d in ratio_columns]
+        if any(values for _, values in spreads):
+            lines += ["", "Geometric mean in each round (how much a whole run moves on this machine):", ""]
+            lines += [f"- {h}: " + ", ".join(f"{v:.2f}" for v in values) for h, values in spreads if values]
         browser_engines = [e for e in engines if e.kind == "browser"]
         if browser_engines:
             lines += [
@@ -993,6 +1057,7 @@ class BenchReport:
                     "tables": [t.__dict__ for t in e.ingest.tables],
                 },
                 "peak_wasm_memory_bytes": e.memory_bytes,
+                "round_medians_ms": [{k: round(v, 3) for k, v in r.items()} for r in e.round_medians],
                 "queries": {
                     name: {
                         "median_ms": None if r.median_ms is None else round(r.median_ms, 3),
@@ -1017,6 +1082,7 @@ class BenchReport:
             "browser": {"name": self.browser, "version": self.browser_version},
             "scale": self.scale,
             "runs": self.runs,
+            "rounds": max((len(e.round_medians) for e in self.engines), default=1) or 1,
             "data": {
                 "generator": self.data.generator,
                 "directory": str(self.data.directory),
@@ -1028,7 +1094,11 @@ class BenchReport:
             },
             "engines": [engine_json(e) for e in self.engines],
             "ratios": {
-                header: {"per_query": self.ratios(n, d), "geomean": geomean(list(self.ratios(n, d).values()))}
+                header: {
+                    "per_query": self.ratios(n, d),
+                    "geomean": geomean(list(self.ratios(n, d).values())),
+                    "geomean_per_round": self.round_geomeans(n, d),
+                }
                 for header, n, d in self.ratio_columns()
             },
             "comparisons": [c.__dict__ | {"differences": list(c.differences)} for c in self.comparisons],
@@ -1073,6 +1143,7 @@ def machine_info() -> dict[str, Any]:
 class BenchOptions:
     scale: float = 0.1
     runs: int = 5
+    rounds: int = 1  # browser engines: fresh sessions per round, interleaved (A B, B A, ...)
     packages: tuple[PackageSpec, ...] = (PackageSpec(*DEFAULT_PACKAGE),)
     browser: str = "chromium"
     queries: tuple[str, ...] = ()  # () = all 22
@@ -1093,18 +1164,10 @@ def run(options: BenchOptions) -> BenchReport:
             f"TPC-H SF {scale_text(options.scale)} from the cache ({data.directory}; generated in {data.generation_s:.1f} s)"
         )
     tables = read_tables(data)
-    engines: list[EngineRun] = []
-    with console.stage(f"native engines ({len(queries)} queries, 1 warm-up + {options.runs} runs)"):
-        oracle = run_datafusion(data, tables, queries, options.runs, partitions=1)
-        oracle.key, oracle.label = ORACLE, "DataFusion native 1p"
-        engines.append(oracle)
-        if "datafusion" not in options.skip:
-            engines.append(run_datafusion(data, tables, queries, options.runs, partitions=None))
-        if "duckdb" not in options.skip:
-            engines.append(run_duckdb(data, tables, queries, options.runs))
-    del tables
     browser_version = None
     browser_engines = ("ours" not in options.skip and options.packages) or DUCKDB_WASM not in options.skip
+    jobs: list[tuple[EngineRun, dict[str, Any]]] = []
+    mounts: dict[str, Path] = {}
     if browser_engines:
         page_dir = options.bench_dir / "page"
         node_modules = (
@@ -1116,7 +1179,6 @@ def run(options: BenchOptions) -> BenchReport:
         packages = options.packages if "ours" not in options.skip else ()
         for package in packages:
             mounts[f"/pkg/{package.name}/"] = package.directory
-        jobs: list[tuple[EngineRun, dict[str, Any]]] = []
         for package in packages:
             label = "ours" if len(packages) == 1 and package.name == "default" else f"ours {package.name}"
             build = cache.read_json(package.directory / "build-info.json") or {}
@@ -1155,15 +1217,48 @@ def run(options: BenchOptions) -> BenchReport:
                 "worker": f"{dist}/duckdb-browser-eh.worker.js",
             }
             jobs.append((engine, load))
-        with serve.StaticServer(mounts) as server:
-            for engine, load in jobs:
+    # Every engine runs once per round: the native ones first, then each browser engine in a
+    # browser of its own, in an order that rotates from round to round, so no engine always runs
+    # first or right after the same one. The rounds are merged afterwards (`merge_rounds`).
+    rounds_of: dict[str, list[EngineRun]] = {}
+    with ExitStack() as stack:
+        server = stack.enter_context(serve.StaticServer(mounts)) if jobs else None
+        for round_index in range(options.rounds):
+            if options.rounds > 1:
+                console.info(f"round {round_index + 1} of {options.rounds}")
+            natives = f"native engines ({len(queries)} queries, 1 warm-up + {options.runs} runs)"
+            with console.stage(natives):
+                oracle_run = run_datafusion(data, tables, queries, options.runs, partitions=1)
+                oracle_run.key, oracle_run.label = ORACLE, "DataFusion native 1p"
+                rounds_of.setdefault(ORACLE, []).append(oracle_run)
+                if "datafusion" not in options.skip:
+                    other = run_datafusion(data, tables, queries, options.runs, partitions=None)
+                    rounds_of.setdefault(other.key, []).append(other)
+                if "duckdb" not in options.skip:
+                    duck = run_duckdb(data, tables, queries, options.runs)
+                    rounds_of.setdefault(duck.key, []).append(duck)
+            shift = round_index % len(jobs) if jobs else 0
+            for template, load in jobs[shift:] + jobs[:shift]:
+                assert server is not None
+                engine = dataclasses.replace(template, details=dict(template.details), runs={}, results={})
                 with browser_session(options.browser, server.url, options.job_timeout_s) as session:
                     if browser_version is None:
                         browser_version = session.version
                         console.info(f"browser: {browser_version}")
-                    engines.append(run_browser_engine(session, engine, load, data, queries, options.runs))
+                    ran = run_browser_engine(session, engine, load, data, queries, options.runs)
+                    rounds_of.setdefault(ran.key, []).append(ran)
+    del tables
+    # Natives first, then the browser engines in the order given.
+    order = [ORACLE, *(k for k in rounds_of if k != ORACLE and rounds_of[k][0].kind != "browser")]
+    order += [template.key for template, _ in jobs]
+    engines = [merge_rounds(rounds_of[key]) for key in order if key in rounds_of]
+    oracle = engines[0]
     with console.stage("compare every result with native DataFusion (1 partition)"):
-        comparisons = compare_all(queries, oracle, engines)
+        # Every round's results, so a result that changes from one instance to the next is caught.
+        comparisons = compare_all(queries, oracle, engines[1:])
+        for key in order[1:]:
+            for later in rounds_of.get(key, [])[1:]:
+                comparisons += [c for c in compare_all(queries, oracle, [later]) if not c.equal]
     machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return BenchReport(
         scale=options.scale,
