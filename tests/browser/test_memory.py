@@ -169,7 +169,9 @@ def test_insert_past_the_limit_inserts_nothing(page):
     for r in refused:
         assert "INSERT INTO: refused" in r.get("error", ""), r
         assert "over the table memory limit" in r["error"] and "set_table_memory_limit" in r["error"], r
-        assert r["error"].endswith("no rows were inserted into 'dest'\n  statement: INSERT INTO dest SELECT id, x, concat(label, '!') FROM t"), r
+        assert r["error"].endswith(
+            "no rows were inserted into 'dest'\n  statement: INSERT INTO dest SELECT id, x, concat(label, '!') FROM t"
+        ), r
     sum_ids = ROWS * (ROWS - 1) // 2
     assert out["afterRefusal"] == {"n": 2 * ROWS, "s": 2 * sum_ids}, "a refused INSERT left rows behind"
     assert out["usage"]["tables_bytes"] <= out["limit"]
