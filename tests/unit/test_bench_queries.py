@@ -230,14 +230,22 @@ def test_each_rounds_geometric_mean_is_reported():
             _round(bq.DUCKDB_WASM, {"q1": 40, "q2": 10, "q3": 10}, 1.0, 1.0, 1),
         ]
     )
-    ours.label, duck.label = "ours", "DuckDB-WASM"
-    report.engines[1:] = [ours, duck]
+    oracle = bq.merge_rounds(
+        [
+            _round(bq.ORACLE, {"q1": 10, "q2": 10, "q3": 10}, 1.0, 1.0, 1),
+            _round(bq.ORACLE, {"q1": 10, "q2": 10, "q3": 20}, 1.0, 1.0, 1),
+        ]
+    )
+    ours.label, duck.label, oracle.label = "ours", "DuckDB-WASM", "DataFusion native 1p"
+    report.engines[:] = [oracle, ours, duck]
     first = (0.5 * 4 * 100) ** (1 / 3)
     assert report.round_geomeans("ours:default", bq.DUCKDB_WASM) == pytest.approx([first, 2 * first])
-    # The native reference ran once: its medians serve every round.
+    # Each round against the same round of the reference.
     assert report.round_geomeans("ours:default", bq.ORACLE) == pytest.approx(
-        [(2 * 4 * 100) ** (1 / 3), 2 * (2 * 4 * 100) ** (1 / 3)]
+        [(2 * 4 * 100) ** (1 / 3), (4 * 8 * 100) ** (1 / 3)]
     )
+    # An engine without rounds (one round: nothing to spread) gets none.
+    assert _report(_all_equal()).round_geomeans("ours:default", bq.ORACLE) == []
     text = report.markdown()
     assert "in each of 2 rounds" in text
     assert f"- ours/DuckDB-WASM: {first:.2f}, {2 * first:.2f}" in text

@@ -922,15 +922,12 @@ class BenchReport:
 
     def round_geomeans(self, numerator: str, denominator: str) -> list[float]:
         """With --rounds: the geometric mean of numerator/denominator in each round, over the
-        comparable queries (a denominator without rounds of its own serves every round)."""
+        comparable queries. Every engine runs once per round (`run`), so the rounds pair up."""
         num, den = self.engine(numerator), self.engine(denominator)
         if num is None or den is None or len(num.round_medians) < 2:
             return []
-        den_rounds = den.round_medians or [
-            {name: m for name, q in den.runs.items() if (m := q.median_ms) is not None}
-        ] * len(num.round_medians)
         out = []
-        for a, b in zip(num.round_medians, den_rounds, strict=False):
+        for a, b in zip(num.round_medians, den.round_medians, strict=False):
             values = [
                 a[q.name] / b[q.name]
                 for q in self.queries
