@@ -302,7 +302,10 @@ def test_a_damaged_cached_toolchain_wheel_is_built_again(tmp_path, monkeypatch, 
         builds.append(argv)
         wheel_dir = Path(argv[argv.index("--wheel-dir") + 1])
         with zipfile.ZipFile(wheel_dir / "demo_cli-1.0-py3-none-linux_x86_64.whl", "w") as archive:
-            archive.writestr("demo_cli-1.0.data/scripts/demo", "#!/bin/sh\necho demo 1.0\n" * 50)
+            # A fixed timestamp, as pip gives under SOURCE_DATE_EPOCH: the zip's own clock
+            # (2-second resolution) made the two builds differ when they straddled a tick.
+            entry = zipfile.ZipInfo("demo_cli-1.0.data/scripts/demo", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(entry, "#!/bin/sh\necho demo 1.0\n" * 50)
 
     monkeypatch.setattr(toolchain_wheels, "crate_archive", lambda *args: tmp_path / "demo.crate")
     monkeypatch.setattr(
