@@ -9,22 +9,35 @@ import subprocess
 import sys
 import time
 
-from toolchain.core import cache
+from toolchain.core import cache, console
 
 HOLD = """
 import sys, time
 from pathlib import Path
 from toolchain.core import cache
-with cache.exclusive(Path(sys.argv[1]), "a test build"):
-    Path(sys.argv[2]).write_text("held")
-    time.sleep(1.5)
-    Path(sys.argv[2]).write_text("released")
+lock, flag, release = (Path(arg) for arg in sys.argv[1:4])
+with cache.exclusive(lock, "a test build"):
+    flag.write_text("held")
+    deadline = time.monotonic() + 60
+    while not release.exists() and time.monotonic() < deadline:  # until the second holder waits
+        time.sleep(0.01)
+    flag.write_text("released")
 """
 
 
-def test_a_second_holder_waits_for_the_first_and_says_for_whom(tmp_path, capsys):
-    lock, flag = tmp_path / "stages" / "crate.lock", tmp_path / "flag"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock), str(flag)])
+def test_a_second_holder_waits_for_the_first_and_says_for_whom(tmp_path, capsys, monkeypatch):
+    lock, flag, release = tmp_path / "stages" / "crate.lock", tmp_path / "flag", tmp_path / "release"
+    original_info = console.info
+
+    def info(message: str) -> None:
+        original_info(message)
+        if message.startswith("waiting for "):  # the second holder is about to block: let the first go
+            release.touch()
+
+    # The first holder lets go only once the second one waits: a fixed hold (it was 1.5 s) left the
+    # second one, delayed that long on a loaded machine, to find the lock free and say nothing.
+    monkeypatch.setattr(console, "info", info)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock), str(flag), str(release)])
     try:
         deadline = time.monotonic() + 30
         while not (flag.exists() and flag.read_text() == "held"):
@@ -36,6 +49,7 @@ def test_a_second_holder_waits_for_the_first_and_says_for_whom(tmp_path, capsys)
         said = "".join(capsys.readouterr())
         assert f"waiting for another build of this crate, which pid {holder.pid} is running" in said
     finally:
+        release.touch()
         holder.wait(timeout=30)
     assert holder.returncode == 0
 
