@@ -146,9 +146,26 @@ def _big() -> pa.Table:
     return pa.table({"id": ids, "grp": grp, "val": val, "cat": cat, "cents": cents})
 
 
+def _picks() -> pa.Table:
+    """Group ids to join big with: every one of big's 1,024 groups once, 3 again, a NULL and 5000
+    (not in big); `sel` marks 21 of them (3, 53, ..., 1003). Small and with exact statistics, so
+    DataFusion builds its join tables from it and reads big on the probe side, where the joins'
+    dynamic filters go."""
+    g = [*range(1024), 3, None, 5000]
+    sel = [v is not None and v % 50 == 3 for v in g]
+    return pa.table({"g": pa.array(g, pa.int32()), "sel": pa.array(sel, pa.bool_())})
+
+
 @cache
 def datasets() -> dict[str, pa.Table]:
-    return {"sales": _sales(), "cities": _cities(), "nested": _nested(), "views": _views(), "big": _big()}
+    return {
+        "sales": _sales(),
+        "cities": _cities(),
+        "nested": _nested(),
+        "views": _views(),
+        "big": _big(),
+        "picks": _picks(),
+    }
 
 
 @dataclass(frozen=True)
@@ -665,6 +682,107 @@ SCENARIOS: list[Scenario] = [
         SELECT g.value AS k, count(b.id) AS n, sum(b.val) AS total
         FROM generate_series(0, 1023, 97) g LEFT JOIN big b ON b.grp = g.value GROUP BY g.value ORDER BY k""",
         ordered=True,
+    ),
+    # --- dynamic filters (src/scan_filters.rs): a join's build-side keys, a TopK bound or a min/max
+    # bound drop rows where big is read; native DataFusion's in-memory scan ignores them, so each
+    # result below is also a check that nothing was dropped that should have stayed.
+    s(
+        "dynamic_filter_selective_join",
+        "big picks",
+        """
+        SELECT b.grp, count(*) AS n, sum(b.cents) AS cents, min(b.val) AS lo
+        FROM big b JOIN picks p ON b.grp = p.g WHERE p.sel GROUP BY b.grp""",
+    ),
+    s(
+        "dynamic_filter_correlated_subquery",  # TPC-H q17's shape: a grouped subquery under the join
+        "big picks",
+        """
+        SELECT count(*) AS n, sum(b.cents) AS cents
+        FROM big b JOIN picks p ON b.grp = p.g
+        WHERE p.sel AND b.val < (SELECT 0.5 * avg(b2.val) FROM big b2 WHERE b2.grp = p.g)""",
+    ),
+    s(
+        "dynamic_filter_under_a_string_predicate",  # TPC-H q19's shape: the membership test goes first
+        "big picks",
+        """
+        SELECT b.cat, count(*) AS n, sum(b.cents) AS cents
+        FROM big b JOIN picks p ON b.grp = p.g
+        WHERE p.sel AND (b.cat IN ('plain', 'Köln') OR b.cat LIKE 'S%') GROUP BY b.cat""",
+    ),
+    s(
+        "dynamic_filter_semi_and_anti",
+        "big picks",
+        """
+        SELECT (SELECT count(*) FROM big WHERE grp IN (SELECT g FROM picks WHERE sel)) AS semi,
+               (SELECT count(*) FROM big WHERE grp NOT IN (SELECT g FROM picks WHERE sel)) AS anti,
+               (SELECT count(*) FROM big WHERE grp NOT IN (SELECT g FROM picks WHERE sel OR g IS NULL)) AS anti_null,
+               (SELECT count(*) FROM big b WHERE NOT EXISTS
+                   (SELECT 1 FROM picks p WHERE p.g = b.grp AND p.g % 2 = 0)) AS not_exists""",
+    ),
+    s(
+        "dynamic_filter_outer_joins_keep_unmatched",
+        "big picks",
+        """
+        SELECT (SELECT count(*) FROM big b LEFT JOIN (SELECT g FROM picks WHERE sel) p ON b.grp = p.g) AS left_rows,
+               (SELECT count(p.g) FROM big b LEFT JOIN (SELECT g FROM picks WHERE sel) p ON b.grp = p.g) AS matched,
+               (SELECT count(*) FROM (SELECT g FROM picks WHERE sel) p RIGHT JOIN big b ON b.grp = p.g) AS right_rows,
+               (SELECT count(*) FROM big b FULL JOIN (SELECT g FROM picks WHERE g > 1000) p ON b.grp = p.g)
+                   AS full_rows,
+               (SELECT count(*) FROM (SELECT grp, sum(cents) AS total FROM big GROUP BY grp) s
+                   LEFT JOIN (SELECT g FROM picks WHERE sel) p ON s.grp = p.g) AS left_over_aggregate""",
+    ),
+    s(
+        "dynamic_filter_empty_build_side",
+        "big picks",
+        """
+        SELECT count(*) AS n, sum(s.total) AS total
+        FROM (SELECT grp, sum(val) AS total FROM big GROUP BY grp) s
+        JOIN (SELECT g FROM picks WHERE g > 9000) p ON s.grp = p.g""",
+    ),
+    s(
+        "dynamic_filter_null_safe_join",
+        "big picks",
+        """
+        SELECT count(*) AS n, count(s.grp) AS non_null, sum(s.total) AS total
+        FROM (SELECT CASE WHEN grp % 3 = 0 THEN NULL ELSE grp END AS grp, sum(cents) AS total FROM big GROUP BY 1) s
+        JOIN picks p ON s.grp IS NOT DISTINCT FROM p.g""",
+    ),
+    s(
+        "dynamic_filter_top_k_over_aggregate_and_join",
+        "big picks",
+        """
+        SELECT s.grp, s.hi, s.n FROM (SELECT grp, max(val) AS hi, count(*) AS n FROM big GROUP BY grp) s
+        JOIN picks p ON s.grp = p.g WHERE p.sel ORDER BY s.hi DESC NULLS LAST, s.grp LIMIT 5""",
+        ordered=True,
+    ),
+    s(
+        "dynamic_filter_join_through_join",
+        "big picks",
+        """
+        SELECT count(*) AS n, sum(a.cents) AS cents, max(b.val) AS hi
+        FROM big a JOIN (SELECT id, val FROM big WHERE id % 7 = 0) b ON a.id = b.id
+        JOIN picks p ON a.grp = p.g WHERE p.sel""",
+    ),
+    s(
+        "dynamic_filter_every_row_matches",  # the filter keeps everything: the scan switches it off
+        "big picks",
+        """
+        SELECT count(*) AS n, sum(s.total) AS total
+        FROM (SELECT grp, sum(cents) AS total FROM big GROUP BY grp) s JOIN picks p ON s.grp = p.g""",
+    ),
+    s(
+        "dynamic_filter_window_under_join",
+        "big picks",
+        """
+        SELECT w.grp, count(*) AS n, max(w.rn) AS top_rn, sum(w.cents) AS cents
+        FROM (SELECT grp, cents, row_number() OVER (PARTITION BY grp ORDER BY id) AS rn FROM big) w
+        JOIN picks p ON w.grp = p.g WHERE p.sel AND w.rn <= 100 GROUP BY w.grp""",
+    ),
+    s(
+        "dynamic_filter_min_max_aggregate",
+        "big",
+        """
+        SELECT max(val) AS hi, min(id) AS first_id, max(id) AS last_id FROM big WHERE cat = 'plain'""",
     ),
     # --- Decimal128 products across the widths of the patched multiply (crates/patches/README.md,
     # arrow-array): operands within i32, within i64, beyond i64 (the checked fallback), both signs.

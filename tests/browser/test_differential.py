@@ -426,6 +426,49 @@ def test_explain_analyze_reports_metrics(engine):
     assert [row["plan_type"] for row in result.js["rows"]] == result.table.column("plan_type").to_pylist()
 
 
+def _pruned_rows(plan: str) -> list[int]:
+    """pruned_rows of every DynamicFilterExec in an EXPLAIN ANALYZE plan ("1.20 M" -> 1200000)."""
+    scale = {"": 1, "K": 1_000, "M": 1_000_000}
+    return [
+        round(float(number) * scale[unit])
+        for number, unit in re.findall(r"DynamicFilterExec: .*pruned_rows=([\d.]+) ?([KM]?)\]", plan)
+    ]
+
+
+def test_a_join_filter_reaches_the_scan_under_an_aggregate(engine):
+    """TPC-H q17's shape: the subquery's average, grouped over all of big, is joined with 21 groups
+    afterwards. The join's dynamic filter is applied where big is read, under the aggregate
+    (src/scan_filters.rs), and the result still equals native DataFusion's."""
+    scenario = by_id()["dynamic_filter_correlated_subquery"]
+    text = "\n".join(engine.execute("EXPLAIN ANALYZE " + scenario.sql).table.column("plan").to_pylist())
+    pruned = _pruned_rows(text)
+    # 21 of 1,024 groups are asked for: about 98% of the 1M rows are dropped below the aggregate.
+    assert pruned and max(pruned) > 950_000, text
+    assert re.search(r"AggregateExec: mode=Single, gby=\[grp@\d+ as grp\].*output_rows=21,", text), text
+    # (The result against native DataFusion's: test_scenario_matches_native_datafusion.)
+
+
+def test_a_join_filter_runs_before_a_string_predicate(engine):
+    """TPC-H q19's shape: the scan's static predicate compares strings, so the join's membership
+    test runs first (below the FilterExec) and the predicate only on the rows it keeps."""
+    sql = by_id()["dynamic_filter_under_a_string_predicate"].sql
+    text = "\n".join(engine.execute("EXPLAIN ANALYZE " + sql).table.column("plan").to_pylist())
+    lines = text.splitlines()
+    filter_at = next(i for i, line in enumerate(lines) if "FilterExec: " in line and "cat@" in line)
+    dynamic_at = next(i for i, line in enumerate(lines) if "DynamicFilterExec: " in line)
+    assert filter_at < dynamic_at, text  # the FilterExec is the DynamicFilterExec's parent
+    # 21 of 1024 groups: about 98% of the 1M rows are dropped before the string predicate.
+    assert _pruned_rows(text) and max(_pruned_rows(text)) > 950_000, text
+
+
+def test_a_scan_that_feeds_the_join_directly_keeps_no_filter(engine):
+    """Where the scan's rows go straight into the join that publishes the filter, the membership
+    test would cost what the join's probe costs: no DynamicFilterExec is left in the plan."""
+    sql = by_id()["dynamic_filter_selective_join"].sql
+    text = "\n".join(engine.execute("EXPLAIN ANALYZE " + sql).table.column("plan").to_pylist())
+    assert "HashJoinExec" in text and "DynamicFilterExec" not in text, text
+
+
 # ---------------------------------------------------------------------------------------------
 # Error paths: a JS Error with a useful message; the engine answers afterwards, tables intact
 

@@ -717,6 +717,9 @@ fn browser_session_state(config: SessionConfig) -> SessionState {
         .with_window_functions(SessionStateDefaults::default_window_functions())
         .with_table_function_list(SessionStateDefaults::default_table_functions())
         .with_extension_type_registry(Arc::new(extension_types))
+        // Dynamic filters (from joins, TopK sorts, min/max aggregates) applied at the scans of
+        // registered tables, which DataFusion's in-memory source ignores (src/scan_filters.rs).
+        .with_physical_optimizer_rules(crate::scan_filters::physical_optimizer_rules())
         .build()
 }
 

@@ -19,6 +19,7 @@ pub mod ipc_guard;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 mod output_guard;
+mod scan_filters;
 pub mod sql_guard;
 pub mod udf;
 
