@@ -461,6 +461,19 @@ def test_a_join_filter_runs_before_a_string_predicate(engine):
     assert _pruned_rows(text) and max(_pruned_rows(text)) > 950_000, text
 
 
+def test_dynamic_filters_can_be_turned_off(engine):
+    """DataFusion's own setting turns them off, and with them every DynamicFilterExec: the plan is
+    native DataFusion's again."""
+    sql = "EXPLAIN ANALYZE " + by_id()["dynamic_filter_correlated_subquery"].sql
+    try:
+        engine.execute("SET datafusion.optimizer.enable_dynamic_filter_pushdown = false")
+        text = "\n".join(engine.execute(sql).table.column("plan").to_pylist())
+        assert "AggregateExec" in text and "DynamicFilterExec" not in text, text
+    finally:
+        engine.execute("SET datafusion.optimizer.enable_dynamic_filter_pushdown = true")
+    assert "DynamicFilterExec" in "\n".join(engine.execute(sql).table.column("plan").to_pylist())
+
+
 def test_a_scan_that_feeds_the_join_directly_keeps_no_filter(engine):
     """Where the scan's rows go straight into the join that publishes the filter, the membership
     test would cost what the join's probe costs: no DynamicFilterExec is left in the plan."""
