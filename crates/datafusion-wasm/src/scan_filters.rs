@@ -105,7 +105,7 @@ impl PhysicalOptimizerRule for InsertScanFilters {
                 }
             } else if node.is::<FilterExec>() && !is_expensive(node.as_ref()) {
                 // FilterExec(DynamicFilterExec(x)) -> DynamicFilterExec(FilterExec(x)): a cheap
-                // static predicate runs first. Below an expensive one (strings, functions), the
+                // static predicate runs first. Below an expensive one (is_expensive_predicate), the
                 // membership test goes first and the predicate runs on the rows it keeps.
                 if let Some(below) = node.children()[0].downcast_ref::<DynamicFilterExec>() {
                     let filter = Arc::clone(&node).replace_children(
