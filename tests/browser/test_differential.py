@@ -426,6 +426,11 @@ def test_explain_analyze_reports_metrics(engine):
     assert [row["plan_type"] for row in result.js["rows"]] == result.table.column("plan_type").to_pylist()
 
 
+def _analyzed_plan(engine, sql: str) -> str:
+    """The text of EXPLAIN ANALYZE `sql` in the engine."""
+    return "\n".join(engine.execute("EXPLAIN ANALYZE " + sql).table.column("plan").to_pylist())
+
+
 def _pruned_rows(plan: str) -> list[int]:
     """pruned_rows of every DynamicFilterExec in an EXPLAIN ANALYZE plan ("1.20 M" -> 1200000)."""
     scale = {"": 1, "K": 1_000, "M": 1_000_000}
@@ -440,7 +445,7 @@ def test_a_join_filter_reaches_the_scan_under_an_aggregate(engine):
     afterwards. The join's dynamic filter is applied where big is read, under the aggregate
     (src/scan_filters.rs), and the result still equals native DataFusion's."""
     scenario = by_id()["dynamic_filter_correlated_subquery"]
-    text = "\n".join(engine.execute("EXPLAIN ANALYZE " + scenario.sql).table.column("plan").to_pylist())
+    text = _analyzed_plan(engine, scenario.sql)
     pruned = _pruned_rows(text)
     # 21 of 1,024 groups are asked for: about 98% of the 1M rows are dropped below the aggregate.
     assert pruned and max(pruned) > 950_000, text
@@ -452,7 +457,7 @@ def test_a_join_filter_runs_before_a_string_predicate(engine):
     """TPC-H q19's shape: the scan's static predicate compares strings, so the join's membership
     test runs first (below the FilterExec) and the predicate only on the rows it keeps."""
     sql = by_id()["dynamic_filter_under_a_string_predicate"].sql
-    text = "\n".join(engine.execute("EXPLAIN ANALYZE " + sql).table.column("plan").to_pylist())
+    text = _analyzed_plan(engine, sql)
     lines = text.splitlines()
     filter_at = next(i for i, line in enumerate(lines) if "FilterExec: " in line and "cat@" in line)
     dynamic_at = next(i for i, line in enumerate(lines) if "DynamicFilterExec: " in line)
@@ -464,22 +469,45 @@ def test_a_join_filter_runs_before_a_string_predicate(engine):
 def test_dynamic_filters_can_be_turned_off(engine):
     """DataFusion's own setting turns them off, and with them every DynamicFilterExec: the plan is
     native DataFusion's again."""
-    sql = "EXPLAIN ANALYZE " + by_id()["dynamic_filter_correlated_subquery"].sql
+    sql = by_id()["dynamic_filter_correlated_subquery"].sql
     try:
         engine.execute("SET datafusion.optimizer.enable_dynamic_filter_pushdown = false")
-        text = "\n".join(engine.execute(sql).table.column("plan").to_pylist())
+        text = _analyzed_plan(engine, sql)
         assert "AggregateExec" in text and "DynamicFilterExec" not in text, text
     finally:
         engine.execute("SET datafusion.optimizer.enable_dynamic_filter_pushdown = true")
-    assert "DynamicFilterExec" in "\n".join(engine.execute(sql).table.column("plan").to_pylist())
+    assert "DynamicFilterExec" in _analyzed_plan(engine, sql)
 
 
 def test_a_scan_that_feeds_the_join_directly_keeps_no_filter(engine):
     """Where the scan's rows go straight into the join that publishes the filter, the membership
     test would cost what the join's probe costs: no DynamicFilterExec is left in the plan."""
     sql = by_id()["dynamic_filter_selective_join"].sql
-    text = "\n".join(engine.execute("EXPLAIN ANALYZE " + sql).table.column("plan").to_pylist())
+    text = _analyzed_plan(engine, sql)
     assert "HashJoinExec" in text and "DynamicFilterExec" not in text, text
+
+
+def test_a_join_on_sparse_keys_indexes_an_array(engine):
+    """104 build keys over 3..5000 (2% dense, a range past DataFusion's 1,024-key shortcut): under
+    DataFusion's 15% but over the engine's 1% (PERFECT_HASH_JOIN_MIN_KEY_DENSITY), so the join
+    indexes an array by key instead of hashing; at 15% it hashes. Same result either way, and
+    native DataFusion's."""
+    sql = (
+        "SELECT b.grp, count(*) AS n, sum(b.cents) AS cents FROM big b JOIN picks p ON b.grp = p.g "
+        "WHERE p.g % 10 = 3 OR p.g = 5000 GROUP BY b.grp"
+    )
+    expected = native(sql, {name: engine.tables[name] for name in ("big", "picks")})
+    text = _analyzed_plan(engine, sql)
+    assert re.search(r"HashJoinExec: .*array_map_created_count=1\b", text), text
+    compare_tables(engine.execute(sql).table, expected, sql, ordered=False, label="array join")
+    density = "datafusion.execution.perfect_hash_join_min_key_density"
+    try:
+        engine.execute(f"SET {density} = 0.15")
+        text = _analyzed_plan(engine, sql)
+        assert re.search(r"HashJoinExec: .*array_map_created_count=0\b", text), text
+        compare_tables(engine.execute(sql).table, expected, sql, ordered=False, label="hash join")
+    finally:
+        engine.execute(f"SET {density} = 0.01")
 
 
 # ---------------------------------------------------------------------------------------------
