@@ -197,8 +197,8 @@ impl Engine {
         // Joins on integer keys index an array by key (DataFusion's perfect hash join) when the
         // build side's keys fill at least 1% of their range, not DataFusion's 15%: hashing and
         // probing cost more in wasm than an array lookup, and filtered subsets of IDs (TPC-H's
-        // orders of one year, parts of one brand) are 2-10% dense. TPC-H SF 1: 1.2x over the
-        // 22 queries, q3 1.9x, q5 2.6x, q9 1.7x faster (docs/speed.md). The array costs 4 bytes
+        // orders of one year, parts of one brand) are 2-10% dense. TPC-H SF 1 in Chromium: 1.17x
+        // over the 22 queries, q5 2.5x, q3 and q9 1.6x faster (docs/speed.md). The array costs 4 bytes
         // per key in the range, so at most 400 bytes per build row, reserved from the memory
         // pool like the hash table (over the limit: "Resources exhausted", not a trap).
         config.options_mut().execution.perfect_hash_join_min_key_density = PERFECT_HASH_JOIN_MIN_KEY_DENSITY;
