@@ -784,6 +784,63 @@ SCENARIOS: list[Scenario] = [
         """
         SELECT max(val) AS hi, min(id) AS first_id, max(id) AS last_id FROM big WHERE cat = 'plain'""",
     ),
+    # --- join order (src/join_order.rs): trees of inner joins are rebuilt in the order of their
+    # estimated sizes, not the FROM clause's. Native DataFusion keeps the FROM order, so each result
+    # below also checks that the reordered tree joins the same rows with the same columns.
+    s(
+        "join_order_filtered_dimension_last_in_from",  # TPC-H q7's mistake: the selective table comes last
+        "big picks",
+        """
+        SELECT p.g, count(*) AS n, sum(a.cents) AS cents, max(b.val) AS hi
+        FROM big a, big b, picks p
+        WHERE a.id = b.id AND b.grp = p.g AND p.sel GROUP BY p.g""",
+    ),
+    s(
+        "join_order_predicate_over_two_dimensions",  # q7's OR over n1 and n2: placed where both are joined
+        "big picks",
+        """
+        SELECT p1.g AS g1, p2.g AS g2, count(*) AS n, sum(a.cents) AS cents
+        FROM big a, big b, picks p1, picks p2
+        WHERE a.id = b.id AND a.grp = p1.g AND b.grp = p2.g AND a.id % 5 = 0
+          AND ((p1.sel AND p2.g < 200) OR (p1.g = 3 AND NOT p2.sel))
+        GROUP BY p1.g, p2.g""",
+    ),
+    s(
+        "join_order_select_star_keeps_columns",  # the columns come out in the query's order
+        "sales cities picks",
+        """
+        SELECT * FROM sales s JOIN cities c USING (city), picks p
+        WHERE s.qty = p.g AND p.g < 40""",
+    ),
+    s(
+        "join_order_using_and_expression_keys",
+        "sales cities picks big",
+        """
+        SELECT city, c.country, count(*) AS n, sum(b.cents) AS cents
+        FROM sales s JOIN cities c USING (city) JOIN picks p ON s.qty + 1 = p.g + 1
+        JOIN big b ON CAST(p.g AS BIGINT) * 977 = b.id
+        GROUP BY city, c.country""",
+    ),
+    s(
+        "join_order_cross_join_and_null_keys",  # cities joins nothing: a cross join, taken last
+        "big picks cities",
+        """
+        SELECT c.country, count(*) AS n, count(p.g) AS keyed, sum(b.cents) AS cents
+        FROM cities c, picks p, big b
+        WHERE b.grp = p.g AND p.g < 3 AND b.id < 50000
+        GROUP BY c.country""",
+    ),
+    s(
+        "join_order_inner_joins_under_outer_and_semi",
+        "big picks sales cities",
+        """
+        SELECT c.country, count(*) AS n, count(x.g) AS matched, sum(b.cents) AS cents
+        FROM big b JOIN picks p ON b.grp = p.g JOIN picks q ON p.g = q.g + 1
+        LEFT JOIN (SELECT g FROM picks WHERE sel) x ON x.g = q.g
+        JOIN cities c ON c.population > 5000000
+        WHERE b.id % 11 = 0 AND EXISTS (SELECT 1 FROM sales s WHERE s.qty = p.g % 40)
+        GROUP BY c.country""",
+    ),
     # --- Decimal128 products across the widths of the patched multiply (crates/patches/README.md,
     # arrow-array): operands within i32, within i64, beyond i64 (the checked fallback), both signs.
     # Products stay below 2^95: above that, the JS-side check (apache-arrow JS words against pyarrow)

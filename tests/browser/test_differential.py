@@ -487,27 +487,94 @@ def test_a_scan_that_feeds_the_join_directly_keeps_no_filter(engine):
     assert "HashJoinExec" in text and "DynamicFilterExec" not in text, text
 
 
-def test_a_join_on_sparse_keys_indexes_an_array(engine):
-    """104 build keys over 3..5000 (2% dense, a range past DataFusion's 1,024-key shortcut): under
-    DataFusion's 15% but over the engine's 1% (PERFECT_HASH_JOIN_MIN_KEY_DENSITY), so the join
-    indexes an array by key instead of hashing; at 15% it hashes. Same result either way, and
-    native DataFusion's."""
-    sql = (
-        "SELECT b.grp, count(*) AS n, sum(b.cents) AS cents FROM big b JOIN picks p ON b.grp = p.g "
-        "WHERE p.g % 10 = 3 OR p.g = 5000 GROUP BY b.grp"
-    )
-    expected = native(sql, {name: engine.tables[name] for name in ("big", "picks")})
+DENSITY = "datafusion.execution.perfect_hash_join_min_key_density"
+SMALL_RANGE = "datafusion.execution.perfect_hash_join_small_build_threshold"
+# The engine's own values of the two (crates/datafusion-wasm/src/engine.rs), restored after each test.
+ENGINE_DENSITY, ENGINE_SMALL_RANGE = "0.01", "262144"
+
+
+def _array_join_both_ways(engine, sql: str, tables: tuple[str, ...], hashing: dict[str, str]) -> None:
+    """`sql`'s join indexes an array at the engine's settings and hashes with `hashing` set; the
+    result is native DataFusion's both ways."""
+    expected = native(sql, {name: engine.tables[name] for name in tables})
     text = _analyzed_plan(engine, sql)
     assert re.search(r"HashJoinExec: .*array_map_created_count=1\b", text), text
     compare_tables(engine.execute(sql).table, expected, sql, ordered=False, label="array join")
-    density = "datafusion.execution.perfect_hash_join_min_key_density"
     try:
-        engine.execute(f"SET {density} = 0.15")
+        for name, value in hashing.items():
+            engine.execute(f"SET {name} = {value}")
         text = _analyzed_plan(engine, sql)
         assert re.search(r"HashJoinExec: .*array_map_created_count=0\b", text), text
         compare_tables(engine.execute(sql).table, expected, sql, ordered=False, label="hash join")
     finally:
-        engine.execute(f"SET {density} = 0.01")
+        engine.execute(f"SET {DENSITY} = {ENGINE_DENSITY}")
+        engine.execute(f"SET {SMALL_RANGE} = {ENGINE_SMALL_RANGE}")
+
+
+def test_a_join_on_sparse_keys_indexes_an_array(engine):
+    """104 build keys over 3..5000 (2% dense): under DataFusion's 15% but over the engine's 1%
+    (PERFECT_HASH_JOIN_MIN_KEY_DENSITY), so the join indexes an array by key instead of hashing;
+    with DataFusion's two settings it hashes."""
+    sql = (
+        "SELECT b.grp, count(*) AS n, sum(b.cents) AS cents FROM big b JOIN picks p ON b.grp = p.g "
+        "WHERE p.g % 10 = 3 OR p.g = 5000 GROUP BY b.grp"
+    )
+    _array_join_both_ways(engine, sql, ("big", "picks"), {DENSITY: "0.15", SMALL_RANGE: "1024"})
+    # Without the small-range rule the 1% density alone still picks the array.
+    try:
+        engine.execute(f"SET {SMALL_RANGE} = 1024")
+        assert re.search(r"HashJoinExec: .*array_map_created_count=1\b", _analyzed_plan(engine, sql))
+    finally:
+        engine.execute(f"SET {SMALL_RANGE} = {ENGINE_SMALL_RANGE}")
+
+
+def test_a_join_on_few_keys_in_a_small_range_indexes_an_array(engine):
+    """2 build keys over 3..5000 (0.04% dense, under any density threshold) but a range under the
+    engine's 262,144 (PERFECT_HASH_JOIN_SMALL_RANGE): an array of 4,998 slots, not a hash table.
+    With DataFusion's 1,024 it hashes. Same result, native DataFusion's, either way."""
+    sql = (
+        "SELECT b.grp, count(*) AS n, sum(b.cents) AS cents FROM big b JOIN picks p ON b.grp = p.g "
+        "WHERE p.g IN (3, 5000) GROUP BY b.grp"
+    )
+    _array_join_both_ways(engine, sql, ("big", "picks"), {SMALL_RANGE: "1024"})
+
+
+def _build_rows(plan: str) -> list[int]:
+    """build_input_rows of every HashJoinExec in an EXPLAIN ANALYZE plan ("1.00 M" -> 1000000)."""
+    scale = {"": 1, "K": 1_000, "M": 1_000_000}
+    return [
+        round(float(number) * scale[unit])
+        for number, unit in re.findall(r"HashJoinExec: .*?build_input_rows=([\d.]+) ?([KM]?),", plan)
+    ]
+
+
+def test_joins_are_ordered_by_estimated_size(engine):
+    """FROM big a, big b, picks p: in the query's order a and b are joined first, a hash table of
+    all 1M rows of one of them. Ordered by estimated size (src/join_order.rs), the 21 selected
+    picks meet b first, and no join builds from more than about 20K rows. DataFusion's own
+    setting turns the order off again; native DataFusion's result either way."""
+    scenario = by_id()["join_order_filtered_dimension_last_in_from"]
+    expected = native(scenario.sql, {name: engine.tables[name] for name in scenario.tables})
+    text = _analyzed_plan(engine, scenario.sql)
+    builds = _build_rows(text)
+    assert len(builds) == 2 and max(builds) < 50_000, text
+    try:
+        engine.execute("SET datafusion.optimizer.join_reordering = false")
+        text = _analyzed_plan(engine, scenario.sql)
+        assert max(_build_rows(text)) == 1_000_000, text
+        compare_tables(engine.execute(scenario.sql).table, expected, scenario.sql, ordered=False, label="FROM order")
+    finally:
+        engine.execute("SET datafusion.optimizer.join_reordering = true")
+    compare_tables(engine.execute(scenario.sql).table, expected, scenario.sql, ordered=False, label="reordered")
+
+
+def test_a_predicate_over_two_tables_goes_to_the_join_that_has_both(engine):
+    """TPC-H q7's OR over two nations: it reads p1 and p2, which no key joins; it is applied once,
+    as the filter of the join that first has both (and the result is native DataFusion's:
+    test_scenario_matches_native_datafusion)."""
+    text = _analyzed_plan(engine, by_id()["join_order_predicate_over_two_dimensions"].sql)
+    filtered = [line for line in text.splitlines() if "HashJoinExec" in line and "filter=" in line]
+    assert len(filtered) == 1 and "sel" in filtered[0], text
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ pub mod ffi;
 #[cfg(feature = "functions")]
 pub mod functions;
 pub mod ipc_guard;
+mod join_order;
 
 /// The `talc` feature: talc as the global allocator instead of std's dlmalloc (a speed lever of
 /// issue 16, measured in docs/speed.md). Single-threaded wasm only, which is what the engine is.
