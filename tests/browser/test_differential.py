@@ -577,6 +577,58 @@ def test_a_predicate_over_two_tables_goes_to_the_join_that_has_both(engine):
     assert len(filtered) == 1 and "sel" in filtered[0], text
 
 
+def test_a_sorted_column_is_declared_and_its_group_by_streams(engine):
+    """big.id is 0..999,999 in order. Registered, it is declared sorted (src/sort_order.rs), so a
+    GROUP BY on it streams: each group is done when the next id comes, no hash table of 1M groups
+    (TPC-H q18's subquery over lineitem sorted by order key). Native DataFusion's result."""
+    sql = "SELECT count(*) AS n, sum(s) AS total, max(s) AS hi FROM (SELECT id, sum(cents) AS s FROM big GROUP BY id)"
+    text = _analyzed_plan(engine, sql)
+    assert re.search(r"AggregateExec: mode=\w+, gby=\[id@0 as id\].*ordering_mode=Sorted", text), text
+    expected = native(sql, {"big": engine.tables["big"]})
+    compare_tables(engine.execute(sql).table, expected, sql, ordered=False, label="sorted group by")
+
+
+# Columns of a table in three batches, and whether each is sorted: a column is declared sorted only
+# if it is non-decreasing in every batch and across the batch boundaries, and has no NULL.
+SORT_CASES = {
+    "across_boundary": ([1, 2, 3], [2, 5, 6], [7, 8, 9], False),  # 3 then 2 where batches meet
+    "with_null": ([1, 2, 3], [4, 5, 6], [7, None, 9], False),
+    "last_pair": ([1, 2, 3], [4, 5, 6], [7, 9, 8], False),
+    "ties_at_boundary": ([1, 2, 3], [3, 3, 6], [6, 8, 8], True),
+    "descending": ([9, 8, 7], [6, 5, 4], [3, 2, 1], False),
+}
+
+
+def _sort_cases_table() -> pa.Table:
+    batches = []
+    for k in range(3):
+        columns = {name: pa.array(values[k], pa.int64()) for name, values in SORT_CASES.items()}
+        columns["day"] = pa.array([dt.date(2024, 1, 1) + dt.timedelta(days=3 * k + i) for i in range(3)], pa.date32())
+        columns["name"] = pa.array([f"n{3 * k + i}" for i in range(3)], pa.string())  # sorted, but not checked
+        batches.append(pa.RecordBatch.from_pydict(columns))
+    return pa.Table.from_batches(batches)
+
+
+def test_only_columns_sorted_all_through_are_declared_sorted(engine):
+    """Each column is checked in every batch and where batches meet; one wrong pair, one NULL or a
+    descending run and it is not declared (else a GROUP BY would stream over unsorted keys and
+    split a group in two). Strings are not checked. Native DataFusion's results for every one."""
+    table = _sort_cases_table()
+    expected_sorted = {**{name: case[3] for name, case in SORT_CASES.items()}, "day": True, "name": False}
+    engine.page.run(TIMED_REGISTER, "engine", "sort_cases", b64(ipc_stream(table)))
+    try:
+        for column, is_sorted in expected_sorted.items():
+            sql = f"SELECT {column}, count(*) AS n FROM sort_cases GROUP BY {column}"
+            text = _analyzed_plan(engine, sql)
+            assert ("ordering_mode=Sorted" in text) == is_sorted, f"{column}: {text}"
+            compare_tables(engine.execute(sql).table, native(sql, {"sort_cases": table}), sql, False, column)
+            ordered = f"SELECT {column} FROM sort_cases ORDER BY {column}"
+            assert ("SortExec" not in _analyzed_plan(engine, ordered)) == is_sorted, column
+            compare_tables(engine.execute(ordered).table, native(ordered, {"sort_cases": table}), ordered, True, column)
+    finally:
+        engine.page.run("window.engine.deregister_table('sort_cases');")
+
+
 # ---------------------------------------------------------------------------------------------
 # Error paths: a JS Error with a useful message; the engine answers afterwards, tables intact
 

@@ -582,8 +582,12 @@ impl Engine {
     fn replace_table(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
         let context = format!("register_table('{name}')");
         self.check_table_memory(&context, name, &batches)?;
+        // The columns already sorted, declared so that DataFusion can stream over them
+        // (src/sort_order.rs).
+        let sort_order = crate::sort_order::sorted_columns(&schema, &batches);
         let table = MemTable::try_new(schema, vec![batches])
-            .map_err(|e| EngineError::Internal { context: context.clone(), message: e.to_string() })?;
+            .map_err(|e| EngineError::Internal { context: context.clone(), message: e.to_string() })?
+            .with_sort_order(sort_order);
         // Build the new table before dropping the old one, so a failure leaves the old intact.
         // `bare`: the name as given, not parsed as SQL (no lowercasing, dots are part of it).
         let reference = TableReference::bare(name);

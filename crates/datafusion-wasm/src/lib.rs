@@ -21,6 +21,7 @@ mod join_order;
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 mod output_guard;
 mod scan_filters;
+mod sort_order;
 pub mod sql_guard;
 pub mod udf;
 
