@@ -568,6 +568,27 @@ def test_joins_are_ordered_by_estimated_size(engine):
     compare_tables(engine.execute(scenario.sql).table, expected, scenario.sql, ordered=False, label="reordered")
 
 
+def test_join_estimates_follow_a_table_registered_again(engine):
+    """The samples behind the join order are kept per table object and row count (the optimizer
+    runs the rule in each pass). Registered again with other rows, the table must be sampled
+    again: 21 selected keys put it first in the join order; every key, three times, puts it last
+    (its join with b would make 3M rows), so a and b are joined first, a 1M-row build."""
+    sql = "SELECT count(*) AS n, sum(a.cents) AS cents FROM big a, big b, pk p WHERE a.id = b.id AND b.grp = p.g AND p.sel"
+    few = pa.table({"g": pa.array(range(1024), pa.int32()), "sel": pa.array([g % 50 == 3 for g in range(1024)])})
+    many = pa.table(
+        {"g": pa.array([g for g in range(1024) for _ in range(3)], pa.int32()), "sel": pa.array([True] * 3072)}
+    )
+    try:
+        for table, first in ((few, True), (many, False), (few, True)):
+            engine.page.run(TIMED_REGISTER, "engine", "pk", b64(ipc_stream(table)))
+            text = _analyzed_plan(engine, sql)
+            assert (max(_build_rows(text)) < 50_000) == first, text
+            expected = native(sql, {"big": engine.tables["big"], "pk": table})
+            compare_tables(engine.execute(sql).table, expected, sql, ordered=False, label=f"{table.num_rows} keys")
+    finally:
+        engine.page.run("window.engine.deregister_table('pk');")
+
+
 def test_a_predicate_over_two_tables_goes_to_the_join_that_has_both(engine):
     """TPC-H q7's OR over two nations: it reads p1 and p2, which no key joins; it is applied once,
     as the filter of the join that first has both (and the result is native DataFusion's:

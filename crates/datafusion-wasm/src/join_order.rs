@@ -31,11 +31,13 @@
 //! of the result. `SET datafusion.optimizer.join_reordering = false` keeps the query's order
 //! (the same setting turns off DataFusion's own swaps).
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take;
+use datafusion::catalog::TableProvider;
 use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, NullEquality, Result};
@@ -45,7 +47,7 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::utils::{can_hash, conjunction, split_conjunction_owned};
 use datafusion::logical_expr::{
     BinaryExpr, Cast, Expr, ExprSchemable, Filter, Join, JoinConstraint, JoinType, LogicalPlan, Operator, Projection,
-    TryCast,
+    TableScan, TryCast,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_expr::create_physical_expr;
@@ -415,14 +417,15 @@ fn key_ndv(leaf: &LogicalPlan, key: &Expr) -> f64 {
         key = expr;
     }
     let sampled = match key {
-        Expr::Column(column) => column_source(leaf, column).and_then(|(batches, index)| sampled_ndv(&batches, index)),
+        Expr::Column(column) => column_source(leaf, column)
+            .and_then(|(scan, index)| cached(scan, format!("distinct {index}"), |batches| sampled_ndv(batches, index))),
         _ => None,
     };
     sampled.unwrap_or_else(|| estimate_rows(leaf)).max(1.0)
 }
 
-/// The batches of the registered table `column` of `plan` is read from, and its index there.
-fn column_source(plan: &LogicalPlan, column: &Column) -> Option<(Vec<RecordBatch>, usize)> {
+/// The scan of the registered table `column` of `plan` is read from, and its index there.
+fn column_source<'a>(plan: &'a LogicalPlan, column: &Column) -> Option<(&'a TableScan, usize)> {
     match plan {
         LogicalPlan::SubqueryAlias(alias) => {
             let at = alias.schema.index_of_column(column).ok()?;
@@ -443,7 +446,7 @@ fn column_source(plan: &LogicalPlan, column: &Column) -> Option<(Vec<RecordBatch
         LogicalPlan::TableScan(scan) => {
             let at = scan.projected_schema.index_of_column(column).ok()?;
             let index = scan.projection.as_ref().map_or(Some(at), |projection| projection.get(at).copied())?;
-            Some((table_batches(scan)?, index))
+            Some((scan, index))
         }
         _ => None,
     }
@@ -513,7 +516,11 @@ fn sampled_ndv(batches: &[RecordBatch], index: usize) -> Option<f64> {
 fn estimate_rows(plan: &LogicalPlan) -> f64 {
     match plan {
         LogicalPlan::TableScan(scan) => {
-            let rows = table_batches(scan).map_or(UNKNOWN_ROWS, |b| rows_of(&b) as f64);
+            let table = memory_table(scan);
+            let rows = table
+                .as_ref()
+                .and_then(|t| t.downcast_ref::<MemTable>())
+                .map_or(UNKNOWN_ROWS, |t| table_rows(t) as f64);
             let rows = rows * FILTER_SELECTIVITY.powi(scan.filters.len() as i32);
             scan.fetch.map_or(rows, |fetch| rows.min(fetch as f64))
         }
@@ -544,16 +551,76 @@ fn estimate_rows(plan: &LogicalPlan) -> f64 {
     }
 }
 
-/// The batches of the registered table `scan` reads, or None for any other provider.
-fn table_batches(scan: &datafusion::logical_expr::TableScan) -> Option<Vec<RecordBatch>> {
-    let provider = source_as_provider(&scan.source).ok()?;
-    let table = provider.downcast_ref::<MemTable>()?;
-    // One thread, and planning never overlaps a write to a table: never write-locked here.
-    Some(table.batches.iter().filter_map(|p| p.try_read().ok().map(|b| b.clone())).flatten().collect())
+/// The provider of `scan` when it is a registered table (a MemTable).
+fn memory_table(scan: &TableScan) -> Option<Arc<dyn TableProvider>> {
+    source_as_provider(&scan.source).ok().filter(|provider| provider.downcast_ref::<MemTable>().is_some())
+}
+
+/// A registered table's batches. One thread, and planning never overlaps a write to a table:
+/// the partitions are never write-locked here.
+fn table_batches(table: &MemTable) -> Vec<RecordBatch> {
+    table.batches.iter().filter_map(|p| p.try_read().ok().map(|b| b.clone())).flatten().collect()
+}
+
+fn table_rows(table: &MemTable) -> usize {
+    table.batches.iter().filter_map(|p| p.try_read().ok().map(|b| rows_of(&b))).sum()
 }
 
 fn rows_of(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// A sampled estimate of a registered table, kept while the table is the same object with the
+/// same number of rows (`register_table` makes a new MemTable; an INSERT adds rows).
+struct Estimate {
+    table: Weak<dyn TableProvider>,
+    rows: usize,
+    value: f64,
+}
+
+/// At most this many estimates are kept (the dead ones go first).
+const MAX_ESTIMATES: usize = 1024;
+
+thread_local! {
+    /// Estimates by (table, what): the optimizer runs the rule in each of its passes and a
+    /// query's edges share keys; sampling again cost 10-26 ms per multi-join query in node.
+    /// The Weak keeps the table's allocation, so its address is not reused while an entry
+    /// names it.
+    static ESTIMATES: RefCell<HashMap<(usize, String), Estimate>> = RefCell::new(HashMap::new());
+}
+
+/// `compute`'s value over the batches of the registered table `scan` reads, computed once per
+/// table and `what`.
+fn cached(scan: &TableScan, what: String, compute: impl FnOnce(&[RecordBatch]) -> Option<f64>) -> Option<f64> {
+    let provider = memory_table(scan)?;
+    let table = provider.downcast_ref::<MemTable>()?;
+    let rows = table_rows(table);
+    let address = Arc::as_ptr(&provider) as *const () as usize;
+    let key = (address, what);
+    let hit = ESTIMATES.with(|estimates| {
+        estimates
+            .borrow()
+            .get(&key)
+            .filter(|e| {
+                e.rows == rows && e.table.upgrade().is_some_and(|t| Arc::as_ptr(&t) as *const () as usize == address)
+            })
+            .map(|e| e.value)
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let value = compute(&table_batches(table))?;
+    ESTIMATES.with(|estimates| {
+        let mut estimates = estimates.borrow_mut();
+        if estimates.len() >= MAX_ESTIMATES {
+            estimates.retain(|_, e| e.table.strong_count() > 0);
+            if estimates.len() >= MAX_ESTIMATES {
+                estimates.clear();
+            }
+        }
+        estimates.insert(key, Estimate { table: Arc::downgrade(&provider), rows, value });
+    });
+    Some(value)
 }
 
 /// The rows a filter right on a registered table keeps, from evaluating it on a sample; None
@@ -563,8 +630,12 @@ fn sampled_rows(filter: &Filter) -> Option<f64> {
     if !scan.filters.is_empty() || scan.fetch.is_some() || !is_sampleable(&filter.predicate) {
         return None;
     }
-    let batches = table_batches(scan)?;
-    let total = rows_of(&batches);
+    cached(scan, format!("filter {}", filter.predicate), |batches| sample_filter(filter, scan, batches))
+}
+
+/// The rows of `batches` (the table `scan` reads) that `filter` keeps, estimated on a sample.
+fn sample_filter(filter: &Filter, scan: &TableScan, batches: &[RecordBatch]) -> Option<f64> {
+    let total = rows_of(batches);
     if total == 0 {
         return Some(0.0);
     }
