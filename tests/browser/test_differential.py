@@ -431,13 +431,16 @@ def _analyzed_plan(engine, sql: str) -> str:
     return "\n".join(engine.execute("EXPLAIN ANALYZE " + sql).table.column("plan").to_pylist())
 
 
-def _pruned_rows(plan: str) -> list[int]:
-    """pruned_rows of every DynamicFilterExec in an EXPLAIN ANALYZE plan ("1.20 M" -> 1200000)."""
+def _counts(plan: str, operator: str, metric: str) -> list[int]:
+    """`metric` of every `operator` in an EXPLAIN ANALYZE plan, as integers ("1.20 M" -> 1200000)."""
     scale = {"": 1, "K": 1_000, "M": 1_000_000}
-    return [
-        round(float(number) * scale[unit])
-        for number, unit in re.findall(r"DynamicFilterExec: .*pruned_rows=([\d.]+) ?([KM]?)\]", plan)
-    ]
+    pattern = rf"{operator}: .*?\b{metric}=([\d.]+) ?([KM]?)[,\]]"
+    return [round(float(number) * scale[unit]) for number, unit in re.findall(pattern, plan)]
+
+
+def _pruned_rows(plan: str) -> list[int]:
+    """pruned_rows of every DynamicFilterExec."""
+    return _counts(plan, "DynamicFilterExec", "pruned_rows")
 
 
 def test_a_join_filter_reaches_the_scan_under_an_aggregate(engine):
@@ -540,12 +543,8 @@ def test_a_join_on_few_keys_in_a_small_range_indexes_an_array(engine):
 
 
 def _build_rows(plan: str) -> list[int]:
-    """build_input_rows of every HashJoinExec in an EXPLAIN ANALYZE plan ("1.00 M" -> 1000000)."""
-    scale = {"": 1, "K": 1_000, "M": 1_000_000}
-    return [
-        round(float(number) * scale[unit])
-        for number, unit in re.findall(r"HashJoinExec: .*?build_input_rows=([\d.]+) ?([KM]?),", plan)
-    ]
+    """build_input_rows of every HashJoinExec."""
+    return _counts(plan, "HashJoinExec", "build_input_rows")
 
 
 def test_joins_are_ordered_by_estimated_size(engine):

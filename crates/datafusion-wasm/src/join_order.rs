@@ -25,10 +25,13 @@
 //!   the first version, which took the smaller table's rows for `d`, put that 11.6M-row join
 //!   first in TPC-H q5 and made it 40x slower.
 //!
+//! The samples are cached per table object and row count (see `ESTIMATES`): the optimizer
+//! runs the rule in each pass, and sampling every time cost 10-26 ms per multi-join query.
+//!
 //! A predicate over more than two parts (q7's `n1.n_name = .. AND n2.n_name = .. OR ..`) goes
 //! to the first join that has all its columns. Only inner joins that match NULL with nothing
-//! are reordered, and none with a volatile or subquery predicate: for those the order is part
-//! of the result. `SET datafusion.optimizer.join_reordering = false` keeps the query's order
+//! are reordered, and no tree with a volatile or subquery predicate (moving one could change how
+//! often it runs). `SET datafusion.optimizer.join_reordering = false` keeps the query's order
 //! (the same setting turns off DataFusion's own swaps).
 
 use std::cell::RefCell;
@@ -102,12 +105,26 @@ impl OptimizerRule for ReorderJoins {
 fn optimize(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     if let Some(graph) = Graph::flatten(&plan) {
         if graph.leaves.len() >= MIN_LEAVES {
-            if let Some(reordered) = graph.reorder(&plan)? {
-                return Ok(reordered);
+            match graph.reorder(&plan)? {
+                Reordered::Rebuilt(reordered) => return Ok(Transformed::yes(reordered)),
+                // Not into the joins below: each is part of this tree, whose order stands (a
+                // subtree ordered on its own could differ, and the next pass would undo it).
+                Reordered::AsItIs => return Ok(Transformed::no(plan)),
+                Reordered::Cannot => {}
             }
         }
     }
     plan.map_children(optimize)
+}
+
+/// What [`Graph::reorder`] did.
+enum Reordered {
+    /// The joins in the greedy order (or with leaves that changed inside).
+    Rebuilt(LogicalPlan),
+    /// The joins are in the greedy order already, and no leaf changed.
+    AsItIs,
+    /// A predicate could not be placed, or the new joins could not be built: keep the tree.
+    Cannot,
 }
 
 /// How the parts were joined: leaves by index into [`Graph::leaves`].
@@ -229,9 +246,9 @@ impl Graph {
         Some(set)
     }
 
-    /// The joins rebuilt in the greedy order, or None when that is the order they are in (or
-    /// the predicates cannot be placed).
-    fn reorder(self, original: &LogicalPlan) -> Result<Option<Transformed<LogicalPlan>>> {
+    /// The joins rebuilt in the greedy order. Only the leaves' own optimization can fail the
+    /// query; a tree the rule cannot rebuild is kept as it is.
+    fn reorder(self, original: &LogicalPlan) -> Result<Reordered> {
         // Leaves first: a leaf can hold joins of its own (a subquery, an aggregate's input).
         let mut leaves_changed = false;
         let mut leaves = Vec::with_capacity(self.leaves.len());
@@ -241,6 +258,13 @@ impl Graph {
             leaves.push(optimized.data);
         }
         let graph = Graph { leaves, ..self };
+        Ok(graph.greedy(original, leaves_changed).unwrap_or(Reordered::Cannot))
+    }
+
+    /// The greedy order (see [`Graph::reorder`]); None where a predicate cannot be placed, an
+    /// error where a join, filter or projection cannot be built.
+    fn greedy(&self, original: &LogicalPlan, leaves_changed: bool) -> Option<Reordered> {
+        let graph = self;
 
         let mut edges = Vec::new();
         let mut others = Vec::new();
@@ -250,7 +274,7 @@ impl Graph {
                 edges.push(edge);
                 continue;
             }
-            let Some(leaves) = graph.leaves_of(predicate) else { return Ok(None) };
+            let leaves = graph.leaves_of(predicate)?;
             if leaves == 0 {
                 everywhere.push(predicate.clone());
             } else {
@@ -273,7 +297,7 @@ impl Graph {
                 .collect();
             if let Some(predicate) = conjunction(own) {
                 rows *= FILTER_SELECTIVITY;
-                plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
+                plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan)).ok()?);
             }
             parts.push(Part { plan, leaves: bit, rows, shape: Shape::Leaf(at) });
         }
@@ -316,7 +340,8 @@ impl Graph {
                 JoinConstraint::On,
                 NullEquality::NullEqualsNothing,
                 false,
-            )?;
+            )
+            .ok()?;
             parts.push(Part {
                 plan: LogicalPlan::Join(join),
                 leaves: union,
@@ -326,21 +351,21 @@ impl Graph {
         }
         let part = parts.pop().expect("a graph has at least one leaf");
         if others.iter().any(|other| !other.applied) {
-            return Ok(None);
+            return None;
         }
         if part.shape == graph.shape && !leaves_changed {
-            return Ok(None);
+            return Some(Reordered::AsItIs);
         }
         let mut plan = part.plan;
         if let Some(predicate) = conjunction(everywhere) {
-            plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
+            plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan)).ok()?);
         }
         // The joins' columns in the original order, so nothing above changes.
         if plan.schema().columns() != original.schema().columns() {
             let columns = original.schema().columns().into_iter().map(Expr::Column).collect::<Vec<_>>();
-            plan = LogicalPlan::Projection(Projection::try_new(columns, Arc::new(plan))?);
+            plan = LogicalPlan::Projection(Projection::try_new(columns, Arc::new(plan)).ok()?);
         }
-        Ok(Some(Transformed::yes(plan)))
+        Some(Reordered::Rebuilt(plan))
     }
 
     /// `predicate` as a join of two leaves on keys of one type that can be hashed.
