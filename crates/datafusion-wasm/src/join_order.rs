@@ -28,7 +28,7 @@
 //! The samples are cached per table object and row count (see `ESTIMATES`): the optimizer
 //! runs the rule in each pass, and sampling every time cost 10-26 ms per multi-join query.
 //!
-//! A predicate over more than two parts (q7's `n1.n_name = .. AND n2.n_name = .. OR ..`) goes
+//! A predicate over leaves that no key joins (q7's `n1.n_name = .. AND n2.n_name = .. OR ..`) goes
 //! to the first join that has all its columns. Only inner joins that match NULL with nothing
 //! are reordered, and no tree with a volatile or subquery predicate (moving one could change how
 //! often it runs). `SET datafusion.optimizer.join_reordering = false` keeps the query's order
@@ -261,20 +261,18 @@ impl Graph {
         Ok(graph.greedy(original, leaves_changed).unwrap_or(Reordered::Cannot))
     }
 
-    /// The greedy order (see [`Graph::reorder`]); None where a predicate cannot be placed, an
-    /// error where a join, filter or projection cannot be built.
+    /// The greedy order (see [`Graph::reorder`]); None where a predicate cannot be placed or a
+    /// join, filter or projection cannot be built.
     fn greedy(&self, original: &LogicalPlan, leaves_changed: bool) -> Option<Reordered> {
-        let graph = self;
-
         let mut edges = Vec::new();
         let mut others = Vec::new();
         let mut everywhere = Vec::new();
-        for predicate in &graph.predicates {
-            if let Some(edge) = graph.edge(predicate) {
+        for predicate in &self.predicates {
+            if let Some(edge) = self.edge(predicate) {
                 edges.push(edge);
                 continue;
             }
-            let leaves = graph.leaves_of(predicate)?;
+            let leaves = self.leaves_of(predicate)?;
             if leaves == 0 {
                 everywhere.push(predicate.clone());
             } else {
@@ -282,8 +280,8 @@ impl Graph {
             }
         }
 
-        let mut parts = Vec::with_capacity(graph.leaves.len());
-        for (at, leaf) in graph.leaves.iter().enumerate() {
+        let mut parts = Vec::with_capacity(self.leaves.len());
+        for (at, leaf) in self.leaves.iter().enumerate() {
             let mut plan = leaf.clone();
             let mut rows = estimate_rows(leaf);
             let bit = 1u32 << at;
@@ -353,7 +351,7 @@ impl Graph {
         if others.iter().any(|other| !other.applied) {
             return None;
         }
-        if part.shape == graph.shape && !leaves_changed {
+        if part.shape == self.shape && !leaves_changed {
             return Some(Reordered::AsItIs);
         }
         let mut plan = part.plan;
