@@ -464,6 +464,22 @@ SCENARIOS: list[Scenario] = [
                regexp_count(product, '\\p{L}') AS letters FROM sales ORDER BY id""",
         ordered=True,
     ),
+    # LIKE patterns whose only wildcard is `%`, two or more of them inside: matched part by part
+    # without a regex (the patched arrow-string, crates/patches/README.md). Overlapping and repeated
+    # parts, multi-byte parts, empty strings, NULLs, NOT LIKE, and a pattern per row.
+    s(
+        "like_with_several_wildcards",
+        "sales",
+        """
+        SELECT id, product LIKE '%a%e%' AS a_e, product NOT LIKE '%a%e%' AS not_a_e, product LIKE 'S%a%e' AS s_a_e,
+               product LIKE '%é%é%' AS two_e, product LIKE '%ï%é%' AS i_e, product LIKE '東%ー' AS tokyo,
+               product LIKE '%🎉%🎈%' AS emoji, product LIKE '%🎈%🎉%' AS emoji_rev, product LIKE '%a%%a%' AS a_a,
+               product LIKE '%%' AS anything, note LIKE 'n%ß' AS note_n, note LIKE '%1%·%' AS note_1,
+               note LIKE '%%%' AS note_any, city LIKE '%o%o%' AS o_o, city LIKE 'S%o%o' AS s_o_o,
+               product LIKE concat('%', substr(city, 2, 1), '%e%') AS per_row
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
     s(
         "string_codes_and_hashes",
         "sales",
