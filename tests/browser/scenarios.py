@@ -480,6 +480,28 @@ SCENARIOS: list[Scenario] = [
         FROM sales ORDER BY id""",
         ordered=True,
     ),
+    # Filters whose string predicates and functions come first in the query: the engine moves
+    # the comparisons of numbers, dates and booleans to the front (src/conjunct_order.rs).
+    # NULLs in both kinds, OR and NOT inside the cheap ones, an IN list, a column pair.
+    s(
+        "conjuncts_cheap_first",
+        "sales",
+        """
+        SELECT id, city, qty, day FROM sales
+        WHERE (city LIKE '%o%' OR product = 'plain') AND upper(coalesce(note, '')) <> 'X'
+          AND (qty > 0 OR flag) AND day >= DATE '2024-02-01' AND NOT (amount < -10) AND qty IN (1, 3, 5, 6)
+          AND id <> qty
+        ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "conjuncts_cheap_first_big",
+        "big",
+        """
+        SELECT cat, count(*) AS n, sum(cents) AS cents FROM big
+        WHERE cat IN ('plain', 'Köln') AND grp BETWEEN 100 AND 300 AND val IS NOT NULL AND id % 3 = 1
+        GROUP BY cat""",
+    ),
     s(
         "string_codes_and_hashes",
         "sales",

@@ -547,6 +547,27 @@ def _build_rows(plan: str) -> list[int]:
     return _counts(plan, "HashJoinExec", "build_input_rows")
 
 
+def _filters(plan: str) -> list[str]:
+    """The predicate of every FilterExec in a plan."""
+    return re.findall(r"FilterExec: (.*?)(?:, projection=\[.*?\])?(?:, metrics=\[|$)", plan, re.MULTILINE)
+
+
+def test_a_filters_cheap_comparisons_run_before_its_string_predicates(engine):
+    """`cat IN (...)` (strings; DataFusion makes it an OR of equalities) is written first; the
+    engine's filter evaluates the integer range and the IS NOT NULL before it
+    (src/conjunct_order.rs), and keeps `id % 3 = 1` (arithmetic) after it, in the query's order. The result is native
+    DataFusion's. A filter with a volatile conjunct keeps the query's order."""
+    scenario = by_id()["conjuncts_cheap_first_big"]
+    [predicate] = _filters(_analyzed_plan(engine, scenario.sql))
+    assert predicate.startswith("grp@1 >= 100 AND grp@1 <= 300 AND val@2 IS NOT NULL AND (cat@3 = "), predicate
+    assert predicate.index("cat@3 = ") < predicate.index("id@0 % 3 = 1"), predicate
+    expected = native(scenario.sql, {"big": engine.tables["big"]})
+    compare_tables(engine.execute(scenario.sql).table, expected, scenario.sql, ordered=False, label="reordered")
+    volatile = "SELECT count(*) AS n FROM big WHERE cat = 'alpha' AND random() < 2.0 AND grp < 10"
+    [predicate] = _filters(_analyzed_plan(engine, volatile))
+    assert predicate.startswith("cat@"), predicate
+
+
 def test_joins_are_ordered_by_estimated_size(engine):
     """FROM big a, big b, picks p: in the query's order a and b are joined first, a hash table of
     all 1M rows of one of them. Ordered by estimated size (src/join_order.rs), the 21 selected

@@ -745,8 +745,9 @@ fn browser_session_state(config: SessionConfig) -> SessionState {
         .with_table_function_list(SessionStateDefaults::default_table_functions())
         .with_extension_type_registry(Arc::new(extension_types))
         // Inner joins in the order of their estimated result sizes, not the FROM clause's
-        // (src/join_order.rs).
-        .with_optimizer_rules(crate::join_order::optimizer_rules())
+        // (src/join_order.rs); each filter's cheap comparisons before its string predicates and
+        // functions (src/conjunct_order.rs).
+        .with_optimizer_rules(crate::conjunct_order::with_rule(crate::join_order::optimizer_rules()))
         // Dynamic filters (from joins, TopK sorts, min/max aggregates) applied at the scans of
         // registered tables, which DataFusion's in-memory source ignores (src/scan_filters.rs).
         .with_physical_optimizer_rules(crate::scan_filters::physical_optimizer_rules())

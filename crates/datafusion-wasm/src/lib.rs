@@ -7,6 +7,7 @@
 //! The engine logic lives in [`engine`] and is plain Rust (testable natively); this file only
 //! adapts it to JavaScript.
 
+mod conjunct_order;
 pub mod engine;
 pub mod ffi;
 #[cfg(feature = "functions")]
