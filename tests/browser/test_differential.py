@@ -555,8 +555,9 @@ def _filters(plan: str) -> list[str]:
 def test_a_filters_cheap_comparisons_run_before_its_string_predicates(engine):
     """`cat IN (...)` (strings; DataFusion makes it an OR of equalities) is written first; the
     engine's filter evaluates the integer range and the IS NOT NULL before it
-    (src/conjunct_order.rs), and keeps `id % 3 = 1` (arithmetic) after it, in the query's order. The result is native
-    DataFusion's. A filter with a volatile conjunct keeps the query's order."""
+    (src/conjunct_order.rs), and keeps `id % 3 = 1` (arithmetic) after it, in the query's
+    order. The result is native DataFusion's. A filter with a volatile conjunct keeps the
+    query's order (with the rule's volatile check removed, `grp < 10` would come first)."""
     scenario = by_id()["conjuncts_cheap_first_big"]
     [predicate] = _filters(_analyzed_plan(engine, scenario.sql))
     assert predicate.startswith("grp@1 >= 100 AND grp@1 <= 300 AND val@2 IS NOT NULL AND (cat@3 = "), predicate
