@@ -502,6 +502,69 @@ SCENARIOS: list[Scenario] = [
         WHERE cat IN ('plain', 'Köln') AND grp BETWEEN 100 AND 300 AND val IS NOT NULL AND id % 3 = 1
         GROUP BY cat""",
     ),
+    # AND/OR whose left side keeps at most 20% of a batch (grp < 150: 14.6%): DataFusion then
+    # evaluates the right side on the kept rows only and scatters its result back. The patched
+    # datafusion-physical-expr filters only the columns that side reads and copies the result in
+    # runs of bits (crates/patches/README.md). Sums of ids place every row's outcome; NULLs in
+    # the right side, two columns, the left side's own column, no column, and a chain of four.
+    s(
+        "pre_selected_and_or",
+        "big",
+        """
+        SELECT count(*) AS n,
+               sum(CASE WHEN grp < 150 AND cents > 300.00 THEN id END) AS and_decimal,
+               sum(CASE WHEN grp < 150 AND val > 4000 THEN id END) AS and_nulls_true,
+               sum(CASE WHEN (grp < 150 AND val > 4000) IS NULL THEN id END) AS and_nulls_null,
+               sum(CASE WHEN grp < 150 AND (cat = 'plain' OR cents < 100.00) THEN id END) AS and_two_columns,
+               sum(CASE WHEN grp >= 150 OR cents > 600.00 THEN id END) AS or_decimal,
+               sum(CASE WHEN (grp >= 150 OR val < 100) IS NULL THEN id END) AS or_nulls_null,
+               sum(CASE WHEN grp >= 150 OR val < 100 THEN id END) AS or_nulls_true,
+               sum(CASE WHEN grp < 150 AND grp % 7 = 3 THEN id END) AS same_column,
+               sum(CASE WHEN grp < 150 AND random() < 2.0 THEN id END) AS no_column,
+               sum(CASE WHEN grp < 200 AND val < 5000 AND cat <> 'Köln' AND id % 5 = 1 THEN id END) AS chain
+        FROM big""",
+    ),
+    s(
+        "pre_selected_filter",
+        "big",
+        """
+        SELECT cat, count(*) AS n, sum(id) AS ids, sum(cents) AS cents FROM big
+        WHERE grp < 150 AND cents > 200.00 AND val IS NOT NULL AND id % 4 <> 0
+        GROUP BY cat""",
+    ),
+    # GROUP BY two to four strings: the patched datafusion-physical-plan looks rows whose
+    # strings are at most 7 bytes up in a cache of the groups first (crates/patches/README.md).
+    # big's names are 5 to 12 bytes (São Paulo, 🦀 crab and Ελλάδα do not fit), NULL keys in
+    # some batches, empty strings, 1 to 8,192 groups (the cache stops past 1,024).
+    s(
+        "short_string_keys",
+        "big",
+        """
+        SELECT cat, substr(cat, 1, 1) AS c1, count(*) AS n, sum(id) AS ids, min(grp) AS lo
+        FROM big GROUP BY cat, substr(cat, 1, 1)""",
+    ),
+    s(
+        "short_string_keys_nulls_and_empty",
+        "big",
+        """
+        SELECT CASE WHEN id % 1000 = 7 THEN NULL ELSE cat END AS k, CASE WHEN grp < 3 THEN '' ELSE substr(cat, 2, 2) END AS k2,
+               count(*) AS n, sum(id) AS ids
+        FROM big GROUP BY 1, 2""",
+    ),
+    s(
+        "short_string_keys_many_groups",
+        "big",
+        """
+        SELECT cat, arrow_cast(grp, 'Utf8') AS g, count(*) AS n, sum(id) AS ids FROM big GROUP BY 1, 2""",
+    ),
+    s(
+        "short_string_keys_four_columns",
+        "big",
+        """
+        SELECT arrow_cast(grp % 75, 'Utf8') AS a, arrow_cast(id % 8, 'Utf8') AS b, substr(cat, 1, 1) AS c,
+               CASE WHEN id % 3 = 0 THEN 'x' ELSE 'yy' END AS d, count(*) AS n, sum(id) AS ids
+        FROM big GROUP BY 1, 2, 3, 4""",
+    ),
     s(
         "string_codes_and_hashes",
         "sales",

@@ -358,11 +358,19 @@ def test_repository_manifest_matches_its_patches():
         ("arrow-ipc", "59.3.2"),
         ("arrow-array", "59.3.2"),
         ("arrow-string", "59.3.2"),
+        ("arrow-arith", "59.3.2"),
+        ("arrow-select", "59.3.2"),
+        ("datafusion-physical-expr", "55.2.0"),
+        ("datafusion-physical-plan", "55.2.0"),
     ]
     changed = {
         "arrow-ipc": {"Cargo.toml", "src/compression.rs", "src/writer.rs"},
         "arrow-array": {"src/arithmetic.rs"},
         "arrow-string": {"src/predicate.rs"},
+        "arrow-arith": {"src/numeric.rs"},
+        "arrow-select": {"src/filter.rs", "src/take.rs"},
+        "datafusion-physical-expr": {"src/expressions/binary.rs"},
+        "datafusion-physical-plan": {"src/aggregates/group_values/mod.rs", "src/aggregates/group_values/short_keys.rs"},
     }
     for spec in specs:
         assert patched_crates.cache.file_sha256(spec.patch_path) == spec.patch_sha256
