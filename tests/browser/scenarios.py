@@ -565,6 +565,52 @@ SCENARIOS: list[Scenario] = [
                CASE WHEN id % 3 = 0 THEN 'x' ELSE 'yy' END AS d, count(*) AS n, sum(id) AS ids
         FROM big GROUP BY 1, 2, 3, 4""",
     ),
+    # GROUP BY one column of numbers with runs of equal keys: the patched
+    # datafusion-physical-plan interns each run once (crates/patches/README.md). Runs of 7 and
+    # of 1, NULL runs between them, decimals (16 bytes), floats with 0.0 and -0.0, 8,192-row
+    # batches that end inside a run.
+    s(
+        "key_runs",
+        "big",
+        """
+        SELECT id / 7 AS k, count(*) AS n, sum(grp) AS g, min(cat) AS c FROM big GROUP BY id / 7
+        ORDER BY k LIMIT 20 OFFSET 142850""",
+        ordered=True,
+    ),
+    s(
+        "key_runs_nulls_decimals_floats",
+        "big",
+        """
+        SELECT count(*) AS groups, sum(n) AS n, sum(g) AS g FROM (
+          SELECT CASE WHEN id % 100 < 3 THEN NULL ELSE id / 5 END AS k, count(*) AS n, sum(grp) AS g FROM big GROUP BY 1
+          UNION ALL
+          SELECT CAST(id / 11 AS DECIMAL(20, 2)) AS k, count(*), sum(grp) FROM big GROUP BY 1
+          UNION ALL
+          SELECT CAST((id / 3) % 5 - 2 AS DOUBLE) * CAST(-0.0 AS DOUBLE) + CAST(id / 6 AS DOUBLE) AS k, count(*), sum(grp) FROM big GROUP BY 1
+        ) AS t""",
+    ),
+    # Integer, date and timestamp columns against a scalar, on either side: the patched
+    # arrow-ord compares four or two values per SIMD128 instruction (crates/patches/README.md).
+    # Sums of ids place every row's outcome; NULLs (val), the types' limits, 1M rows in
+    # batches that are not a multiple of 64 after the filter.
+    s(
+        "scalar_comparisons_simd",
+        "big",
+        """
+        SELECT sum(CASE WHEN grp < 150 THEN id END) AS i32_lt, sum(CASE WHEN grp <= 150 THEN id END) AS i32_le,
+               sum(CASE WHEN grp > 1000 THEN id END) AS i32_gt, sum(CASE WHEN grp >= 1000 THEN id END) AS i32_ge,
+               sum(CASE WHEN grp = 7 THEN id END) AS i32_eq, sum(CASE WHEN grp <> 7 THEN id END) AS i32_ne,
+               sum(CASE WHEN 150 > grp THEN id END) AS i32_flipped, sum(CASE WHEN 7 = grp THEN id END) AS i32_eq_flipped,
+               sum(CASE WHEN grp > -2147483648 THEN 1 END) AS i32_min, sum(CASE WHEN grp < 2147483647 THEN 1 END) AS i32_max,
+               sum(CASE WHEN id < 500000 THEN grp END) AS i64_lt, sum(CASE WHEN id >= 999990 THEN grp END) AS i64_ge,
+               sum(CASE WHEN 500000 <= id THEN grp END) AS i64_flipped, sum(CASE WHEN id <> 5 THEN grp END) AS i64_ne,
+               sum(CASE WHEN id > -9223372036854775808 THEN 1 END) AS i64_min, sum(CASE WHEN id < 9223372036854775807 THEN 1 END) AS i64_max,
+               sum(CASE WHEN CAST(id AS INT) - 500000 < 0 THEN 1 END) AS negative,
+               sum(CASE WHEN arrow_cast(grp + 19000, 'Date32') < DATE '2022-06-01' THEN id END) AS date32,
+               sum(CASE WHEN to_timestamp(id) >= TIMESTAMP '1970-01-06 00:00:00' THEN grp END) AS ts,
+               sum(CASE WHEN val IS NULL OR val > 100 THEN id END) AS float_not_simd
+        FROM big WHERE id % 3 <> 1""",
+    ),
     s(
         "string_codes_and_hashes",
         "sales",
