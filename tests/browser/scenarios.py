@@ -611,6 +611,28 @@ SCENARIOS: list[Scenario] = [
                sum(CASE WHEN val IS NULL OR val > 100 THEN id END) AS float_not_simd
         FROM big WHERE id % 3 <> 1""",
     ),
+    # substr over Utf8: the patched datafusion-functions writes offsets and bytes in one loop and
+    # takes byte positions for a row whose prefix is ASCII (crates/patches/README.md). Starts
+    # before, at and past the string, no count, zero and huge counts, multi-byte characters
+    # inside and after the prefix, NULLs, a start and count per row.
+    s(
+        "substr_positions",
+        "sales",
+        """
+        SELECT id, substr(product, 0, 3) AS z, substr(product, -2, 5) AS neg, substr(city, 3) AS tail,
+               substr(city, 2, 0) AS empty, substr(note, 1, 2) AS n2, substr(note, 2, 3) AS n3, substr(product, 100, 2) AS beyond,
+               substr(city, CAST(id % 4 AS BIGINT), CAST(id % 3 AS BIGINT)) AS per_row,
+               substring(product from 2 for 9223372036854775807) AS huge
+        FROM sales ORDER BY id""",
+        ordered=True,
+    ),
+    s(
+        "substr_prefixes_big",
+        "big",
+        """
+        SELECT substr(cat, 1, 2) AS p2, substr(cat, 2, 3) AS m3, substr(cat, 5) AS rest, count(*) AS n, sum(id) AS ids
+        FROM big GROUP BY 1, 2, 3""",
+    ),
     s(
         "string_codes_and_hashes",
         "sales",
